@@ -25,6 +25,24 @@
 /* A request body must complete within this many seconds, or the
  * connection is dropped: MHD's timeout is idle-only. */
 #define QUENCH_BODY_DEADLINE_S 30
+/* Seconds a deferred (suspended) request may wait for its owner before the
+ * server answers 503 itself: MHD never times out a suspended connection,
+ * so a lost owner callback would hold the slot forever. Well above
+ * QUENCH_ARCHIVE_WRITE_TIMEOUT_MS, so only an owner bug reaches it. */
+#define QUENCH_DEFERRED_DEADLINE_S 30
+/* Bytes of an Authorization header; longer ones get 401 without being
+ * decoded. Real tokens are well under 1 KiB. */
+#define QUENCH_MAX_AUTH_HEADER 4096
+
+/* ---- Metrics (metrics.c) --------------------------------------------- */
+
+/* Label-value combinations (series) in one metric family. Labels come from
+ * routes and status codes, so real use is a few dozen; the cap stops a bug
+ * that labels by request data from growing the registry. Past it the
+ * update is dropped and returns -1. */
+#define QUENCH_MAX_METRIC_SERIES 1024
+/* Buckets in one histogram, +Inf excluded. */
+#define QUENCH_MAX_HISTOGRAM_BUCKETS 32
 
 /* ---- Webhook parsing (webhook.c, alert.c) ----------------------------- */
 
@@ -40,6 +58,11 @@
 #define QUENCH_MAX_LABEL_VALUE (16u * 1024)
 /* JSON nesting accepted by the decoder. A webhook is 3 deep. */
 #define QUENCH_MAX_JSON_DEPTH 32
+/* Bytes in any other webhook string: receiver, groupKey, externalURL,
+ * generatorURL, notification_reason. generatorURL carries the rule's
+ * URL-encoded PromQL (a few KiB at most); groupKey spells out every group_by
+ * label. Each is interned for the pool's lifetime. Past it: 422. */
+#define QUENCH_MAX_WEBHOOK_STRING (64u * 1024)
 
 /* ---- Redis (redis_ev.c, archive.c) ------------------------------------ */
 
@@ -51,5 +74,78 @@
 /* Window within which an identical body is acknowledged but stored once
  * (Alertmanager retries and HA peers). >= 2 x group_interval (5m). */
 #define QUENCH_DEDUP_WINDOW_MS (15u * 60 * 1000)
+
+/* ---- Configuration and logging (ytree.c, config.c, log.c) ------------ */
+
+/* Bytes in one YAML file (quench.yaml, the rules files). The largest real
+ * services.yaml we know of is well under 1 MiB; 8 MiB leaves room for
+ * thousands of services. Past it: the file is rejected, not parsed. */
+#define QUENCH_MAX_YAML_BYTES (8u * 1024 * 1024)
+/* Nesting of maps and sequences in one YAML file. Our formats are at most
+ * ~6 deep; the tree builder recurses once per level, so this bounds its
+ * stack. Past it: the file is rejected at the offending node. */
+#define QUENCH_MAX_YAML_DEPTH 64
+/* Bytes in one secret file (token, password, signing secret). Real ones
+ * are < 200 B; a larger file is almost surely the wrong file. Past it:
+ * config error naming the file. */
+#define QUENCH_MAX_SECRET_BYTES 4096
+
+/* Bytes of one formatted log message before escaping. Longer messages are
+ * cut (and marked) so one line is still one write(2) of bounded size. */
+#define QUENCH_MAX_LOG_MSG 4096
+
+/* ---- Correlation (topology.c, rules.c, correlate.c, replay.c) -------- */
+
+/* Entities in the graph: declared services plus the pods, nodes and
+ * unknown services met in alerts. 1M is ~100x a large cluster's pods and
+ * bounds the id space (int32) and the per-entity arrays (~100 B each).
+ * Past it: services.yaml is rejected; at run time the alert gets no
+ * entity (it still joins by group labels). */
+#define QUENCH_MAX_ENTITIES (1u << 20)
+/* Edges in services.yaml (calls + uses). 1M is 10x the 100k-edge graph we
+ * benchmark. Past it: the file is rejected. */
+#define QUENCH_MAX_DECLARED_EDGES (1u << 20)
+/* Entities one neighbourhood query returns when correlating an alert.
+ * Hub services can have thousands of callers within 2 hops; past this the
+ * farthest are not looked at (BFS stops), which bounds the cost of one
+ * alert. */
+#define QUENCH_MAX_NEIGHBOURS 4096
+/* Label names in one entity_labels list or in scope. Real configs use 2-4. */
+#define QUENCH_MAX_RULE_LABELS 16
+/* alert_kinds entries in correlation.yaml; each costs a regexec per alert. */
+#define QUENCH_MAX_ALERT_KINDS 256
+/* topology_hops: beyond ~4 every entity of a real graph is a neighbour. */
+#define QUENCH_MAX_TOPOLOGY_HOPS 8
+/* flap.count: the refire times kept per alert (8 B each). */
+#define QUENCH_MAX_FLAP_COUNT 64
+/* Active alerts (fingerprints) and incidents held in memory at once; at
+ * ~1 KB per alert 2M is ~2 GB. Past it: the alert is refused with an error
+ * (serve logs it and counts it; replay fails the record). */
+#define QUENCH_MAX_ACTIVE_ALERTS (2u * 1024 * 1024)
+#define QUENCH_MAX_INCIDENTS (1u * 1024 * 1024)
+/* One replay record (a JSONL line): a webhook body plus the envelope.
+ * Past it: the record is reported invalid. */
+#define QUENCH_MAX_REPLAY_LINE (QUENCH_MAX_WEBHOOK_BODY + 4096u)
+
+/* ---- Ranking (rank.c) ------------------------------------------------- */
+
+/* Alerts one incident's rank state holds (48 B each plus the alertname).
+ * The ranking is meant for incidents of 10^2..10^3 alerts; 50,000 is a
+ * storm no human reads, and bounds compute at ~20 ms. Past it: rank_update
+ * returns -1 and the alert is left out of the ranking. */
+#define QUENCH_MAX_RANK_ALERTS 50000
+/* Bytes of one alertname the ranker keeps for evidence; longer names are
+ * cut (they only appear in sentences). */
+#define QUENCH_MAX_RANK_NAME 128
+/* Causes reported per incident: people read three; playbooks use one. */
+#define QUENCH_RANK_MAX_CAUSES 10
+/* Evidence sentences per cause, most telling first. */
+#define QUENCH_RANK_MAX_EVIDENCE 6
+/* Entities on a cause's propagation path (cause first). Real call chains
+ * are < 8 deep. */
+#define QUENCH_RANK_MAX_PATH 8
+/* Power iterations of the walk; it converges (L1 < 1e-6 per node) in
+ * 20-40 on incident graphs, the cap only bounds the worst case. */
+#define QUENCH_RANK_MAX_ITER 60
 
 #endif
