@@ -18,7 +18,8 @@
  * past it). 32 KiB fits every real client's headers. */
 #define QUENCH_MAX_CONNECTION_MEMORY (32u * 1024)
 /* Concurrent connections; Alertmanager HA pairs open a handful each. Past
- * it MHD refuses the accept. */
+ * it MHD stops accepting: new connections wait in the kernel's listen
+ * backlog until a slot frees (or the client gives up). */
 #define QUENCH_MAX_CONNECTIONS 256
 /* Idle seconds before MHD closes a connection (keep-alive included). */
 #define QUENCH_CONNECTION_IDLE_S 10
