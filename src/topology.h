@@ -70,6 +70,10 @@ size_t topology_out(const struct topology *t, uint32_t id, const uint32_t **ids)
 /* Dependents of ID (edges x -> ID). Same lifetime. */
 size_t topology_in(const struct topology *t, uint32_t id, const uint32_t **ids);
 
+/* The service POD belongs to (its first service-like dependent), or -1 if
+ * POD is not a pod or has none. */
+int32_t topology_pod_service(const struct topology *t, uint32_t pod);
+
 /* Up to CAP ids within HOPS of ID (edges taken in both directions) into
  * OUT, nearest first, ID itself first. Count written, or -1 if ID is out of
  * range. Does not allocate. */

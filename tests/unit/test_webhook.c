@@ -312,7 +312,7 @@ static void test_bad_corpus(void **state)
         struct qerr err;
         size_t len;
         char *body;
-        int want, rc;
+        int want = 0, rc;
 
         if (de->d_name[0] == '.')
             continue;

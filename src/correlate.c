@@ -1,0 +1,1671 @@
+/* correlate.c - active alerts and incidents.
+ *
+ * Data:
+ * - members[]: one per (fingerprint, incident): the alert's latest
+ *   notification (labels and annotations in one block, strings in our own
+ *   pool), its entity, times and flap ring. fpmap: fingerprint -> the
+ *   newest member of that fingerprint.
+ * - incs[]: incident slots. An open incident is indexed by every entity it
+ *   holds and every Alertmanager group it got alerts from, per scope tuple:
+ *   emap (scope << 32 | entity) and gmap (scope << 32 | group) each lead to
+ *   a small list of open incident slots. A new alert thus looks at its
+ *   topology neighbourhood and its group only: cost is bounded by
+ *   QUENCH_MAX_NEIGHBOURS list look-ups, never by the number of incidents.
+ *   Closed and merged incidents leave the indexes.
+ * - a min-heap of close deadlines with lazy deletion: an entry is acted on
+ *   only if the incident is still open, has no firing alert, and the entry's
+ *   deadline is still last_resolved + resolve_quiet.
+ *
+ * Determinism: nothing iterates a hash table to produce output; candidate
+ * incidents are ordered by (opened_at, id) and ids are content hashes, so
+ * the same input gives the same incidents, ids and order. The hashing of
+ * pointers (interned strings) is used for look-up only. */
+#include "correlate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+
+#define NONE UINT32_MAX
+
+/* ---- small containers --------------------------------------------------- */
+
+struct u32vec {
+    uint32_t *v;
+    uint32_t n, cap;
+};
+
+static int vec_push(struct u32vec *a, uint32_t x)
+{
+    if (a->n == a->cap) {
+        uint32_t cap = a->cap ? a->cap * 2 : 4;
+        uint32_t *v = realloc(a->v, cap * sizeof *v);
+        if (v == NULL)
+            return -1;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = x;
+    return 0;
+}
+
+static int vec_has(const struct u32vec *a, uint32_t x)
+{
+    for (uint32_t i = 0; i < a->n; i++)
+        if (a->v[i] == x)
+            return 1;
+    return 0;
+}
+
+static void vec_remove(struct u32vec *a, uint32_t x)
+{
+    for (uint32_t i = 0; i < a->n; i++)
+        if (a->v[i] == x) {
+            memmove(a->v + i, a->v + i + 1, (a->n - i - 1) * sizeof *a->v);
+            a->n--;
+            return;
+        }
+}
+
+static void vec_free(struct u32vec *a)
+{
+    free(a->v);
+    a->v = NULL;
+    a->n = a->cap = 0;
+}
+
+/* uint64 -> uint32 map, linear probing, backward-shift deletion. */
+struct u64map {
+    uint64_t *keys;
+    uint32_t *vals;      /* value + 1; 0 = empty */
+    size_t cap, n;       /* cap a power of two or 0 */
+};
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static int64_t map_get(const struct u64map *m, uint64_t key)
+{
+    if (m->cap == 0)
+        return -1;
+    for (size_t i = mix64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (m->vals[i] == 0)
+            return -1;
+        if (m->keys[i] == key)
+            return (int64_t)m->vals[i] - 1;
+    }
+}
+
+static int map_grow(struct u64map *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    uint64_t *keys = malloc(cap * sizeof *keys);
+    uint32_t *vals = calloc(cap, sizeof *vals);
+
+    if (keys == NULL || vals == NULL) {
+        free(keys);
+        free(vals);
+        return -1;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->vals[i] == 0)
+            continue;
+        size_t j = mix64(m->keys[i]) & (cap - 1);
+        while (vals[j] != 0)
+            j = (j + 1) & (cap - 1);
+        keys[j] = m->keys[i];
+        vals[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = cap;
+    return 0;
+}
+
+/* Insert or overwrite. 0 or -1 OOM. */
+static int map_put(struct u64map *m, uint64_t key, uint32_t val)
+{
+    size_t i;
+
+    if ((m->n + 1) * 4 > m->cap * 3 && map_grow(m) < 0)
+        return -1;
+    for (i = mix64(key) & (m->cap - 1); m->vals[i] != 0;
+         i = (i + 1) & (m->cap - 1))
+        if (m->keys[i] == key) {
+            m->vals[i] = val + 1;
+            return 0;
+        }
+    m->keys[i] = key;
+    m->vals[i] = val + 1;
+    m->n++;
+    return 0;
+}
+
+static void map_del(struct u64map *m, uint64_t key)
+{
+    size_t mask = m->cap - 1, i, j;
+
+    if (m->cap == 0)
+        return;
+    for (i = mix64(key) & mask;; i = (i + 1) & mask) {
+        if (m->vals[i] == 0)
+            return;
+        if (m->keys[i] == key)
+            break;
+    }
+    /* Backward shift: pull later entries of the run into the hole when
+     * their home slot does not lie cyclically in (hole, j]. */
+    for (j = (i + 1) & mask; m->vals[j] != 0; j = (j + 1) & mask) {
+        size_t home = mix64(m->keys[j]) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->keys[i] = m->keys[j];
+            m->vals[i] = m->vals[j];
+            i = j;
+        }
+    }
+    m->vals[i] = 0;
+    m->n--;
+}
+
+static void map_free(struct u64map *m)
+{
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+struct member {
+    struct alert a;          /* labels + annotations in one block at a.labels */
+    int64_t joined_at, changed_at;
+    int64_t *ring;           /* last flap_count refire times, lazily made */
+    uint32_t incident;       /* NONE when the slot is free */
+    int32_t entity;
+    uint32_t refires;
+    uint16_t ring_n, ring_pos;
+    uint8_t flapping;
+};
+
+struct incident {
+    char id[CORRELATE_ID_SIZE];
+    uint8_t used;
+    enum correlate_state state;
+    uint64_t idhash;
+    uint32_t merged_into;
+    uint32_t scope;
+    int64_t opened_at, closed_at, last_activity, last_resolved;
+    uint32_t nfiring;
+    struct u32vec members, entities, groups;
+};
+
+struct deadline {
+    int64_t at;
+    uint32_t slot;
+};
+
+struct correlate {
+    struct topology *t;
+    const struct rules *r;
+    struct intern *pool;
+    int64_t clock;
+
+    struct member *members;
+    uint32_t nmembers, members_cap, members_live;
+    struct u32vec free_members;
+    struct u64map fpmap;
+
+    struct incident *incs;
+    uint32_t nincs, incs_cap;
+    struct u32vec free_incs;
+    struct u64map idmap;
+
+    /* Scope tuples: scopes[id * nscope ..] interned values. */
+    const char **scopes;
+    uint32_t nscopes, scopes_cap;
+    struct u64map scopemap;        /* tuple hash (probed) -> scope id */
+    const char **groups;           /* group id -> interned groupKey */
+    uint32_t ngroups, groups_cap;
+    struct u64map groupmap;        /* groupKey pointer -> group id */
+
+    /* Index lists: emap/gmap values point into lists[]. */
+    struct u32vec *lists;
+    uint32_t nlists, lists_cap;
+    struct u32vec free_lists;
+    struct u64map emap, gmap;
+
+    struct deadline *heap;
+    size_t nheap, heap_cap;
+    struct u32vec closed_fifo;     /* closed slots in closing order */
+    uint32_t fifo_head;
+    struct u32vec merged_slots;    /* merged slots, released by prune */
+
+    /* Scratch, reused per call. */
+    uint32_t *nbuf;                /* QUENCH_MAX_NEIGHBOURS */
+    uint32_t *stamp;               /* per incident slot */
+    uint32_t stamp_cap, stamp_gen;
+    struct u32vec cand;
+    struct u32vec d_updated, d_merged, d_closed;
+    struct correlate_delta delta;  /* view handed out by correlate_delta */
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t make_idhash(const char *const *scope, size_t nscope,
+                            uint64_t fp, int64_t starts_at)
+{
+    uint64_t h = 1469598103934665603ull;
+    unsigned char buf[8];
+
+    for (size_t i = 0; i < nscope; i++) {
+        h = fnv_bytes(h, scope[i], strlen(scope[i]));
+        h = fnv_bytes(h, "\xff", 1);
+    }
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)(fp >> (8 * i));
+    h = fnv_bytes(h, buf, 8);
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)((uint64_t)starts_at >> (8 * i));
+    h = fnv_bytes(h, buf, 8);
+    return mix64(h);
+}
+
+static void format_id(char out[CORRELATE_ID_SIZE], uint64_t h)
+{
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "inc-", 4);
+    for (int i = 0; i < 16; i++)
+        out[4 + i] = hex[(h >> (60 - 4 * i)) & 0xf];
+    out[20] = '\0';
+}
+
+static void delta_reset(struct correlate *c)
+{
+    c->d_updated.n = c->d_merged.n = c->d_closed.n = 0;
+}
+
+static int delta_updated(struct correlate *c, uint32_t slot)
+{
+    if (vec_has(&c->d_updated, slot))
+        return 0;
+    return vec_push(&c->d_updated, slot);
+}
+
+static struct incident *inc_at(const struct correlate *c, uint32_t slot)
+{
+    return &c->incs[slot];
+}
+
+/* ---- scope and group ids ------------------------------------------------ */
+
+static uint64_t tuple_hash(const char *const *v, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < n; i++)
+        h = mix64(h ^ (uint64_t)(uintptr_t)v[i]);
+    return h;
+}
+
+/* Id of the scope tuple V[0..nscope), added if new. -1 OOM. */
+static int64_t scope_id(struct correlate *c, const char *const *v)
+{
+    size_t ns = c->r->scope.n;
+    uint64_t h = tuple_hash(v, ns);
+
+    for (;;) {
+        int64_t id = map_get(&c->scopemap, h);
+        if (id < 0)
+            break;
+        if (ns == 0 ||
+            memcmp(&c->scopes[(size_t)id * ns], v, ns * sizeof *v) == 0)
+            return id;
+        h = mix64(h + 1);     /* another tuple has this hash: probe on */
+    }
+    if (c->nscopes == c->scopes_cap) {
+        uint32_t cap = c->scopes_cap ? c->scopes_cap * 2 : 16;
+        const char **s = realloc(c->scopes, (size_t)cap * (ns ? ns : 1) *
+                                                sizeof *s);
+        if (s == NULL)
+            return -1;
+        c->scopes = s;
+        c->scopes_cap = cap;
+    }
+    if (ns > 0)
+        memcpy(&c->scopes[(size_t)c->nscopes * ns], v, ns * sizeof *v);
+    if (map_put(&c->scopemap, h, c->nscopes) < 0)
+        return -1;
+    return c->nscopes++;
+}
+
+static const char *const *scope_values(const struct correlate *c, uint32_t id)
+{
+    return c->r->scope.n ? &c->scopes[(size_t)id * c->r->scope.n] : NULL;
+}
+
+/* Id of the interned group key G, added if new. -1 OOM. */
+static int64_t group_id(struct correlate *c, const char *g)
+{
+    uint64_t key = (uint64_t)(uintptr_t)g;
+    int64_t id = map_get(&c->groupmap, key);
+
+    if (id >= 0)
+        return id;
+    if (c->ngroups == c->groups_cap) {
+        uint32_t cap = c->groups_cap ? c->groups_cap * 2 : 16;
+        const char **s = realloc(c->groups, cap * sizeof *s);
+        if (s == NULL)
+            return -1;
+        c->groups = s;
+        c->groups_cap = cap;
+    }
+    c->groups[c->ngroups] = g;
+    if (map_put(&c->groupmap, key, c->ngroups) < 0)
+        return -1;
+    return c->ngroups++;
+}
+
+/* ---- index lists -------------------------------------------------------- */
+
+static const struct u32vec *index_get(const struct correlate *c,
+                                      const struct u64map *m, uint64_t key)
+{
+    int64_t l = map_get(m, key);
+    return l < 0 ? NULL : &c->lists[l];
+}
+
+static int index_add(struct correlate *c, struct u64map *m, uint64_t key,
+                     uint32_t slot)
+{
+    int64_t l = map_get(m, key);
+
+    if (l < 0) {
+        if (c->free_lists.n > 0) {
+            l = c->free_lists.v[--c->free_lists.n];
+        } else {
+            if (c->nlists == c->lists_cap) {
+                uint32_t cap = c->lists_cap ? c->lists_cap * 2 : 64;
+                struct u32vec *ls = realloc(c->lists, cap * sizeof *ls);
+                if (ls == NULL)
+                    return -1;
+                c->lists = ls;
+                c->lists_cap = cap;
+            }
+            l = c->nlists;
+            c->lists[c->nlists++] = (struct u32vec){ NULL, 0, 0 };
+        }
+        if (map_put(m, key, (uint32_t)l) < 0) {
+            vec_push(&c->free_lists, (uint32_t)l);
+            return -1;
+        }
+    }
+    if (vec_has(&c->lists[l], slot))
+        return 0;
+    return vec_push(&c->lists[l], slot);
+}
+
+static void index_remove(struct correlate *c, struct u64map *m, uint64_t key,
+                         uint32_t slot)
+{
+    int64_t l = map_get(m, key);
+
+    if (l < 0)
+        return;
+    vec_remove(&c->lists[l], slot);
+    if (c->lists[l].n == 0) {
+        vec_free(&c->lists[l]);
+        map_del(m, key);
+        /* Free-list growth can fail only on OOM; the list then leaks
+         * until correlate_free, which is harmless. */
+        (void)vec_push(&c->free_lists, (uint32_t)l);
+    }
+}
+
+static uint64_t ekey(uint32_t scope, uint32_t id)
+{
+    return ((uint64_t)scope << 32) | id;
+}
+
+/* Drop SLOT from every index (it closed or merged). */
+static void unindex(struct correlate *c, uint32_t slot)
+{
+    struct incident *inc = inc_at(c, slot);
+    for (uint32_t i = 0; i < inc->entities.n; i++)
+        index_remove(c, &c->emap, ekey(inc->scope, inc->entities.v[i]), slot);
+    for (uint32_t i = 0; i < inc->groups.n; i++)
+        index_remove(c, &c->gmap, ekey(inc->scope, inc->groups.v[i]), slot);
+}
+
+/* ---- deadlines ---------------------------------------------------------- */
+
+static int heap_push(struct correlate *c, int64_t at, uint32_t slot)
+{
+    size_t i;
+
+    if (c->nheap == c->heap_cap) {
+        size_t cap = c->heap_cap ? c->heap_cap * 2 : 64;
+        struct deadline *h = realloc(c->heap, cap * sizeof *h);
+        if (h == NULL)
+            return -1;
+        c->heap = h;
+        c->heap_cap = cap;
+    }
+    i = c->nheap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (c->heap[p].at < at || (c->heap[p].at == at && c->heap[p].slot <= slot))
+            break;
+        c->heap[i] = c->heap[p];
+        i = p;
+    }
+    c->heap[i] = (struct deadline){ at, slot };
+    return 0;
+}
+
+static void heap_pop(struct correlate *c)
+{
+    struct deadline last = c->heap[--c->nheap];
+    size_t i = 0, n = c->nheap;
+
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        const struct deadline *best = &last;
+        if (l < n && (c->heap[l].at < best->at ||
+                      (c->heap[l].at == best->at && c->heap[l].slot < best->slot))) {
+            m = l;
+            best = &c->heap[l];
+        }
+        if (l + 1 < n && (c->heap[l + 1].at < best->at ||
+                          (c->heap[l + 1].at == best->at &&
+                           c->heap[l + 1].slot < best->slot)))
+            m = l + 1;
+        if (m == i)
+            break;
+        c->heap[i] = c->heap[m];
+        i = m;
+    }
+    if (n > 0)
+        c->heap[i] = last;
+}
+
+static int schedule_close(struct correlate *c, uint32_t slot)
+{
+    const struct incident *inc = inc_at(c, slot);
+    return heap_push(c, inc->last_resolved + c->r->resolve_quiet_ms, slot);
+}
+
+static size_t run_closes(struct correlate *c, int64_t now)
+{
+    size_t closed = 0;
+
+    while (c->nheap > 0 && c->heap[0].at <= now) {
+        struct deadline d = c->heap[0];
+        struct incident *inc = inc_at(c, d.slot);
+        heap_pop(c);
+        if (!inc->used || inc->state != CORRELATE_OPEN || inc->nfiring != 0 ||
+            inc->last_resolved + c->r->resolve_quiet_ms != d.at)
+            continue;                      /* stale entry */
+        inc->state = CORRELATE_CLOSED;
+        inc->closed_at = d.at;
+        unindex(c, d.slot);
+        (void)vec_push(&c->closed_fifo, d.slot);
+        (void)vec_push(&c->d_closed, d.slot);
+        closed++;
+    }
+    return closed;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+int correlate_new(struct correlate **out, struct topology *t,
+                  const struct rules *r)
+{
+    struct correlate *c = calloc(1, sizeof *c);
+
+    *out = NULL;
+    if (c == NULL)
+        return -1;
+    c->t = t;
+    c->r = r;
+    c->clock = INT64_MIN;
+    c->nbuf = malloc(QUENCH_MAX_NEIGHBOURS * sizeof *c->nbuf);
+    if (c->nbuf == NULL || intern_new(&c->pool) < 0) {
+        correlate_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+/* The one block copy_alert made for labels and annotations. */
+static struct label *alert_block(const struct alert *a)
+{
+    return a->labels ? a->labels : a->annotations;
+}
+
+static void member_release(struct member *m)
+{
+    free(alert_block(&m->a));
+    free(m->ring);
+    memset(m, 0, sizeof *m);
+    m->incident = NONE;
+}
+
+static void incident_release(struct incident *inc)
+{
+    vec_free(&inc->members);
+    vec_free(&inc->entities);
+    vec_free(&inc->groups);
+    inc->used = 0;
+}
+
+void correlate_free(struct correlate *c)
+{
+    if (c == NULL)
+        return;
+    for (uint32_t i = 0; i < c->nmembers; i++)
+        member_release(&c->members[i]);
+    free(c->members);
+    vec_free(&c->free_members);
+    map_free(&c->fpmap);
+    for (uint32_t i = 0; i < c->nincs; i++)
+        incident_release(&c->incs[i]);
+    free(c->incs);
+    vec_free(&c->free_incs);
+    map_free(&c->idmap);
+    free(c->scopes);
+    map_free(&c->scopemap);
+    free(c->groups);
+    map_free(&c->groupmap);
+    for (uint32_t i = 0; i < c->nlists; i++)
+        vec_free(&c->lists[i]);
+    free(c->lists);
+    vec_free(&c->free_lists);
+    map_free(&c->emap);
+    map_free(&c->gmap);
+    free(c->heap);
+    vec_free(&c->closed_fifo);
+    vec_free(&c->merged_slots);
+    free(c->nbuf);
+    free(c->stamp);
+    vec_free(&c->cand);
+    vec_free(&c->d_updated);
+    vec_free(&c->d_merged);
+    vec_free(&c->d_closed);
+    intern_free(c->pool);
+    free(c);
+}
+
+struct intern *correlate_pool(struct correlate *c)
+{
+    return c->pool;
+}
+
+const struct correlate_delta *correlate_delta(const struct correlate *c)
+{
+    /* The view lives in C; the const is shed only to refresh it. */
+    struct correlate_delta *d = (struct correlate_delta *)&c->delta;
+
+    d->updated = c->d_updated.v;
+    d->nupdated = c->d_updated.n;
+    d->merged = c->d_merged.v;
+    d->nmerged = c->d_merged.n;
+    d->closed = c->d_closed.v;
+    d->nclosed = c->d_closed.n;
+    return d;
+}
+
+/* ---- members ------------------------------------------------------------ */
+
+/* Copy SRC's labels and annotations into DST with strings re-interned in
+ * our pool: one block for both arrays. 0 or -1 OOM. */
+static int copy_alert(struct correlate *c, struct alert *dst,
+                      const struct alert *src)
+{
+    size_t n = (size_t)src->nlabels + src->nannotations;
+    struct label *block = NULL;
+
+    *dst = *src;
+    dst->labels = dst->annotations = NULL;
+    if (n > 0) {
+        block = malloc(n * sizeof *block);
+        if (block == NULL)
+            return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct label *l = i < src->nlabels
+                                    ? &src->labels[i]
+                                    : &src->annotations[i - src->nlabels];
+        block[i].name = intern_str(c->pool, l->name, strlen(l->name));
+        block[i].value = intern_str(c->pool, l->value, strlen(l->value));
+        if (block[i].name == NULL || block[i].value == NULL) {
+            free(block);
+            return -1;
+        }
+    }
+    dst->labels = src->nlabels ? block : NULL;
+    dst->annotations = src->nannotations ? block + src->nlabels : NULL;
+    dst->generator_url = intern_str(c->pool, src->generator_url
+                                                 ? src->generator_url : "",
+                                    src->generator_url
+                                        ? strlen(src->generator_url) : 0);
+    if (dst->generator_url == NULL) {
+        free(block);
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t new_member(struct correlate *c)
+{
+    uint32_t m;
+
+    if (c->free_members.n > 0) {
+        m = c->free_members.v[--c->free_members.n];
+    } else {
+        if (c->nmembers >= QUENCH_MAX_ACTIVE_ALERTS)
+            return -1;
+        if (c->nmembers == c->members_cap) {
+            uint32_t cap = c->members_cap ? c->members_cap * 2 : 256;
+            struct member *ms = realloc(c->members, cap * sizeof *ms);
+            if (ms == NULL)
+                return -1;
+            c->members = ms;
+            c->members_cap = cap;
+        }
+        m = c->nmembers++;
+    }
+    memset(&c->members[m], 0, sizeof c->members[m]);
+    c->members[m].incident = NONE;
+    c->members_live++;
+    return m;
+}
+
+static void free_member(struct correlate *c, uint32_t m)
+{
+    struct member *mb = &c->members[m];
+    free(alert_block(&mb->a));
+    mb->a.labels = mb->a.annotations = NULL;
+    free(mb->ring);
+    memset(mb, 0, sizeof *mb);
+    mb->incident = NONE;
+    c->members_live--;
+    (void)vec_push(&c->free_members, m);
+}
+
+/* Record a refire of M at NOW; update its flapping mark. */
+static int note_refire(struct correlate *c, struct member *m, int64_t now)
+{
+    unsigned cap = c->r->flap_count;
+
+    m->refires++;
+    if (m->ring == NULL) {
+        m->ring = malloc(cap * sizeof *m->ring);
+        if (m->ring == NULL)
+            return -1;
+    }
+    m->ring[m->ring_pos] = now;
+    m->ring_pos = (uint16_t)((m->ring_pos + 1) % cap);
+    if (m->ring_n < cap)
+        m->ring_n++;
+    /* With a full ring the oldest entry is at ring_pos. */
+    m->flapping = m->ring_n == cap &&
+                  now - m->ring[m->ring_pos] <= c->r->flap_within_ms;
+    return 0;
+}
+
+/* ---- incidents ---------------------------------------------------------- */
+
+static int64_t new_incident(struct correlate *c)
+{
+    uint32_t s;
+
+    if (c->free_incs.n > 0) {
+        s = c->free_incs.v[--c->free_incs.n];
+    } else {
+        if (c->nincs >= QUENCH_MAX_INCIDENTS)
+            return -1;
+        if (c->nincs == c->incs_cap) {
+            uint32_t cap = c->incs_cap ? c->incs_cap * 2 : 64;
+            struct incident *is = realloc(c->incs, cap * sizeof *is);
+            if (is == NULL)
+                return -1;
+            c->incs = is;
+            c->incs_cap = cap;
+        }
+        s = c->nincs++;
+    }
+    memset(&c->incs[s], 0, sizeof c->incs[s]);
+    c->incs[s].used = 1;
+    c->incs[s].closed_at = CORRELATE_NO_TIME;
+    c->incs[s].merged_into = NONE;
+    if (s >= c->stamp_cap) {
+        uint32_t cap = c->stamp_cap ? c->stamp_cap * 2 : 64;
+        while (cap <= s)
+            cap *= 2;
+        uint32_t *st = realloc(c->stamp, cap * sizeof *st);
+        if (st == NULL) {
+            c->incs[s].used = 0;
+            (void)vec_push(&c->free_incs, s);
+            return -1;
+        }
+        memset(st + c->stamp_cap, 0, (cap - c->stamp_cap) * sizeof *st);
+        c->stamp = st;
+        c->stamp_cap = cap;
+    }
+    return s;
+}
+
+/* Give incident SLOT the id derived from H (probing on collision). */
+static int assign_id(struct correlate *c, uint32_t slot, uint64_t h)
+{
+    while (map_get(&c->idmap, h) >= 0)
+        h = mix64(h + 1);
+    if (map_put(&c->idmap, h, slot) < 0)
+        return -1;
+    c->incs[slot].idhash = h;
+    format_id(c->incs[slot].id, h);
+    return 0;
+}
+
+/* Whether incident S holds ID in VEC. For an open incident the index
+ * answers (its list holds the few open incidents with that key), so a big
+ * incident does not make every alert scan its entity list. */
+static int incident_has(const struct correlate *c, uint32_t s,
+                        const struct u64map *m, const struct u32vec *vec,
+                        uint32_t id)
+{
+    const struct incident *inc = inc_at(c, s);
+
+    if (inc->state == CORRELATE_OPEN) {
+        const struct u32vec *l = index_get(c, m, ekey(inc->scope, id));
+        return l != NULL && vec_has(l, s);
+    }
+    return vec_has(vec, id);
+}
+
+/* Add entity E and group G (NONE for none) of a member to incident S. */
+static int incident_index(struct correlate *c, uint32_t s, int32_t e,
+                          uint32_t g)
+{
+    struct incident *inc = inc_at(c, s);
+
+    if (e >= 0 && !incident_has(c, s, &c->emap, &inc->entities, (uint32_t)e)) {
+        if (vec_push(&inc->entities, (uint32_t)e) < 0)
+            return -1;
+        if (inc->state == CORRELATE_OPEN &&
+            index_add(c, &c->emap, ekey(inc->scope, (uint32_t)e), s) < 0)
+            return -1;
+    }
+    if (g != NONE && !incident_has(c, s, &c->gmap, &inc->groups, g)) {
+        if (vec_push(&inc->groups, g) < 0)
+            return -1;
+        if (inc->state == CORRELATE_OPEN &&
+            index_add(c, &c->gmap, ekey(inc->scope, g), s) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Move everything of incident FROM into INTO; FROM becomes merged. */
+static int merge(struct correlate *c, uint32_t into, uint32_t from)
+{
+    struct incident *a = inc_at(c, into), *b = inc_at(c, from);
+
+    unindex(c, from);
+    for (uint32_t i = 0; i < b->members.n; i++) {
+        if (vec_push(&a->members, b->members.v[i]) < 0)
+            return -1;
+        c->members[b->members.v[i]].incident = into;
+    }
+    for (uint32_t i = 0; i < b->entities.n; i++)
+        if (incident_index(c, into, (int32_t)b->entities.v[i], NONE) < 0)
+            return -1;
+    for (uint32_t i = 0; i < b->groups.n; i++)
+        if (incident_index(c, into, -1, b->groups.v[i]) < 0)
+            return -1;
+    a->nfiring += b->nfiring;
+    if (b->last_activity > a->last_activity)
+        a->last_activity = b->last_activity;
+    if (b->last_resolved > a->last_resolved)
+        a->last_resolved = b->last_resolved;
+    if (b->opened_at < a->opened_at)
+        a->opened_at = b->opened_at;
+    b->state = CORRELATE_MERGED;
+    b->merged_into = into;
+    b->nfiring = 0;
+    vec_free(&b->members);
+    vec_free(&b->entities);
+    vec_free(&b->groups);
+    (void)vec_push(&c->merged_slots, from);
+    (void)vec_push(&c->d_merged, from);
+    return 0;
+}
+
+static int cand_cmp_ctx_less(const struct correlate *c, uint32_t x, uint32_t y)
+{
+    const struct incident *a = inc_at(c, x), *b = inc_at(c, y);
+    if (a->opened_at != b->opened_at)
+        return a->opened_at < b->opened_at;
+    return strcmp(a->id, b->id) < 0;
+}
+
+/* Collect open incidents of SCOPE that ENTITY (within hops) or group G
+ * links to and that are within the window at NOW, oldest first. */
+static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
+                            uint32_t g, int64_t now)
+{
+    uint32_t gen = ++c->stamp_gen;
+    const struct u32vec *l;
+
+    if (gen == 0) {
+        memset(c->stamp, 0, c->stamp_cap * sizeof *c->stamp);
+        gen = c->stamp_gen = 1;
+    }
+    c->cand.n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int n = 0;
+        if (pass == 0 && entity >= 0)
+            n = topology_neighbours(c->t, (uint32_t)entity, c->r->hops,
+                                    c->nbuf, QUENCH_MAX_NEIGHBOURS);
+        /* The group joins only alerts the graph cannot place: with
+         * group_by [alertname] a group spans unrelated systems. */
+        if (pass == 1 && g != NONE && entity < 0)
+            n = 1;
+        for (int i = 0; i < n; i++) {
+            l = pass == 0 ? index_get(c, &c->emap, ekey(scope, c->nbuf[i]))
+                          : index_get(c, &c->gmap, ekey(scope, g));
+            if (l == NULL)
+                continue;
+            for (uint32_t j = 0; j < l->n; j++) {
+                uint32_t s = l->v[j];
+                const struct incident *inc = inc_at(c, s);
+                if (c->stamp[s] == gen)
+                    continue;
+                c->stamp[s] = gen;
+                if (now - inc->last_activity > c->r->window_ms)
+                    continue;
+                (void)vec_push(&c->cand, s);
+            }
+        }
+    }
+    /* Insertion sort: candidate sets are tiny. */
+    for (uint32_t i = 1; i < c->cand.n; i++) {
+        uint32_t x = c->cand.v[i], j = i;
+        while (j > 0 && cand_cmp_ctx_less(c, x, c->cand.v[j - 1])) {
+            c->cand.v[j] = c->cand.v[j - 1];
+            j--;
+        }
+        c->cand.v[j] = x;
+    }
+}
+
+/* Scope tuple of A (missing label = ""), as an id. -1 OOM. */
+static int64_t alert_scope(struct correlate *c, const struct alert *a)
+{
+    const char *v[QUENCH_MAX_RULE_LABELS];
+    const char *empty = intern_str(c->pool, "", 0);
+
+    if (empty == NULL)
+        return -1;
+    for (size_t i = 0; i < c->r->scope.n; i++) {
+        const char *x = alert_label(a, c->r->scope.names[i]);
+        v[i] = x ? intern_str(c->pool, x, strlen(x)) : empty;
+        if (v[i] == NULL)
+            return -1;
+    }
+    return scope_id(c, v);
+}
+
+/* Place new member M (alert already copied, entity resolved) into an
+ * incident: join, merge or open. Returns the outcome or -1. */
+static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
+                        uint32_t g, int64_t now)
+{
+    struct member *mb = &c->members[m];
+    int outcome;
+    int64_t s;
+
+    find_candidates(c, scope, mb->entity, g, now);
+    if (c->cand.n == 0) {
+        s = new_incident(c);
+        if (s < 0)
+            return -1;
+        struct incident *inc = inc_at(c, (uint32_t)s);
+        inc->scope = scope;
+        inc->state = CORRELATE_OPEN;
+        inc->opened_at = now;
+        inc->last_activity = now;
+        if (assign_id(c, (uint32_t)s,
+                      make_idhash(scope_values(c, scope), c->r->scope.n,
+                                  mb->a.fingerprint, mb->a.starts_at)) < 0) {
+            incident_release(inc);
+            (void)vec_push(&c->free_incs, (uint32_t)s);
+            return -1;
+        }
+        outcome = CORRELATE_OPENED;
+    } else {
+        s = c->cand.v[0];
+        outcome = CORRELATE_JOINED;
+        for (uint32_t i = 1; i < c->cand.n; i++) {
+            if (merge(c, (uint32_t)s, c->cand.v[i]) < 0)
+                return -1;
+            outcome = CORRELATE_MERGED_INTO;
+        }
+    }
+    struct incident *inc = inc_at(c, (uint32_t)s);
+    if (vec_push(&inc->members, m) < 0)
+        return -1;
+    mb->incident = (uint32_t)s;
+    if (incident_index(c, (uint32_t)s, mb->entity, g) < 0)
+        return -1;
+    inc->last_activity = now;
+    if (mb->a.status == ALERT_FIRING) {
+        inc->nfiring++;
+    } else {
+        inc->last_resolved = now;
+        if (inc->nfiring == 0 && schedule_close(c, (uint32_t)s) < 0)
+            return -1;
+    }
+    if (outcome == CORRELATE_MERGED_INTO && inc->nfiring == 0 &&
+        schedule_close(c, (uint32_t)s) < 0)
+        return -1;
+    if (delta_updated(c, (uint32_t)s) < 0)
+        return -1;
+    return outcome;
+}
+
+/* A known alert M got notification A (same startsAt, status changed to
+ * resolved; or a newer startsAt) while its incident is open. */
+static int update_member(struct correlate *c, uint32_t m, const struct alert *a,
+                         uint32_t g, int64_t now, int new_episode)
+{
+    struct member *mb = &c->members[m];
+    struct incident *inc = inc_at(c, mb->incident);
+    enum alert_status was = mb->a.status;
+
+    if (new_episode) {
+        struct alert copy;
+        if (copy_alert(c, &copy, a) < 0)
+            return -1;
+        if (note_refire(c, mb, now) < 0) {
+            free(alert_block(&copy));
+            return -1;
+        }
+        free(alert_block(&mb->a));
+        mb->a = copy;
+    } else {
+        mb->a.status = a->status;
+        mb->a.ends_at = a->ends_at;
+    }
+    mb->changed_at = now;
+    if (incident_index(c, mb->incident, -1, g) < 0)
+        return -1;
+    inc->last_activity = now;
+    if (was == ALERT_FIRING && mb->a.status == ALERT_RESOLVED) {
+        inc->nfiring--;
+        inc->last_resolved = now;
+    } else if (was == ALERT_RESOLVED && mb->a.status == ALERT_FIRING) {
+        inc->nfiring++;
+    } else if (mb->a.status == ALERT_RESOLVED) {
+        inc->last_resolved = now;     /* a new episode seen only resolved */
+    }
+    if (inc->nfiring == 0 && schedule_close(c, mb->incident) < 0)
+        return -1;
+    if (delta_updated(c, mb->incident) < 0)
+        return -1;
+    return CORRELATE_UPDATED;
+}
+
+int correlate_ingest(struct correlate *c, const struct alert *a,
+                     const char *group_key, int64_t now, struct qerr *err)
+{
+    uint32_t g = NONE, carried_refires = 0;
+    int64_t mi, scope, old = -1;
+    struct rules_entity re;
+    int rc;
+
+    delta_reset(c);
+    if (now < c->clock)
+        now = c->clock;
+    c->clock = now;
+    run_closes(c, now);
+
+    if (group_key != NULL) {
+        const char *gk = intern_str(c->pool, group_key, strlen(group_key));
+        int64_t gi = gk ? group_id(c, gk) : -1;
+        if (gi < 0)
+            return qerr_set(err, NULL, 0, 0, "out of memory");
+        g = (uint32_t)gi;
+    }
+
+    mi = map_get(&c->fpmap, a->fingerprint);
+    if (mi >= 0) {
+        struct member *mb = &c->members[mi];
+        const struct incident *inc = inc_at(c, mb->incident);
+        if (a->starts_at < mb->a.starts_at)
+            return CORRELATE_IGNORED;            /* an older episode */
+        if (a->starts_at == mb->a.starts_at) {
+            /* Same episode: only firing -> resolved moves it; a firing
+             * after its resolved is a late repeat and must not reopen. */
+            if (a->status == mb->a.status || a->status == ALERT_FIRING ||
+                inc->state != CORRELATE_OPEN)
+                return CORRELATE_IGNORED;
+            rc = update_member(c, (uint32_t)mi, a, g, now, 0);
+            return rc < 0 ? qerr_set(err, NULL, 0, 0, "out of memory") : rc;
+        }
+        if (inc->state == CORRELATE_OPEN) {
+            rc = update_member(c, (uint32_t)mi, a, g, now, 1);
+            return rc < 0 ? qerr_set(err, NULL, 0, 0, "out of memory") : rc;
+        }
+        /* Its incident closed: the new episode starts afresh below, with
+         * the flap history carried over so slow flapping is still seen. */
+        old = mi;
+        carried_refires = mb->refires;
+    }
+
+    if (c->members_live >= QUENCH_MAX_ACTIVE_ALERTS)
+        return qerr_set(err, NULL, 0, 0,
+                        "more than %u alerts held; alert dropped",
+                        (unsigned)QUENCH_MAX_ACTIVE_ALERTS);
+    scope = alert_scope(c, a);
+    if (scope < 0)
+        return qerr_set(err, NULL, 0, 0, "out of memory");
+    mi = new_member(c);
+    if (mi < 0)
+        return qerr_set(err, NULL, 0, 0, "out of memory or too many alerts");
+    struct member *mb = &c->members[mi];
+    if (copy_alert(c, &mb->a, a) < 0) {
+        free_member(c, (uint32_t)mi);
+        return qerr_set(err, NULL, 0, 0, "out of memory");
+    }
+    /* A full graph leaves the alert without an entity (it can still join
+     * by group); that is a degraded answer, not a failure. */
+    (void)rules_resolve(c->r, c->t, a, &re);
+    mb->entity = re.entity;
+    mb->joined_at = mb->changed_at = now;
+    if (old >= 0) {
+        struct member *om = &c->members[old];
+        mb->ring = om->ring;
+        mb->ring_n = om->ring_n;
+        mb->ring_pos = om->ring_pos;
+        om->ring = NULL;
+        om->ring_n = om->ring_pos = 0;
+        mb->refires = carried_refires;
+        if (note_refire(c, mb, now) < 0) {
+            free_member(c, (uint32_t)mi);
+            return qerr_set(err, NULL, 0, 0, "out of memory");
+        }
+    }
+    rc = place_member(c, (uint32_t)mi, (uint32_t)scope, g, now);
+    if (rc < 0) {
+        /* Only OOM gets here; the member may be half-placed, so keep it
+         * rather than leave a dangling slot in an incident. */
+        return qerr_set(err, NULL, 0, 0, "out of memory");
+    }
+    if (map_put(&c->fpmap, a->fingerprint, (uint32_t)mi) < 0)
+        return qerr_set(err, NULL, 0, 0, "out of memory");
+    return rc;
+}
+
+size_t correlate_tick(struct correlate *c, int64_t now)
+{
+    delta_reset(c);
+    if (now < c->clock)
+        now = c->clock;
+    c->clock = now;
+    return run_closes(c, now);
+}
+
+int64_t correlate_next_deadline(const struct correlate *c)
+{
+    /* The heap top may be stale; it is still a safe (early) wake-up. */
+    return c->nheap > 0 ? c->heap[0].at : CORRELATE_NO_TIME;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+uint32_t correlate_incident_slots(const struct correlate *c)
+{
+    return c->nincs;
+}
+
+int correlate_incident(const struct correlate *c, uint32_t slot,
+                       struct correlate_incident *out)
+{
+    const struct incident *inc;
+
+    if (slot >= c->nincs || !c->incs[slot].used)
+        return -1;
+    inc = &c->incs[slot];
+    out->id = inc->id;
+    out->state = inc->state;
+    out->merged_into = inc->merged_into;
+    out->opened_at = inc->opened_at;
+    out->closed_at = inc->closed_at;
+    out->last_activity = inc->last_activity;
+    out->nfiring = inc->nfiring;
+    out->nalerts = inc->members.n;
+    out->alerts = inc->members.v;
+    out->nentities = inc->entities.n;
+    out->entities = inc->entities.v;
+    out->nscope = c->r->scope.n;
+    out->scope = scope_values(c, inc->scope);
+    return 0;
+}
+
+int64_t correlate_find(const struct correlate *c, const char *id)
+{
+    uint64_t h = 0;
+
+    if (strncmp(id, "inc-", 4) != 0 || strlen(id) != 20)
+        return -1;
+    for (int i = 4; i < 20; i++) {
+        char ch = id[i];
+        int v = ch >= '0' && ch <= '9' ? ch - '0'
+              : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (v < 0)
+            return -1;
+        h = (h << 4) | (uint64_t)v;
+    }
+    return map_get(&c->idmap, h);
+}
+
+int correlate_alert(const struct correlate *c, uint32_t slot,
+                    struct correlate_alert *out)
+{
+    const struct member *m;
+
+    if (slot >= c->nmembers || c->members[slot].incident == NONE)
+        return -1;
+    m = &c->members[slot];
+    out->alert = &m->a;
+    out->entity = m->entity;
+    out->incident = m->incident;
+    out->joined_at = m->joined_at;
+    out->changed_at = m->changed_at;
+    out->refires = m->refires;
+    out->flapping = m->flapping;
+    return 0;
+}
+
+int64_t correlate_alert_find(const struct correlate *c, uint64_t fp)
+{
+    return map_get(&c->fpmap, fp);
+}
+
+size_t correlate_alert_count(const struct correlate *c)
+{
+    return c->members_live;
+}
+
+static size_t map_bytes(const struct u64map *m)
+{
+    return m->cap * (sizeof *m->keys + sizeof *m->vals);
+}
+
+size_t correlate_bytes(const struct correlate *c)
+{
+    size_t b = sizeof *c + intern_bytes(c->pool);
+
+    b += (size_t)c->members_cap * sizeof *c->members;
+    for (uint32_t i = 0; i < c->nmembers; i++) {
+        const struct member *m = &c->members[i];
+        if (m->incident == NONE)
+            continue;
+        b += ((size_t)m->a.nlabels + m->a.nannotations) * sizeof(struct label);
+        if (m->ring != NULL)
+            b += c->r->flap_count * sizeof *m->ring;
+    }
+    b += (size_t)c->incs_cap * sizeof *c->incs;
+    for (uint32_t i = 0; i < c->nincs; i++) {
+        const struct incident *inc = &c->incs[i];
+        b += (inc->members.cap + inc->entities.cap + inc->groups.cap) *
+             sizeof(uint32_t);
+    }
+    for (uint32_t i = 0; i < c->nlists; i++)
+        b += c->lists[i].cap * sizeof(uint32_t);
+    b += (size_t)c->lists_cap * sizeof *c->lists;
+    b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) +
+         map_bytes(&c->gmap) + map_bytes(&c->scopemap) +
+         map_bytes(&c->groupmap);
+    b += c->heap_cap * sizeof *c->heap;
+    b += (size_t)c->stamp_cap * sizeof *c->stamp;
+    b += QUENCH_MAX_NEIGHBOURS * sizeof *c->nbuf;
+    return b;
+}
+
+/* Release incident S and its members (closed or merged). */
+static void release_incident(struct correlate *c, uint32_t s)
+{
+    struct incident *inc = inc_at(c, s);
+
+    for (uint32_t i = 0; i < inc->members.n; i++) {
+        uint32_t m = inc->members.v[i];
+        if (map_get(&c->fpmap, c->members[m].a.fingerprint) == (int64_t)m)
+            map_del(&c->fpmap, c->members[m].a.fingerprint);
+        free_member(c, m);
+    }
+    map_del(&c->idmap, inc->idhash);
+    incident_release(inc);
+    (void)vec_push(&c->free_incs, s);
+}
+
+size_t correlate_prune(struct correlate *c, int64_t before)
+{
+    size_t n = 0;
+
+    while (c->fifo_head < c->closed_fifo.n) {
+        uint32_t s = c->closed_fifo.v[c->fifo_head];
+        const struct incident *inc = inc_at(c, s);
+        if (inc->used && inc->state == CORRELATE_CLOSED &&
+            inc->closed_at >= before)
+            break;
+        c->fifo_head++;
+        if (inc->used && inc->state == CORRELATE_CLOSED) {
+            release_incident(c, s);
+            n++;
+        }
+    }
+    if (c->fifo_head == c->closed_fifo.n)
+        c->fifo_head = c->closed_fifo.n = 0;
+    for (uint32_t i = 0; i < c->merged_slots.n; i++)
+        release_incident(c, c->merged_slots.v[i]);
+    c->merged_slots.n = 0;
+    return n;
+}
+
+/* ---- persistence -------------------------------------------------------- */
+
+static json_t *labels_json(const struct label *l, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o != NULL && i < n; i++)
+        if (json_object_set_new(o, l[i].name, json_string(l[i].value)) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+    return o;
+}
+
+static json_t *time_json(int64_t t)
+{
+    return t == CORRELATE_NO_TIME || t == ALERT_NO_END ? json_null()
+                                                        : json_integer(t);
+}
+
+static const char *const state_names[] = { "open", "closed", "merged" };
+
+json_t *correlate_incident_dump(const struct correlate *c, uint32_t slot)
+{
+    const struct incident *inc;
+    json_t *o = NULL, *arr, *x;
+    char fp[17];
+
+    if (slot >= c->nincs || !c->incs[slot].used ||
+        c->incs[slot].state == CORRELATE_MERGED)
+        return NULL;
+    inc = &c->incs[slot];
+    o = json_object();
+    if (o == NULL)
+        return NULL;
+    if (json_object_set_new(o, "id", json_string(inc->id)) < 0 ||
+        json_object_set_new(o, "state", json_string(state_names[inc->state])) < 0 ||
+        json_object_set_new(o, "opened_at", json_integer(inc->opened_at)) < 0 ||
+        json_object_set_new(o, "closed_at", time_json(inc->closed_at)) < 0 ||
+        json_object_set_new(o, "last_activity", json_integer(inc->last_activity)) < 0 ||
+        json_object_set_new(o, "last_resolved", json_integer(inc->last_resolved)) < 0)
+        goto fail;
+    arr = json_array();
+    if (json_object_set_new(o, "scope", arr) < 0)
+        goto fail;
+    for (size_t i = 0; i < c->r->scope.n; i++)
+        if (json_array_append_new(arr, json_string(scope_values(c, inc->scope)[i])) < 0)
+            goto fail;
+    arr = json_array();
+    if (json_object_set_new(o, "groups", arr) < 0)
+        goto fail;
+    for (uint32_t i = 0; i < inc->groups.n; i++)
+        if (json_array_append_new(arr, json_string(c->groups[inc->groups.v[i]])) < 0)
+            goto fail;
+    arr = json_array();
+    if (json_object_set_new(o, "alerts", arr) < 0)
+        goto fail;
+    for (uint32_t i = 0; i < inc->members.n; i++) {
+        const struct member *m = &c->members[inc->members.v[i]];
+        json_t *ring = json_array();
+        x = json_object();
+        if (json_array_append_new(arr, x) < 0 || ring == NULL) {
+            json_decref(ring);
+            goto fail;
+        }
+        alert_fingerprint_format(m->a.fingerprint, fp);
+        /* Ring entries oldest first, so a restore replays them in order. */
+        for (uint16_t k = 0; k < m->ring_n; k++) {
+            uint16_t idx = (uint16_t)((m->ring_pos + c->r->flap_count -
+                                       m->ring_n + k) % c->r->flap_count);
+            json_array_append_new(ring, json_integer(m->ring[idx]));
+        }
+        if (json_object_set_new(x, "fingerprint", json_string(fp)) < 0 ||
+            json_object_set_new(x, "status", json_string(
+                m->a.status == ALERT_FIRING ? "firing" : "resolved")) < 0 ||
+            json_object_set_new(x, "starts_at", json_integer(m->a.starts_at)) < 0 ||
+            json_object_set_new(x, "ends_at", time_json(m->a.ends_at)) < 0 ||
+            json_object_set_new(x, "labels", labels_json(m->a.labels, m->a.nlabels)) < 0 ||
+            json_object_set_new(x, "annotations",
+                                labels_json(m->a.annotations, m->a.nannotations)) < 0 ||
+            json_object_set_new(x, "generator_url", json_string(m->a.generator_url)) < 0 ||
+            json_object_set_new(x, "joined_at", json_integer(m->joined_at)) < 0 ||
+            json_object_set_new(x, "changed_at", json_integer(m->changed_at)) < 0 ||
+            json_object_set_new(x, "refires", json_integer(m->refires)) < 0 ||
+            json_object_set_new(x, "refire_times", ring) < 0)
+            goto fail;
+    }
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+int correlate_dump(const struct correlate *c, json_t **out)
+{
+    json_t *o = json_object(), *arr = json_array();
+
+    *out = NULL;
+    if (o == NULL || arr == NULL || json_object_set_new(o, "version", json_integer(1)) < 0 ||
+        json_object_set_new(o, "clock", c->clock == INT64_MIN ? json_null()
+                                                               : json_integer(c->clock)) < 0) {
+        json_decref(o);
+        json_decref(arr);
+        return -1;
+    }
+    if (json_object_set_new(o, "incidents", arr) < 0)
+        goto fail;
+    for (uint32_t s = 0; s < c->nincs; s++) {
+        if (!c->incs[s].used || c->incs[s].state == CORRELATE_MERGED)
+            continue;
+        if (json_array_append_new(arr, correlate_incident_dump(c, s)) < 0)
+            goto fail;
+    }
+    *out = o;
+    return 0;
+fail:
+    json_decref(o);
+    return -1;
+}
+
+/* Labels object -> sorted label array interned in our pool. */
+static int labels_from_json(struct correlate *c, const json_t *o,
+                            struct label **out, uint16_t *n)
+{
+    const char *k;
+    json_t *v;
+    size_t i = 0, cnt;
+
+    *out = NULL;
+    *n = 0;
+    if (!json_is_object(o))
+        return -1;
+    cnt = json_object_size(o);
+    if (cnt > QUENCH_MAX_LABELS)
+        return -1;
+    if (cnt == 0)
+        return 0;
+    *out = malloc(cnt * sizeof **out);
+    if (*out == NULL)
+        return -1;
+    json_object_foreach((json_t *)o, k, v) {
+        if (!json_is_string(v))
+            goto fail;
+        (*out)[i].name = intern_str(c->pool, k, strlen(k));
+        (*out)[i].value = intern_str(c->pool, json_string_value(v),
+                                     json_string_length(v));
+        if ((*out)[i].name == NULL || (*out)[i].value == NULL)
+            goto fail;
+        i++;
+    }
+    alert_labels_sort(*out, cnt);
+    *n = (uint16_t)cnt;
+    return 0;
+fail:
+    free(*out);
+    *out = NULL;
+    return -1;
+}
+
+static int get_time(const json_t *o, const char *key, int null_ok, int64_t *t)
+{
+    const json_t *v = json_object_get(o, key);
+    if (null_ok && json_is_null(v)) {
+        *t = CORRELATE_NO_TIME;
+        return 0;
+    }
+    if (!json_is_integer(v))
+        return -1;
+    *t = json_integer_value(v);
+    return 0;
+}
+
+static int restore_member(struct correlate *c, uint32_t s, const json_t *x,
+                          char *path, size_t pathcap, struct qerr *err)
+{
+    struct alert a;
+    struct label *lab = NULL, *ann = NULL;
+    const char *st, *fp, *gu;
+    const json_t *ring;
+    struct rules_entity re;
+    int64_t mi, prev;
+    size_t k;
+
+    memset(&a, 0, sizeof a);
+    fp = json_string_value(json_object_get(x, "fingerprint"));
+    st = json_string_value(json_object_get(x, "status"));
+    gu = json_string_value(json_object_get(x, "generator_url"));
+    ring = json_object_get(x, "refire_times");
+    if (fp == NULL || alert_fingerprint_parse(fp, &a.fingerprint) < 0 ||
+        st == NULL || (strcmp(st, "firing") != 0 && strcmp(st, "resolved") != 0) ||
+        gu == NULL || !json_is_array(ring) ||
+        json_array_size(ring) > c->r->flap_count ||
+        get_time(x, "starts_at", 0, &a.starts_at) < 0 ||
+        get_time(x, "ends_at", 1, &a.ends_at) < 0 ||
+        !json_is_integer(json_object_get(x, "joined_at")) ||
+        !json_is_integer(json_object_get(x, "changed_at")) ||
+        !json_is_integer(json_object_get(x, "refires")))
+        return qerr_set(err, path, 0, 0, "malformed alert state");
+    if (a.ends_at == CORRELATE_NO_TIME)
+        a.ends_at = ALERT_NO_END;
+    a.status = strcmp(st, "firing") == 0 ? ALERT_FIRING : ALERT_RESOLVED;
+    if (labels_from_json(c, json_object_get(x, "labels"), &lab, &a.nlabels) < 0 ||
+        labels_from_json(c, json_object_get(x, "annotations"), &ann,
+                         &a.nannotations) < 0) {
+        free(lab);
+        return qerr_set(err, path, 0, 0, "malformed or oversized labels");
+    }
+    a.labels = lab;
+    a.annotations = ann;
+    a.generator_url = gu;
+    mi = new_member(c);
+    if (mi < 0) {
+        free(lab);
+        free(ann);
+        return qerr_set(err, path, 0, 0, "out of memory or too many alerts");
+    }
+    struct member *mb = &c->members[mi];
+    if (copy_alert(c, &mb->a, &a) < 0) {
+        free(lab);
+        free(ann);
+        free_member(c, (uint32_t)mi);
+        return qerr_set(err, path, 0, 0, "out of memory");
+    }
+    free(lab);
+    free(ann);
+    (void)rules_resolve(c->r, c->t, &mb->a, &re);
+    mb->entity = re.entity;
+    mb->joined_at = json_integer_value(json_object_get(x, "joined_at"));
+    mb->changed_at = json_integer_value(json_object_get(x, "changed_at"));
+    mb->incident = s;
+    if (json_array_size(ring) > 0) {
+        mb->ring = malloc(c->r->flap_count * sizeof *mb->ring);
+        if (mb->ring == NULL)
+            return qerr_set(err, path, 0, 0, "out of memory");
+        for (k = 0; k < json_array_size(ring); k++) {
+            const json_t *t = json_array_get(ring, k);
+            if (!json_is_integer(t))
+                return qerr_set(err, path, 0, 0, "malformed refire_times");
+            mb->ring[k] = json_integer_value(t);
+        }
+        mb->ring_n = (uint16_t)k;
+        mb->ring_pos = (uint16_t)(k % c->r->flap_count);
+        mb->flapping = mb->ring_n == c->r->flap_count &&
+                       mb->ring[mb->ring_n - 1] - mb->ring[0] <=
+                           c->r->flap_within_ms;
+    }
+    mb->refires = (uint32_t)json_integer_value(json_object_get(x, "refires"));
+    if (vec_push(&c->incs[s].members, (uint32_t)mi) < 0 ||
+        incident_index(c, s, mb->entity, NONE) < 0)
+        return qerr_set(err, path, 0, 0, "out of memory");
+    if (mb->a.status == ALERT_FIRING)
+        c->incs[s].nfiring++;
+    prev = map_get(&c->fpmap, mb->a.fingerprint);
+    if (prev < 0 || c->members[prev].a.starts_at <= mb->a.starts_at)
+        if (map_put(&c->fpmap, mb->a.fingerprint, (uint32_t)mi) < 0)
+            return qerr_set(err, path, 0, 0, "out of memory");
+    (void)pathcap;
+    return 0;
+}
+
+int correlate_incident_restore(struct correlate *c, const json_t *state,
+                               struct qerr *err)
+{
+    const char *id, *st;
+    const json_t *scope, *groups, *alerts;
+    const char *v[QUENCH_MAX_RULE_LABELS];
+    char path[64];
+    int64_t s, sc;
+    uint64_t h = 0;
+    struct incident *inc;
+
+    delta_reset(c);
+    id = json_string_value(json_object_get(state, "id"));
+    st = json_string_value(json_object_get(state, "state"));
+    scope = json_object_get(state, "scope");
+    groups = json_object_get(state, "groups");
+    alerts = json_object_get(state, "alerts");
+    if (id == NULL || st == NULL || !json_is_array(scope) ||
+        json_array_size(scope) != c->r->scope.n || !json_is_array(groups) ||
+        !json_is_array(alerts) || json_array_size(alerts) == 0)
+        return qerr_set(err, "$", 0, 0, "malformed incident state");
+    if (strcmp(st, "open") != 0 && strcmp(st, "closed") != 0)
+        return qerr_set(err, "$.state", 0, 0, "state must be open or closed");
+    if (correlate_find(c, id) >= 0)
+        return qerr_set(err, "$.id", 0, 0, "incident %.24s already held", id);
+    for (int i = 4; i < 20; i++) {
+        char ch = id[i];
+        h = (h << 4) | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+    }
+    if (strlen(id) != 20 || strncmp(id, "inc-", 4) != 0 ||
+        strspn(id + 4, "0123456789abcdef") != 16)
+        return qerr_set(err, "$.id", 0, 0, "malformed incident id");
+    for (size_t i = 0; i < c->r->scope.n; i++) {
+        const json_t *x = json_array_get(scope, i);
+        if (!json_is_string(x))
+            return qerr_set(err, "$.scope", 0, 0, "scope values must be strings");
+        v[i] = intern_str(c->pool, json_string_value(x), json_string_length(x));
+        if (v[i] == NULL)
+            return qerr_set(err, "$.scope", 0, 0, "out of memory");
+    }
+    sc = scope_id(c, v);
+    s = new_incident(c);
+    if (sc < 0 || s < 0)
+        return qerr_set(err, "$", 0, 0, "out of memory or too many incidents");
+    inc = inc_at(c, (uint32_t)s);
+    inc->scope = (uint32_t)sc;
+    inc->state = strcmp(st, "open") == 0 ? CORRELATE_OPEN : CORRELATE_CLOSED;
+    if (get_time(state, "opened_at", 0, &inc->opened_at) < 0 ||
+        get_time(state, "closed_at", 1, &inc->closed_at) < 0 ||
+        get_time(state, "last_activity", 0, &inc->last_activity) < 0 ||
+        get_time(state, "last_resolved", 0, &inc->last_resolved) < 0 ||
+        (inc->state == CORRELATE_CLOSED) != (inc->closed_at != CORRELATE_NO_TIME)) {
+        incident_release(inc);
+        (void)vec_push(&c->free_incs, (uint32_t)s);
+        return qerr_set(err, "$", 0, 0, "malformed incident times");
+    }
+    memcpy(inc->id, id, CORRELATE_ID_SIZE);
+    inc->idhash = h;
+    if (map_put(&c->idmap, h, (uint32_t)s) < 0)
+        return qerr_set(err, "$", 0, 0, "out of memory");
+    /* From here a failure leaves a partial incident in C; restore is for
+     * an empty state at start-up, where the caller gives up on error. */
+    for (size_t i = 0; i < json_array_size(groups); i++) {
+        const json_t *x = json_array_get(groups, i);
+        const char *gk;
+        int64_t gi;
+        if (!json_is_string(x))
+            return qerr_set(err, "$.groups", 0, 0, "groups must be strings");
+        gk = intern_str(c->pool, json_string_value(x), json_string_length(x));
+        gi = gk ? group_id(c, gk) : -1;
+        if (gi < 0 || incident_index(c, (uint32_t)s, -1, (uint32_t)gi) < 0)
+            return qerr_set(err, "$.groups", 0, 0, "out of memory");
+    }
+    for (size_t i = 0; i < json_array_size(alerts); i++) {
+        snprintf(path, sizeof path, "$.alerts[%zu]", i);
+        if (restore_member(c, (uint32_t)s, json_array_get(alerts, i), path,
+                           sizeof path, err) < 0)
+            return -1;
+    }
+    if (inc->state == CORRELATE_OPEN && inc->nfiring == 0 &&
+        schedule_close(c, (uint32_t)s) < 0)
+        return qerr_set(err, "$", 0, 0, "out of memory");
+    if (inc->state == CORRELATE_CLOSED)
+        (void)vec_push(&c->closed_fifo, (uint32_t)s);
+    if (inc->last_activity > c->clock)
+        c->clock = inc->last_activity;
+    (void)delta_updated(c, (uint32_t)s);
+    return 0;
+}
+
+int correlate_restore(struct correlate *c, const json_t *state,
+                      struct qerr *err)
+{
+    const json_t *incs = json_object_get(state, "incidents");
+    const json_t *clock = json_object_get(state, "clock");
+
+    if (!json_is_integer(json_object_get(state, "version")) ||
+        json_integer_value(json_object_get(state, "version")) != 1)
+        return qerr_set(err, "$.version", 0, 0, "unsupported state version");
+    if (!json_is_array(incs))
+        return qerr_set(err, "$.incidents", 0, 0, "expected an array");
+    for (size_t i = 0; i < json_array_size(incs); i++) {
+        if (correlate_incident_restore(c, json_array_get(incs, i), err) < 0) {
+            char src[sizeof err->source];
+            if (err != NULL) {
+                snprintf(src, sizeof src, "$.incidents[%zu]%s", i,
+                         err->source[0] == '$' ? err->source + 1 : "");
+                memcpy(err->source, src, sizeof src);
+            }
+            return -1;
+        }
+    }
+    if (json_is_integer(clock) && json_integer_value(clock) > c->clock)
+        c->clock = json_integer_value(clock);
+    delta_reset(c);
+    return 0;
+}

@@ -1,0 +1,1098 @@
+/* correlator.c - the archive stream's consumer in serve: XREADGROUP ->
+ * engine -> persist changed incidents -> XACK.
+ *
+ * The invariant: an entry is acknowledged only after every incident it
+ * changed (and everything else dirty at that moment) has been written to
+ * Redis and Redis confirmed it. Re-ingesting an entry is a no-op in
+ * correlate (a notification seen before changes nothing), so after a crash
+ * the pending entries are simply read again: if their effects were
+ * persisted they change nothing, if not they are applied now.
+ *
+ * One chain of commands at a time, strictly sequential, on a connection of
+ * our own (a blocking XREADGROUP would stall anyone sharing it):
+ *
+ *   connect -> XGROUP CREATE -> (first time) restore -> pending (id 0...)
+ *     -> XAUTOCLAIM sweep -> new (">", BLOCK) -> new -> ... (a sweep again
+ *     every claim_idle_ms)
+ *
+ * and after every read: ingest the batch, persist the dirty incidents,
+ * XACK the batch. Any failure (error reply, watchdog, disconnect) drops
+ * the chain; it restarts from XGROUP CREATE after a backoff once every
+ * command of the old chain has had its callback, so a late reply can
+ * never advance a new chain. Incidents stay dirty until a write of them is
+ * confirmed, so a failed persist is retried by the next chain.
+ *
+ * Dirty incidents are tracked by engine slot: slots stay valid because the
+ * serve engine is never pruned (see the report: pruning needs an engine
+ * call that also drops rank state). */
+#include "correlator.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "archive.h"
+#include "log.h"
+#include "webhook.h"
+
+#define container_of(p, type, member) \
+    ((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+/* Watchdog for ordinary commands; a blocking read gets block_ms on top. */
+#define CMD_TIMEOUT_MS 5000u
+/* Longest stream id: two 20-digit numbers, '-' and NUL. */
+#define STREAM_ID_SIZE 48
+/* Merge chains longer than this are treated as broken (a cycle). */
+#define MAX_ALIAS_HOPS 32
+
+enum phase {
+    PH_IDLE = 0,    /* no chain: waiting for a connection or the backoff */
+    PH_CREATE,      /* XGROUP CREATE */
+    PH_INDEX,       /* SMEMBERS quench:incidents */
+    PH_LOAD,        /* HMGET of each indexed incident, in parallel */
+    PH_PENDING,     /* XREADGROUP ... <last id>: our own unacked entries */
+    PH_CLAIM,       /* XAUTOCLAIM sweep */
+    PH_NEW,         /* XREADGROUP ... BLOCK ... > */
+    PH_PERSIST,     /* writes of the dirty incidents, in parallel */
+    PH_ACK,         /* XACK of the batch */
+};
+
+struct alias {
+    char id[CORRELATE_ID_SIZE];
+    char into[CORRELATE_ID_SIZE];
+};
+
+struct correlator {
+    struct ev_loop *loop;
+    struct redis_ev *r;
+    struct engine *e;
+    char *consumer;
+    int64_t claim_idle_ms, closed_ttl_ms;
+    unsigned block_ms, batch;
+    int64_t (*clock_ms)(void);
+
+    enum phase phase;
+    enum phase read_phase;      /* the read to go back to after a batch */
+    unsigned outstanding;       /* our commands without their callback yet */
+    unsigned group_left;        /* of a parallel group (load, persist) */
+    int group_failed;
+    int closing;                /* correlator_free running */
+    int connected, restored, caught_up, caught_up_once;
+    unsigned failures;          /* chain failures since the last success */
+    ev_tstamp last_claim;
+    char cursor[STREAM_ID_SIZE];    /* XAUTOCLAIM cursor */
+    char last_id[STREAM_ID_SIZE];   /* pending read position */
+
+    /* The batch being processed: ids to XACK. */
+    char (*acks)[STREAM_ID_SIZE];
+    size_t nacks, acks_cap;
+
+    /* Dirty slots (flag per slot + list) and the ones being written. */
+    uint8_t *dflag;
+    uint32_t dflag_cap;
+    uint32_t *dlist, *flist;
+    size_t ndirty, dirty_cap, nflight, flight_cap;
+
+    /* Restore: states loaded (PH_LOAD), ids indexed but gone. */
+    json_t *loaded;             /* array of incident states */
+    char (*ids)[CORRELATE_ID_SIZE];
+    size_t nids;
+
+    struct alias *aliases;      /* merged ids from before a restart */
+    size_t naliases, aliases_cap;
+
+    ev_timer tick;              /* 1 s: engine_tick on the wall clock */
+    ev_timer retry;             /* backoff before a new chain */
+
+    struct correlator_status st;
+};
+
+static void chain_begin(struct correlator *c);
+static void next_read(struct correlator *c);
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+/* Send ARGV (NUL-terminated strings). 0, or -1 if not connected (FN will
+ * not be called). */
+static int send_cmd(struct correlator *c, redis_ev_reply_fn fn,
+                    unsigned timeout_ms, int argc, const char *const *argv)
+{
+    size_t lens[16];
+    size_t *lp = lens;
+    int rc;
+
+    if (argc > (int)(sizeof lens / sizeof lens[0])) {
+        lp = malloc((size_t)argc * sizeof *lp);
+        if (lp == NULL)
+            return -1;
+    }
+    for (int i = 0; i < argc; i++)
+        lp[i] = strlen(argv[i]);
+    rc = redis_ev_command(c->r, argc, argv, lp, timeout_ms, fn, c);
+    if (lp != lens)
+        free(lp);
+    if (rc == 0)
+        c->outstanding++;
+    return rc;
+}
+
+static int is_error(enum redis_ev_result res, const redisReply *rep)
+{
+    return res != REDIS_EV_REPLY || rep == NULL || rep->type == REDIS_REPLY_ERROR;
+}
+
+static const char *why(enum redis_ev_result res, const redisReply *rep)
+{
+    if (res == REDIS_EV_TIMEOUT)
+        return "timeout";
+    if (res == REDIS_EV_DISCONNECTED || rep == NULL)
+        return "disconnected";
+    if (rep->type == REDIS_REPLY_ERROR)
+        return rep->str;
+    return "unexpected reply";
+}
+
+/* Common head of every reply callback: count the callback, and tell
+ * whether the chain it belonged to is still the live one. */
+static int reply_live(struct correlator *c)
+{
+    c->outstanding--;
+    return !c->closing && c->phase != PH_IDLE;
+}
+
+/* Drop the chain; a new one starts after a backoff (or on reconnect). */
+static void chain_fail(struct correlator *c, const char *what, const char *reason)
+{
+    double delay;
+
+    if (c->failures++ == 0)
+        log_warn("correlator: %s failed: %s; retrying", what, reason);
+    else
+        log_debug("correlator: %s failed again: %s", what, reason);
+    c->phase = PH_IDLE;
+    c->caught_up = 0;
+    /* The batch is not acknowledged: its entries stay pending and are read
+     * again by the next chain. */
+    c->nacks = 0;
+    c->group_left = 0;
+    /* 250 ms x 2^n, capped at 5 s. */
+    delay = 0.25;
+    for (unsigned i = 1; i < c->failures && delay < 5.0; i++)
+        delay *= 2;
+    if (delay > 5.0)
+        delay = 5.0;
+    ev_timer_stop(c->loop, &c->retry);
+    ev_timer_set(&c->retry, delay, 0.0);
+    ev_timer_start(c->loop, &c->retry);
+}
+
+/* The chain can start only once every old callback has run. */
+static void maybe_begin(struct correlator *c)
+{
+    if (c->closing || c->phase != PH_IDLE || !c->connected)
+        return;
+    if (c->outstanding > 0) {
+        ev_timer_stop(c->loop, &c->retry);
+        ev_timer_set(&c->retry, 0.05, 0.0);
+        ev_timer_start(c->loop, &c->retry);
+        return;
+    }
+    chain_begin(c);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct correlator *c = container_of(w, struct correlator, retry);
+
+    (void)loop;
+    (void)revents;
+    maybe_begin(c);
+}
+
+static void on_state(int connected, const char *reason, void *ud)
+{
+    struct correlator *c = ud;
+
+    c->connected = connected;
+    c->st.connected = connected;
+    if (connected) {
+        maybe_begin(c);
+        return;
+    }
+    /* Callbacks of the lost connection still arrive (DISCONNECTED); the
+     * chain is already dead, so they only count down. */
+    if (c->phase != PH_IDLE) {
+        log_warn("correlator: Redis connection lost (%s); resuming after "
+                 "reconnect", reason ? reason : "");
+        c->phase = PH_IDLE;
+        c->caught_up = 0;
+        c->nacks = 0;
+        c->group_left = 0;
+    }
+}
+
+/* ---- dirty incidents ----------------------------------------------------- */
+
+static int mark_dirty(struct correlator *c, uint32_t slot)
+{
+    if (slot >= c->dflag_cap) {
+        uint32_t cap = c->dflag_cap ? c->dflag_cap : 64;
+        uint8_t *f;
+
+        while (cap <= slot)
+            cap *= 2;
+        f = realloc(c->dflag, cap);
+        if (f == NULL)
+            return -1;
+        memset(f + c->dflag_cap, 0, cap - c->dflag_cap);
+        c->dflag = f;
+        c->dflag_cap = cap;
+    }
+    if (c->dflag[slot])
+        return 0;
+    if (c->ndirty == c->dirty_cap) {
+        size_t cap = c->dirty_cap ? c->dirty_cap * 2 : 64;
+        uint32_t *l = realloc(c->dlist, cap * sizeof *l);
+
+        if (l == NULL)
+            return -1;
+        c->dlist = l;
+        c->dirty_cap = cap;
+    }
+    c->dlist[c->ndirty++] = slot;
+    c->dflag[slot] = 1;
+    return 0;
+}
+
+static void on_engine(void *ctx, struct engine *e, uint32_t slot,
+                      enum engine_event ev)
+{
+    struct correlator *c = ctx;
+
+    (void)e;
+    (void)ev;
+    /* Whatever the event, the slot's current state is what gets written:
+     * persisting reads the incident when the write is sent. */
+    if (mark_dirty(c, slot) < 0)
+        log_error("correlator: out of memory: incident slot %u will not be "
+                  "persisted until it changes again", slot);
+}
+
+/* ---- persist ------------------------------------------------------------- */
+
+static void send_acks(struct correlator *c);
+
+static void on_persist_reply(enum redis_ev_result res,
+                             const struct redisReply *rep, void *ud)
+{
+    struct correlator *c = ud;
+
+    if (!reply_live(c) || c->phase != PH_PERSIST)
+        return;
+    if (is_error(res, rep) && !c->group_failed) {
+        c->group_failed = 1;
+        log_warn("correlator: incident write failed: %s", why(res, rep));
+    }
+    if (--c->group_left > 0)
+        return;
+    if (c->group_failed) {
+        /* Nothing of this round is known to be stored: dirty again. */
+        for (size_t i = 0; i < c->nflight; i++)
+            (void)mark_dirty(c, c->flist[i]);
+        c->nflight = 0;
+        c->st.persist_failures++;
+        chain_fail(c, "persisting incidents", "a write was not confirmed");
+        return;
+    }
+    c->nflight = 0;
+    send_acks(c);
+}
+
+/* Queue the writes for SLOT; number of commands sent, -1 on failure. */
+static int persist_slot(struct correlator *c, uint32_t slot)
+{
+    const struct correlate *cr = engine_correlate(c->e);
+    struct correlate_incident ci;
+    char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
+    char ttl[32];
+    int n = 0;
+
+    if (correlate_incident(cr, slot, &ci) < 0)
+        return 0;   /* released meanwhile: nothing to write */
+    snprintf(key, sizeof key, "%s%s", CORRELATOR_INCIDENT_PREFIX, ci.id);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)c->closed_ttl_ms);
+    if (ci.state == CORRELATE_MERGED) {
+        /* Kept as an alias so the id still resolves after a restart. */
+        int64_t into = engine_find(c->e, ci.id);
+        struct correlate_incident si;
+
+        if (into < 0 || correlate_incident(cr, (uint32_t)into, &si) < 0)
+            return 0;
+        {
+            const char *a1[] = {"HSET", key, "merged_into", si.id};
+            const char *a2[] = {"HDEL", key, "state"};
+            const char *a3[] = {"SADD", CORRELATOR_INDEX, ci.id};
+            const char *a4[] = {"PEXPIRE", key, ttl};
+
+            if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 4, a1) < 0)
+                return -1;
+            n++;
+            if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a2) < 0)
+                return -1;
+            n++;
+            if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a3) < 0)
+                return -1;
+            n++;
+            if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a4) < 0)
+                return -1;
+            n++;
+        }
+        return n;
+    }
+    {
+        json_t *st = correlate_incident_dump(cr, slot);
+        char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
+        const char *a1[] = {"HSET", key, "state", text};
+        const char *a2[] = {"SADD", CORRELATOR_INDEX, ci.id};
+        /* Open incidents live until they close; closed ones expire. */
+        const char *a3[] = {"PEXPIRE", key, ttl};
+        const char *a3o[] = {"PERSIST", key};
+        int rc = -1;
+
+        json_decref(st);
+        if (text == NULL)
+            return -1;
+        if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 4, a1) < 0)
+            goto out;
+        n++;
+        if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a2) < 0)
+            goto out;
+        n++;
+        if (ci.state == CORRELATE_CLOSED
+                ? send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a3) < 0
+                : send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 2, a3o) < 0)
+            goto out;
+        n++;
+        rc = n;
+out:
+        free(text);
+        if (rc < 0)
+            c->group_left += (unsigned)n;   /* their callbacks still come */
+        return rc;
+    }
+}
+
+/* Write every dirty incident, then XACK the batch. */
+static void persist_then_ack(struct correlator *c)
+{
+    if (c->ndirty == 0) {
+        send_acks(c);
+        return;
+    }
+    /* Move the dirty list into flight: slots dirtied while the writes are
+     * out are written by the next round. */
+    if (c->flight_cap < c->ndirty) {
+        uint32_t *l = realloc(c->flist, c->ndirty * sizeof *l);
+        if (l == NULL) {
+            chain_fail(c, "persisting incidents", "out of memory");
+            return;
+        }
+        c->flist = l;
+        c->flight_cap = c->ndirty;
+    }
+    memcpy(c->flist, c->dlist, c->ndirty * sizeof *c->flist);
+    c->nflight = c->ndirty;
+    for (size_t i = 0; i < c->ndirty; i++)
+        c->dflag[c->dlist[i]] = 0;
+    c->ndirty = 0;
+
+    c->phase = PH_PERSIST;
+    c->group_left = 0;
+    c->group_failed = 0;
+    for (size_t i = 0; i < c->nflight; i++) {
+        int n = persist_slot(c, c->flist[i]);
+
+        if (n < 0) {
+            /* Callbacks of what was sent find group_failed and re-mark. */
+            c->group_failed = 1;
+            if (c->group_left == 0) {
+                for (size_t j = 0; j < c->nflight; j++)
+                    (void)mark_dirty(c, c->flist[j]);
+                c->nflight = 0;
+                chain_fail(c, "persisting incidents", "not connected or out of memory");
+            }
+            return;
+        }
+        c->group_left += (unsigned)n;
+    }
+    if (c->group_left == 0) {   /* only released slots: nothing to wait for */
+        c->nflight = 0;
+        send_acks(c);
+    }
+}
+
+/* ---- acknowledge --------------------------------------------------------- */
+
+static void on_ack_reply(enum redis_ev_result res, const struct redisReply *rep,
+                         void *ud)
+{
+    struct correlator *c = ud;
+
+    if (!reply_live(c) || c->phase != PH_ACK)
+        return;
+    if (is_error(res, rep)) {
+        chain_fail(c, "XACK", why(res, rep));
+        return;
+    }
+    c->nacks = 0;
+    c->failures = 0;
+    next_read(c);
+}
+
+static void send_acks(struct correlator *c)
+{
+    const char **argv;
+    int argc = 0;
+
+    if (c->nacks == 0) {
+        next_read(c);
+        return;
+    }
+    argv = malloc((c->nacks + 3) * sizeof *argv);
+    if (argv == NULL) {
+        chain_fail(c, "XACK", "out of memory");
+        return;
+    }
+    argv[argc++] = "XACK";
+    argv[argc++] = ARCHIVE_STREAM;
+    argv[argc++] = CORRELATOR_GROUP;
+    for (size_t i = 0; i < c->nacks; i++)
+        argv[argc++] = c->acks[i];
+    c->phase = PH_ACK;
+    if (send_cmd(c, on_ack_reply, CMD_TIMEOUT_MS, argc, argv) < 0)
+        chain_fail(c, "XACK", "not connected");
+    free(argv);
+}
+
+/* ---- entries ------------------------------------------------------------- */
+
+static int push_ack(struct correlator *c, const char *id, size_t len)
+{
+    if (len == 0 || len >= STREAM_ID_SIZE)
+        return -1;
+    if (c->nacks == c->acks_cap) {
+        size_t cap = c->acks_cap ? c->acks_cap * 2 : 128;
+        char(*a)[STREAM_ID_SIZE] = realloc(c->acks, cap * sizeof *a);
+
+        if (a == NULL)
+            return -1;
+        c->acks = a;
+        c->acks_cap = cap;
+    }
+    memcpy(c->acks[c->nacks], id, len);
+    c->acks[c->nacks][len] = 0;
+    c->nacks++;
+    return 0;
+}
+
+static const redisReply *field(const redisReply *fields, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len == n &&
+            memcmp(k->str, name, n) == 0)
+            return fields->element[i + 1];
+    }
+    return NULL;
+}
+
+/* Take one stream entry [id, [field, value, ...]] or [id, nil] (deleted
+ * while pending). -1 only when the batch must not be acknowledged (OOM). */
+static int take_entry(struct correlator *c, const redisReply *ent)
+{
+    const redisReply *id, *fields, *ra, *body;
+    struct webhook *wh = NULL;
+    struct qerr err;
+    char num[32];
+    char *end;
+    long long received_at;
+    int rc;
+
+    if (ent == NULL || ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 ||
+        ent->element[0]->type != REDIS_REPLY_STRING)
+        return 0;   /* no id to acknowledge: nothing we can do */
+    id = ent->element[0];
+    fields = ent->element[1];
+    if (push_ack(c, id->str, id->len) < 0)
+        return -1;
+    memcpy(c->last_id, id->str, id->len < STREAM_ID_SIZE ? id->len : 0);
+    c->last_id[id->len < STREAM_ID_SIZE ? id->len : 0] = 0;
+    c->st.entries++;
+    if (fields->type != REDIS_REPLY_ARRAY) {
+        log_info("correlator: archive entry %.*s was deleted while pending; "
+                 "acknowledged", (int)id->len, id->str);
+        c->st.skipped++;
+        return 0;
+    }
+    ra = field(fields, "received_at");
+    body = field(fields, "body");
+    if (ra == NULL || body == NULL || ra->type != REDIS_REPLY_STRING ||
+        body->type != REDIS_REPLY_STRING || ra->len == 0 || ra->len >= sizeof num) {
+        log_warn("correlator: archive entry %.*s lacks received_at or body; "
+                 "acknowledged without correlating", (int)id->len, id->str);
+        c->st.skipped++;
+        return 0;
+    }
+    memcpy(num, ra->str, ra->len);
+    num[ra->len] = 0;
+    errno = 0;
+    received_at = strtoll(num, &end, 10);
+    if (errno != 0 || *end != 0) {
+        log_warn("correlator: archive entry %.*s has a bad received_at; "
+                 "acknowledged without correlating", (int)id->len, id->str);
+        c->st.skipped++;
+        return 0;
+    }
+    memset(&err, 0, sizeof err);
+    /* Validated at ingest, so this fails only for entries written by
+     * something else: skipping one must not wedge the stream. */
+    rc = webhook_parse(&wh, body->str, body->len, engine_pool(c->e), &err);
+    if (rc == WEBHOOK_ENOMEM)
+        return -1;
+    if (rc != 0) {
+        char line[600];
+
+        qerr_format(&err, line, sizeof line);
+        log_warn("correlator: archive entry %.*s is not a valid webhook (%s); "
+                 "acknowledged without correlating", (int)id->len, id->str, line);
+        c->st.skipped++;
+        return 0;
+    }
+    if (engine_ingest_webhook(c->e, wh, (int64_t)received_at, &err) < 0) {
+        char line[600];
+
+        /* The other alerts were taken; the failed one hit a cap. */
+        qerr_format(&err, line, sizeof line);
+        log_warn("correlator: archive entry %.*s: %s", (int)id->len, id->str, line);
+    }
+    webhook_free(wh);
+    return 0;
+}
+
+/* Take every entry of ENTRIES (an array), then persist and acknowledge. */
+static void take_batch(struct correlator *c, const redisReply *entries)
+{
+    c->nacks = 0;
+    for (size_t i = 0; entries != NULL && i < entries->elements; i++) {
+        if (take_entry(c, entries->element[i]) < 0) {
+            chain_fail(c, "correlating", "out of memory");
+            return;
+        }
+    }
+    persist_then_ack(c);
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+/* The entries array of an XREADGROUP reply for our one stream, or NULL
+ * (nil: BLOCK timed out). *bad set when the shape is wrong. */
+static const redisReply *stream_entries(const redisReply *rep, int *bad)
+{
+    const redisReply *s;
+
+    *bad = 0;
+    if (rep->type == REDIS_REPLY_NIL)
+        return NULL;
+    if (rep->type != REDIS_REPLY_ARRAY) {
+        *bad = 1;
+        return NULL;
+    }
+    if (rep->elements == 0)
+        return NULL;
+    s = rep->element[0];
+    if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
+        s->element[1]->type != REDIS_REPLY_ARRAY) {
+        *bad = 1;
+        return NULL;
+    }
+    return s->element[1];
+}
+
+static void on_read_reply(enum redis_ev_result res, const struct redisReply *rep,
+                          void *ud)
+{
+    struct correlator *c = ud;
+    const redisReply *entries;
+    int bad;
+
+    if (!reply_live(c) || (c->phase != PH_PENDING && c->phase != PH_NEW))
+        return;
+    if (is_error(res, rep)) {
+        chain_fail(c, "XREADGROUP", why(res, rep));
+        return;
+    }
+    entries = stream_entries(rep, &bad);
+    if (bad) {
+        chain_fail(c, "XREADGROUP", "unexpected reply shape");
+        return;
+    }
+    c->failures = 0;
+    if (c->phase == PH_PENDING && (entries == NULL || entries->elements == 0)) {
+        /* Our backlog is done; now what dead consumers left behind. */
+        c->read_phase = PH_CLAIM;
+        snprintf(c->cursor, sizeof c->cursor, "0-0");
+    }
+    take_batch(c, entries);
+}
+
+static void on_claim_reply(enum redis_ev_result res, const struct redisReply *rep,
+                           void *ud)
+{
+    struct correlator *c = ud;
+    const redisReply *cur, *entries;
+
+    if (!reply_live(c) || c->phase != PH_CLAIM)
+        return;
+    if (is_error(res, rep)) {
+        chain_fail(c, "XAUTOCLAIM", why(res, rep));
+        return;
+    }
+    /* 6.2: [cursor, entries]; 7.0+: [cursor, entries, deleted ids] (those
+     * are already out of the PEL: nothing to acknowledge). */
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        rep->element[1]->type != REDIS_REPLY_ARRAY ||
+        rep->element[0]->len >= sizeof c->cursor) {
+        chain_fail(c, "XAUTOCLAIM", "unexpected reply shape");
+        return;
+    }
+    c->failures = 0;
+    cur = rep->element[0];
+    entries = rep->element[1];
+    memcpy(c->cursor, cur->str, cur->len);
+    c->cursor[cur->len] = 0;
+    if (entries->elements > 0)
+        log_info("correlator: claimed %zu archive entr%s idle for over %lld ms",
+                 entries->elements, entries->elements == 1 ? "y" : "ies",
+                 (long long)c->claim_idle_ms);
+    if (strcmp(c->cursor, "0-0") == 0) {
+        c->read_phase = PH_NEW;
+        c->last_claim = ev_now(c->loop);
+    }
+    take_batch(c, entries);
+}
+
+/* Issue the read the chain is at. */
+static void next_read(struct correlator *c)
+{
+    char count[16], block[16], idle[32];
+    int rc;
+
+    snprintf(count, sizeof count, "%u", c->batch);
+    snprintf(block, sizeof block, "%u", c->block_ms);
+    snprintf(idle, sizeof idle, "%lld", (long long)c->claim_idle_ms);
+    if (c->read_phase == PH_NEW &&
+        ev_now(c->loop) - c->last_claim >= (double)c->claim_idle_ms / 1000.0) {
+        c->read_phase = PH_CLAIM;
+        snprintf(c->cursor, sizeof c->cursor, "0-0");
+    }
+    c->phase = c->read_phase;
+    switch (c->read_phase) {
+    case PH_PENDING: {
+        const char *argv[] = {"XREADGROUP", "GROUP", CORRELATOR_GROUP, c->consumer,
+                              "COUNT", count, "STREAMS", ARCHIVE_STREAM, c->last_id};
+        rc = send_cmd(c, on_read_reply, CMD_TIMEOUT_MS, 9, argv);
+        break;
+    }
+    case PH_CLAIM: {
+        const char *argv[] = {"XAUTOCLAIM", ARCHIVE_STREAM, CORRELATOR_GROUP,
+                              c->consumer, idle, c->cursor, "COUNT", count};
+        rc = send_cmd(c, on_claim_reply, CMD_TIMEOUT_MS, 8, argv);
+        break;
+    }
+    default: {
+        const char *argv[] = {"XREADGROUP", "GROUP", CORRELATOR_GROUP, c->consumer,
+                              "COUNT", count, "BLOCK", block,
+                              "STREAMS", ARCHIVE_STREAM, ">"};
+        if (!c->caught_up) {
+            c->caught_up = 1;
+            c->caught_up_once = 1;
+            log_info("correlator: caught up (%lu entries taken, %lu skipped); "
+                     "reading new entries as %s", c->st.entries, c->st.skipped,
+                     c->consumer);
+        }
+        rc = send_cmd(c, on_read_reply, c->block_ms + CMD_TIMEOUT_MS, 11, argv);
+        break;
+    }
+    }
+    if (rc < 0)
+        chain_fail(c, "reading the archive", "not connected");
+}
+
+/* ---- restore ------------------------------------------------------------- */
+
+static int cmp_opened(const void *x, const void *y)
+{
+    json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
+    json_int_t oa = json_integer_value(json_object_get(a, "opened_at"));
+    json_int_t ob = json_integer_value(json_object_get(b, "opened_at"));
+
+    if (oa != ob)
+        return oa < ob ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(a, "id")) ?: "",
+                  json_string_value(json_object_get(b, "id")) ?: "");
+}
+
+static int add_alias(struct correlator *c, const char *id, const char *into)
+{
+    if (strlen(id) >= CORRELATE_ID_SIZE || strlen(into) >= CORRELATE_ID_SIZE)
+        return 0;
+    if (c->naliases == c->aliases_cap) {
+        size_t cap = c->aliases_cap ? c->aliases_cap * 2 : 16;
+        struct alias *a = realloc(c->aliases, cap * sizeof *a);
+
+        if (a == NULL)
+            return -1;
+        c->aliases = a;
+        c->aliases_cap = cap;
+    }
+    snprintf(c->aliases[c->naliases].id, CORRELATE_ID_SIZE, "%s", id);
+    snprintf(c->aliases[c->naliases].into, CORRELATE_ID_SIZE, "%s", into);
+    c->naliases++;
+    return 0;
+}
+
+/* Load the collected states into the engine, oldest first (the same order
+ * the incidents were opened in, so slots come out as they were). */
+static void restore_apply(struct correlator *c)
+{
+    size_t n = json_array_size(c->loaded);
+    json_t **v = malloc((n ? n : 1) * sizeof *v);
+    unsigned long ok = 0;
+
+    if (v == NULL) {
+        chain_fail(c, "restoring incidents", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(c->loaded, i);
+    qsort(v, n, sizeof *v, cmp_opened);
+    for (size_t i = 0; i < n; i++) {
+        struct qerr err;
+
+        memset(&err, 0, sizeof err);
+        if (correlate_incident_restore(engine_correlate_mut(c->e), v[i], &err) < 0) {
+            char line[600];
+
+            /* Written by us, so this is corruption or OOM: log it and go on
+             * rather than refuse to correlate anything. */
+            qerr_format(&err, line, sizeof line);
+            log_error("correlator: cannot restore incident %s: %s",
+                      json_string_value(json_object_get(v[i], "id")) ?: "?", line);
+            continue;
+        }
+        ok++;
+    }
+    free(v);
+    json_decref(c->loaded);
+    c->loaded = NULL;
+    c->restored = 1;
+    c->st.restored = 1;
+    c->st.restored_incidents = ok;
+    log_info("correlator: restored %lu incident(s) and %zu merged id(s) from Redis",
+             ok, c->naliases);
+}
+
+static void on_load_reply(enum redis_ev_result res, const struct redisReply *rep,
+                          void *ud)
+{
+    struct correlator *c = ud;
+
+    if (!reply_live(c) || c->phase != PH_LOAD)
+        return;
+    if (is_error(res, rep) || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
+        if (!c->group_failed)
+            log_warn("correlator: loading an incident failed: %s", why(res, rep));
+        c->group_failed = 1;
+    } else {
+        /* [id, state, merged_into]: HMGET order, id echoed back so the
+         * reply needs no bookkeeping of which request it answers. */
+        const redisReply *id = rep->element[0], *st = rep->element[1],
+                         *mi = rep->element[2];
+
+        if (st->type == REDIS_REPLY_STRING) {
+            json_error_t je;
+            json_t *s = json_loadb(st->str, st->len, 0, &je);
+
+            if (s == NULL || json_array_append_new(c->loaded, s) < 0)
+                log_error("correlator: stored incident state is not JSON: %s",
+                          je.text);
+        } else if (mi->type == REDIS_REPLY_STRING && id->type == REDIS_REPLY_STRING) {
+            char a[CORRELATE_ID_SIZE], b[CORRELATE_ID_SIZE];
+
+            snprintf(a, sizeof a, "%.*s", (int)id->len, id->str);
+            snprintf(b, sizeof b, "%.*s", (int)mi->len, mi->str);
+            if (add_alias(c, a, b) < 0)
+                c->group_failed = 1;
+        }
+    }
+    if (--c->group_left > 0)
+        return;
+    if (c->group_failed) {
+        json_array_clear(c->loaded);
+        c->naliases = 0;
+        chain_fail(c, "restoring incidents", "a read failed");
+        return;
+    }
+    restore_apply(c);
+    if (c->restored) {
+        c->read_phase = PH_PENDING;
+        snprintf(c->last_id, sizeof c->last_id, "0");
+        next_read(c);
+    }
+}
+
+static void on_index_reply(enum redis_ev_result res, const struct redisReply *rep,
+                           void *ud)
+{
+    struct correlator *c = ud;
+    char idfield[CORRELATE_ID_SIZE + 8];
+
+    if (!reply_live(c) || c->phase != PH_INDEX)
+        return;
+    if (is_error(res, rep) || rep->type != REDIS_REPLY_ARRAY) {
+        chain_fail(c, "SMEMBERS " CORRELATOR_INDEX, why(res, rep));
+        return;
+    }
+    json_decref(c->loaded);
+    c->loaded = json_array();
+    c->naliases = 0;
+    if (c->loaded == NULL) {
+        chain_fail(c, "restoring incidents", "out of memory");
+        return;
+    }
+    c->phase = PH_LOAD;
+    c->group_left = 0;
+    c->group_failed = 0;
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *id = rep->element[i];
+        char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
+
+        if (id->type != REDIS_REPLY_STRING || id->len >= CORRELATE_ID_SIZE)
+            continue;
+        snprintf(key, sizeof key, "%s%.*s", CORRELATOR_INCIDENT_PREFIX,
+                 (int)id->len, id->str);
+        snprintf(idfield, sizeof idfield, "%.*s", (int)id->len, id->str);
+        {
+            /* HMGET of a field named like the id gives nil; we want the id
+             * back, so ask for it with ECHO-free trick: MULTI is overkill,
+             * a tiny Lua script would need registering; instead HMGET key
+             * "id" (written below) state merged_into. */
+            const char *argv[] = {"HMGET", key, "id", "state", "merged_into"};
+            if (send_cmd(c, on_load_reply, CMD_TIMEOUT_MS, 5, argv) < 0) {
+                c->group_failed = 1;
+                break;
+            }
+        }
+        c->group_left++;
+    }
+    (void)idfield;
+    if (c->group_left == 0) {
+        if (c->group_failed) {
+            chain_fail(c, "restoring incidents", "not connected");
+            return;
+        }
+        restore_apply(c);
+        c->read_phase = PH_PENDING;
+        snprintf(c->last_id, sizeof c->last_id, "0");
+        next_read(c);
+    }
+}
+
+/* ---- the chain ----------------------------------------------------------- */
+
+static void on_create_reply(enum redis_ev_result res, const struct redisReply *rep,
+                            void *ud)
+{
+    struct correlator *c = ud;
+
+    if (!reply_live(c) || c->phase != PH_CREATE)
+        return;
+    /* BUSYGROUP: created by an earlier run, which is the normal case. */
+    if (is_error(res, rep) &&
+        !(res == REDIS_EV_REPLY && rep != NULL && rep->type == REDIS_REPLY_ERROR &&
+          strncmp(rep->str, "BUSYGROUP", 9) == 0)) {
+        chain_fail(c, "XGROUP CREATE", why(res, rep));
+        return;
+    }
+    if (!c->restored) {
+        const char *argv[] = {"SMEMBERS", CORRELATOR_INDEX};
+
+        c->phase = PH_INDEX;
+        if (send_cmd(c, on_index_reply, CMD_TIMEOUT_MS, 2, argv) < 0)
+            chain_fail(c, "SMEMBERS", "not connected");
+        return;
+    }
+    c->read_phase = PH_PENDING;
+    snprintf(c->last_id, sizeof c->last_id, "0");
+    /* Incidents left dirty by a failed round are written first. */
+    c->nacks = 0;
+    persist_then_ack(c);
+}
+
+static void chain_begin(struct correlator *c)
+{
+    /* Id 0, not $: see correlator.h. */
+    const char *argv[] = {"XGROUP", "CREATE", ARCHIVE_STREAM, CORRELATOR_GROUP,
+                          "0", "MKSTREAM"};
+
+    ev_timer_stop(c->loop, &c->retry);
+    c->phase = PH_CREATE;
+    c->caught_up = 0;
+    if (send_cmd(c, on_create_reply, CMD_TIMEOUT_MS, 6, argv) < 0)
+        chain_fail(c, "XGROUP CREATE", "not connected");
+}
+
+/* ---- tick ---------------------------------------------------------------- */
+
+/* Every second: close the incidents whose resolve_quiet has passed, on the
+ * wall clock. Only after the first catch-up: before that, entries older
+ * than now are still to come, and closing first would let them open new
+ * incidents where replay would have joined them. The closes are written
+ * with the next batch (at the latest when the blocking read returns). */
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct correlator *c = container_of(w, struct correlator, tick);
+    size_t n;
+
+    (void)loop;
+    (void)revents;
+    if (!c->caught_up_once)
+        return;
+    n = engine_tick(c->e, c->clock_ms());
+    if (n > 0)
+        log_info("correlator: %zu incident(s) closed", n);
+}
+
+/* ---- public -------------------------------------------------------------- */
+
+int correlator_new(struct correlator **out, struct ev_loop *loop,
+                   const struct redis_ev_options *conn, struct engine *e,
+                   const struct correlator_options *o, struct qerr *err)
+{
+    struct correlator *c = calloc(1, sizeof *c);
+    struct correlator_options d;
+
+    *out = NULL;
+    memset(&d, 0, sizeof d);
+    if (o == NULL)
+        o = &d;
+    if (c == NULL)
+        return qerr_set(err, "correlator", 0, 0, "out of memory");
+    c->loop = loop;
+    c->e = e;
+    c->consumer = strdup(o->consumer && o->consumer[0] ? o->consumer : "quench");
+    c->claim_idle_ms = o->claim_idle_ms > 0 ? o->claim_idle_ms : 60000;
+    c->closed_ttl_ms = o->closed_ttl_ms > 0 ? o->closed_ttl_ms
+                                            : 7LL * 24 * 3600 * 1000;
+    c->block_ms = o->block_ms ? o->block_ms : 2000;
+    c->batch = o->batch ? o->batch : 100;
+    c->clock_ms = o->clock_ms ? o->clock_ms : wall_ms;
+    snprintf(c->last_id, sizeof c->last_id, "0");
+    snprintf(c->cursor, sizeof c->cursor, "0-0");
+    if (c->consumer == NULL) {
+        free(c);
+        return qerr_set(err, "correlator", 0, 0, "out of memory");
+    }
+    if (redis_ev_new(&c->r, loop, conn, err) < 0) {
+        free(c->consumer);
+        free(c);
+        return -1;
+    }
+    redis_ev_on_state(c->r, on_state, c);
+    ev_timer_init(&c->tick, on_tick, 1.0, 1.0);
+    ev_timer_init(&c->retry, on_retry, 0.25, 0.0);
+    engine_set_hook(e, on_engine, c);
+    *out = c;
+    return 0;
+}
+
+void correlator_start(struct correlator *c)
+{
+    c->last_claim = ev_now(c->loop);
+    ev_timer_start(c->loop, &c->tick);
+    redis_ev_start(c->r);
+}
+
+void correlator_free(struct correlator *c)
+{
+    if (c == NULL)
+        return;
+    c->closing = 1;
+    ev_timer_stop(c->loop, &c->tick);
+    ev_timer_stop(c->loop, &c->retry);
+    engine_set_hook(c->e, NULL, NULL);
+    /* Runs our callbacks with DISCONNECTED; `closing` makes them count
+     * down only. */
+    redis_ev_free(c->r);
+    json_decref(c->loaded);
+    free(c->acks);
+    free(c->dflag);
+    free(c->dlist);
+    free(c->flist);
+    free(c->ids);
+    free(c->aliases);
+    free(c->consumer);
+    free(c);
+}
+
+void correlator_status(const struct correlator *c, struct correlator_status *out)
+{
+    *out = c->st;
+    out->connected = c->connected;
+    out->restored = c->restored;
+    out->caught_up = c->caught_up;
+}
+
+int correlator_ready(const struct correlator *c)
+{
+    return c->connected && c->restored && c->caught_up;
+}
+
+int64_t correlator_find(const struct correlator *c, const char *id)
+{
+    const char *cur = id;
+
+    for (int hop = 0; hop < MAX_ALIAS_HOPS; hop++) {
+        int64_t s = engine_find(c->e, cur);
+        const char *next = NULL;
+
+        if (s >= 0)
+            return s;
+        for (size_t i = 0; i < c->naliases; i++)
+            if (strcmp(c->aliases[i].id, cur) == 0) {
+                next = c->aliases[i].into;
+                break;
+            }
+        if (next == NULL)
+            return -1;
+        cur = next;
+    }
+    return -1;
+}

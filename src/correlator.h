@@ -1,0 +1,80 @@
+/* correlator.h - serve's correlation edge: consumes the archive stream
+ * quench:archive with the consumer group "correlator" (PROTOCOLS.md 4.1)
+ * on a Redis connection of its own, feeds each entry to the engine with
+ * the entry's received_at, persists every incident the engine changes to
+ * quench:incident:<id> (index set quench:incidents) and acknowledges the
+ * entries only after those writes are confirmed: a crash re-reads, never
+ * loses. A 1 s timer advances the engine on the wall clock so incidents
+ * close on time.
+ *
+ * On start it restores the incidents held in Redis into the engine, then
+ * re-reads this consumer's pending entries, claims entries other consumers
+ * left idle, and finally reads new ones. After a disconnect it resumes the
+ * same way (the engine in memory stays authoritative; no second restore).
+ *
+ * The group is created at id 0, not $: an archive written before the first
+ * correlator ran (or while a new deployment started: ingest and correlator
+ * connect independently, so an XADD can win the race against XGROUP
+ * CREATE) is correlated rather than silently skipped. That costs at most
+ * one pass over the retained archive on the very first start. */
+#ifndef QUENCH_CORRELATOR_H
+#define QUENCH_CORRELATOR_H
+
+#include <stdint.h>
+
+#include "engine.h"
+#include "qerr.h"
+#include "redis_ev.h"
+
+#define CORRELATOR_GROUP "correlator"
+#define CORRELATOR_INCIDENT_PREFIX "quench:incident:"
+#define CORRELATOR_INDEX "quench:incidents"
+
+struct ev_loop;
+struct correlator;   /* opaque */
+
+/* Zero fields take the default shown. */
+struct correlator_options {
+    const char *consumer;       /* group member name (copied); "quench" */
+    int64_t claim_idle_ms;      /* XAUTOCLAIM entries idle this long; 60 s */
+    int64_t closed_ttl_ms;      /* PEXPIRE of closed and merged incidents; 7 d */
+    unsigned block_ms;          /* XREADGROUP BLOCK; 2000 */
+    unsigned batch;             /* XREADGROUP / XAUTOCLAIM COUNT; 100 */
+    int64_t (*clock_ms)(void);  /* wall clock for the tick; CLOCK_REALTIME */
+};
+
+/* New correlator driving E (borrowed; must outlive it; its hook is taken
+ * over) with a connection of its own to CONN (strings copied) on LOOP.
+ * Does nothing until correlator_start. 0, or -1 with ERR (OOM). */
+int correlator_new(struct correlator **out, struct ev_loop *loop,
+                   const struct redis_ev_options *conn, struct engine *e,
+                   const struct correlator_options *o, struct qerr *err);
+
+/* Connect and run until correlator_free. */
+void correlator_start(struct correlator *c);
+
+/* Stop timers, drop the connection (writes in flight are abandoned; their
+ * entries stay pending and are re-read by the next start), free. Not from
+ * inside a loop callback of C's own. C may be NULL. */
+void correlator_free(struct correlator *c);
+
+struct correlator_status {
+    int connected;              /* its Redis connection is up */
+    int restored;               /* incident state loaded from Redis */
+    int caught_up;              /* pending and claimable entries done; now
+                                 * reading new ones */
+    unsigned long entries;      /* stream entries taken */
+    unsigned long skipped;      /* of those, unparsable or deleted: acked */
+    unsigned long restored_incidents;
+    unsigned long persist_failures;   /* batches whose writes failed */
+};
+void correlator_status(const struct correlator *c, struct correlator_status *out);
+
+/* 1 when connected, restored and caught up (for /readyz), else 0. */
+int correlator_ready(const struct correlator *c);
+
+/* Slot of incident ID in the engine, following merges, including merges
+ * recorded before a restart; -1 if unknown. */
+int64_t correlator_find(const struct correlator *c, const char *id);
+
+#endif

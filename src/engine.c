@@ -1,0 +1,556 @@
+/* engine.c - alerts -> correlate -> rank -> (playbooks, risk) -> hook.
+ *
+ * Per incident slot the engine keeps a rank state, fed alert by alert as
+ * correlate reports changes; after a merge the survivor's state is rebuilt
+ * from its alerts when next needed (rank states cannot be added together,
+ * and a burst of merges should cost one rebuild). Ranking is computed
+ * lazily: an update marks the slot stale, and the ranking is brought up to
+ * date right before a hook sees the incident or it is rendered. rank.h
+ * promises that computing after every update equals one compute after all
+ * of them, so laziness changes cost, never output.
+ *
+ * The alert_kinds class of an alert is cached per correlate alert slot:
+ * a merge re-feeds every alert of the incident, and the regexes should run
+ * once per notification, not once per merge. */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rank.h"
+
+struct slot_state {
+    struct rank *rank;
+    uint8_t stale;      /* ranking older than the alerts */
+    uint8_t dirty;      /* updated since the last hook round */
+};
+
+struct kind_cache {
+    uint8_t cls;        /* enum rank_class */
+    uint8_t valid;
+    double weight;
+};
+
+struct engine {
+    struct topology *t;
+    const struct rules *r;
+    struct correlate *c;
+    engine_hook hook;
+    void *hook_ctx;
+    struct slot_state *slots;
+    uint32_t nslots;
+    struct kind_cache *kinds;
+    uint32_t nkinds;
+    uint32_t *dirty;            /* slots updated during one ingest */
+    size_t ndirty, dirty_cap;
+};
+
+int engine_new(struct engine **out, struct topology *t, const struct rules *r)
+{
+    struct engine *e = calloc(1, sizeof *e);
+
+    *out = NULL;
+    if (e == NULL)
+        return -1;
+    e->t = t;
+    e->r = r;
+    if (correlate_new(&e->c, t, r) < 0) {
+        free(e);
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+void engine_free(struct engine *e)
+{
+    if (e == NULL)
+        return;
+    for (uint32_t i = 0; i < e->nslots; i++)
+        rank_free(e->slots[i].rank);
+    free(e->slots);
+    free(e->kinds);
+    free(e->dirty);
+    correlate_free(e->c);
+    free(e);
+}
+
+void engine_set_hook(struct engine *e, engine_hook fn, void *ctx)
+{
+    e->hook = fn;
+    e->hook_ctx = ctx;
+}
+
+struct intern *engine_pool(struct engine *e)
+{
+    return correlate_pool(e->c);
+}
+
+const struct correlate *engine_correlate(const struct engine *e)
+{
+    return e->c;
+}
+
+struct correlate *engine_correlate_mut(struct engine *e)
+{
+    return e->c;
+}
+
+/* ---- slot bookkeeping ---------------------------------------------------- */
+
+static int grow(void **arr, uint32_t *n, uint32_t need, size_t elem)
+{
+    uint32_t cap = *n ? *n : 64;
+    void *p;
+
+    if (need <= *n)
+        return 0;
+    while (cap < need)
+        cap *= 2;
+    p = realloc(*arr, (size_t)cap * elem);
+    if (p == NULL)
+        return -1;
+    memset((char *)p + (size_t)*n * elem, 0, (size_t)(cap - *n) * elem);
+    *arr = p;
+    *n = cap;
+    return 0;
+}
+
+static struct slot_state *slot_state(struct engine *e, uint32_t slot)
+{
+    if (grow((void **)&e->slots, &e->nslots, slot + 1, sizeof *e->slots) < 0)
+        return NULL;
+    return &e->slots[slot];
+}
+
+static int mark_dirty(struct engine *e, uint32_t slot)
+{
+    struct slot_state *s = slot_state(e, slot);
+
+    if (s == NULL)
+        return -1;
+    s->stale = 1;
+    if (s->dirty)
+        return 0;
+    if (e->ndirty == e->dirty_cap) {
+        size_t cap = e->dirty_cap ? e->dirty_cap * 2 : 16;
+        uint32_t *d = realloc(e->dirty, cap * sizeof *d);
+        if (d == NULL)
+            return -1;
+        e->dirty = d;
+        e->dirty_cap = cap;
+    }
+    e->dirty[e->ndirty++] = slot;
+    s->dirty = 1;
+    return 0;
+}
+
+/* ---- ranking ------------------------------------------------------------- */
+
+static const struct kind_cache *classify(struct engine *e, uint32_t m,
+                                         const struct alert *a, int refresh)
+{
+    struct kind_cache *k;
+    double w;
+
+    if (grow((void **)&e->kinds, &e->nkinds, m + 1, sizeof *e->kinds) < 0)
+        return NULL;
+    k = &e->kinds[m];
+    if (!k->valid || refresh) {
+        switch (rules_classify(e->r, a, &w)) {
+        case RULES_KIND_CAUSE:   k->cls = RANK_CAUSE; break;
+        case RULES_KIND_SYMPTOM: k->cls = RANK_SYMPTOM; break;
+        default:                 k->cls = RANK_NEUTRAL; break;
+        }
+        k->weight = w;
+        k->valid = 1;
+    }
+    return k;
+}
+
+/* Feed alert slot M to RANK. Alerts without an entity cannot be placed on
+ * the graph and are left out of the ranking. */
+static int feed(struct engine *e, struct rank *rank, uint32_t m, int refresh)
+{
+    struct correlate_alert ca;
+    const struct kind_cache *k;
+    struct rank_alert ra;
+
+    if (correlate_alert(e->c, m, &ca) < 0 || ca.entity < 0)
+        return 0;
+    k = classify(e, m, ca.alert, refresh);
+    if (k == NULL)
+        return -1;
+    ra.key = ca.alert->fingerprint;
+    ra.entity = (uint32_t)ca.entity;
+    ra.starts_at = ca.alert->starts_at;
+    ra.firing = ca.alert->status == ALERT_FIRING;
+    ra.cls = (enum rank_class)k->cls;
+    ra.weight = k->weight;
+    ra.severity = rank_severity_parse(alert_label(ca.alert, "severity"));
+    ra.alertname = alert_label(ca.alert, "alertname");
+    /* Past QUENCH_MAX_RANK_ALERTS the alert is left out of the ranking:
+     * the incident still holds it; the ranking uses the first ones. */
+    (void)rank_update(rank, &ra, NULL);
+    return 0;
+}
+
+/* Re-create SLOT's rank state from all its alerts. */
+static int rebuild(struct engine *e, uint32_t slot)
+{
+    struct slot_state *s = slot_state(e, slot);
+    struct correlate_incident ci;
+
+    if (s == NULL || correlate_incident(e->c, slot, &ci) < 0)
+        return -1;
+    rank_free(s->rank);
+    s->rank = NULL;
+    if (rank_new(&s->rank, e->t) < 0)
+        return -1;
+    for (size_t i = 0; i < ci.nalerts; i++)
+        if (feed(e, s->rank, ci.alerts[i], 0) < 0)
+            return -1;
+    return 0;
+}
+
+/* Bring SLOT's ranking up to date. */
+static int ensure_ranked(const struct engine *ce, uint32_t slot)
+{
+    /* Ranking is a cache of the incident; computing it does not change
+     * what the engine means, so const callers may trigger it. */
+    struct engine *e = (struct engine *)ce;
+    struct slot_state *s;
+
+    if (slot >= e->nslots || e->slots[slot].rank == NULL) {
+        if (rebuild(e, slot) < 0)
+            return -1;
+        e->slots[slot].stale = 1;
+    }
+    s = &e->slots[slot];
+    if (!s->stale)
+        return 0;
+    if (rank_compute(s->rank, NULL) < 0)
+        return -1;
+    s->stale = 0;
+    return 0;
+}
+
+/* ---- the pipeline -------------------------------------------------------- */
+
+static void fire(struct engine *e, uint32_t slot, enum engine_event ev)
+{
+    if (e->hook != NULL)
+        e->hook(e->hook_ctx, e, slot, ev);
+}
+
+/* Apply correlate's delta of one ingest/tick: drop merged slots' ranks,
+ * feed the changed alert, note closed slots. */
+static int apply_delta(struct engine *e, int outcome, uint64_t fp)
+{
+    const struct correlate_delta *d = correlate_delta(e->c);
+    int64_t m = -1;
+    int rc = 0;
+
+    /* Classify the changed alert afresh first: its slot may have been
+     * someone else's before a prune, and a rebuild reads the cache. */
+    if (outcome != CORRELATE_IGNORED) {
+        struct correlate_alert ca;
+        m = correlate_alert_find(e->c, fp);
+        if (m >= 0 && correlate_alert(e->c, (uint32_t)m, &ca) == 0 &&
+            classify(e, (uint32_t)m, ca.alert, 1) == NULL)
+            return -1;
+    }
+
+    for (size_t i = 0; i < d->nmerged; i++) {
+        struct slot_state *s = slot_state(e, d->merged[i]);
+        if (s == NULL)
+            return -1;
+        rank_free(s->rank);
+        s->rank = NULL;
+        s->stale = 0;
+        fire(e, d->merged[i], ENGINE_INCIDENT_MERGED);
+    }
+    for (size_t i = 0; i < d->nclosed; i++)
+        fire(e, d->closed[i], ENGINE_INCIDENT_CLOSED);
+    for (size_t i = 0; i < d->nupdated; i++) {
+        uint32_t slot = d->updated[i];
+        struct slot_state *s = slot_state(e, slot);
+        if (s == NULL || mark_dirty(e, slot) < 0)
+            return -1;
+        if (outcome == CORRELATE_MERGED_INTO) {
+            /* Rebuilt from all its alerts when next needed: a burst of
+             * merges then costs one rebuild, not one per merge. */
+            rank_free(s->rank);
+            s->rank = NULL;
+        } else if (s->rank != NULL && m >= 0 &&
+                   feed(e, s->rank, (uint32_t)m, 0) < 0) {
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+static void flush_dirty(struct engine *e)
+{
+    for (size_t i = 0; i < e->ndirty; i++) {
+        uint32_t slot = e->dirty[i];
+        struct correlate_incident ci;
+        e->slots[slot].dirty = 0;
+        if (correlate_incident(e->c, slot, &ci) < 0 ||
+            ci.state == CORRELATE_MERGED)
+            continue;
+        if (e->hook != NULL) {
+            (void)ensure_ranked(e, slot);
+            fire(e, slot, ENGINE_INCIDENT_UPDATED);
+        }
+    }
+    e->ndirty = 0;
+}
+
+int engine_ingest_webhook(struct engine *e, const struct webhook *wh,
+                          int64_t received_at, struct qerr *err)
+{
+    int changed = 0, failed = 0;
+
+    for (size_t i = 0; i < wh->nalerts; i++) {
+        const struct alert *a = &wh->alerts[i];
+        struct qerr one;
+        int rc = correlate_ingest(e->c, a, wh->group_key, received_at, &one);
+        if (rc < 0) {
+            if (!failed && err != NULL)
+                *err = one;
+            failed = 1;
+            continue;
+        }
+        if (apply_delta(e, rc, a->fingerprint) < 0) {
+            if (!failed)
+                qerr_set(err, NULL, 0, 0, "out of memory while ranking");
+            failed = 1;
+        }
+        if (rc != CORRELATE_IGNORED)
+            changed++;
+    }
+    flush_dirty(e);
+    return failed ? -1 : changed;
+}
+
+size_t engine_tick(struct engine *e, int64_t now)
+{
+    size_t n = correlate_tick(e->c, now);
+
+    if (n > 0)
+        (void)apply_delta(e, CORRELATE_IGNORED, 0);
+    flush_dirty(e);
+    return n;
+}
+
+/* ---- reading and rendering ----------------------------------------------- */
+
+/* Sort keys are copied next to the slot: qsort has no context argument
+ * and the core keeps no globals. */
+struct list_key {
+    int64_t opened_at;
+    const char *id;
+    uint32_t slot;
+};
+
+static int cmp_list_key(const void *x, const void *y)
+{
+    const struct list_key *a = x, *b = y;
+    if (a->opened_at != b->opened_at)
+        return a->opened_at < b->opened_at ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+int engine_list(const struct engine *e, uint32_t **slots, size_t *n)
+{
+    uint32_t total = correlate_incident_slots(e->c);
+    uint32_t *out = malloc((total ? total : 1) * sizeof *out);
+    struct list_key *keys = malloc((total ? total : 1) * sizeof *keys);
+    size_t k = 0;
+
+    *slots = NULL;
+    *n = 0;
+    if (out == NULL || keys == NULL) {
+        free(out);
+        free(keys);
+        return -1;
+    }
+    for (uint32_t s = 0; s < total; s++) {
+        struct correlate_incident ci;
+        if (correlate_incident(e->c, s, &ci) == 0 &&
+            ci.state != CORRELATE_MERGED)
+            keys[k++] = (struct list_key){ ci.opened_at, ci.id, s };
+    }
+    qsort(keys, k, sizeof *keys, cmp_list_key);
+    for (size_t i = 0; i < k; i++)
+        out[i] = keys[i].slot;
+    free(keys);
+    *slots = out;
+    *n = k;
+    return 0;
+}
+
+int64_t engine_find(const struct engine *e, const char *id)
+{
+    int64_t s = correlate_find(e->c, id);
+    struct correlate_incident ci;
+
+    /* Follow merges: the chain ends at a live incident. */
+    while (s >= 0 && correlate_incident(e->c, (uint32_t)s, &ci) == 0 &&
+           ci.state == CORRELATE_MERGED)
+        s = ci.merged_into;
+    return s;
+}
+
+static json_t *time_string(int64_t ms)
+{
+    char buf[40];
+    if (ms == CORRELATE_NO_TIME)
+        return json_null();
+    alert_time_format(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+struct ent_key {
+    enum entity_kind kind;
+    const char *name;
+    uint32_t id;
+};
+
+static int cmp_ent_key(const void *x, const void *y)
+{
+    const struct ent_key *a = x, *b = y;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+static json_t *entity_json(const struct topology *t, uint32_t id)
+{
+    const struct topology_entity *te = topology_entity(t, id);
+    json_t *o = json_object();
+
+    if (o == NULL || te == NULL ||
+        json_object_set_new(o, "kind", json_string(entity_kind_name(te->kind))) < 0 ||
+        json_object_set_new(o, "name", json_string(te->name)) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *causes_json(const struct engine *e, uint32_t slot)
+{
+    json_t *arr = json_array();
+    const struct rank *rank;
+
+    if (arr == NULL)
+        return NULL;
+    if (ensure_ranked(e, slot) < 0) {
+        json_decref(arr);
+        return NULL;
+    }
+    rank = e->slots[slot].rank;
+    for (size_t i = 0; i < rank_count(rank); i++) {
+        const struct rank_cause *rc = rank_cause(rank, i);
+        json_t *o = json_object(), *ev = json_array(), *path = json_array();
+        if (json_array_append_new(arr, o) < 0 || ev == NULL || path == NULL)
+            goto fail_item;
+        for (size_t k = 0; k < rc->nevidence; k++)
+            if (json_array_append_new(ev, json_string(rc->evidence[k])) < 0)
+                goto fail_item;
+        for (size_t k = 0; k < rc->npath; k++) {
+            const struct topology_entity *te = topology_entity(e->t, rc->path[k]);
+            if (te == NULL || json_array_append_new(path, json_string(te->name)) < 0)
+                goto fail_item;
+        }
+        if (json_object_set_new(o, "entity", entity_json(e->t, rc->entity)) < 0 ||
+            json_object_set_new(o, "service", rc->service ? json_string(rc->service)
+                                                           : json_null()) < 0 ||
+            json_object_set_new(o, "score", json_real(rc->score)) < 0 ||
+            json_object_set_new(o, "confidence", json_real(rc->confidence)) < 0 ||
+            json_object_set_new(o, "evidence", ev) < 0 ||
+            json_object_set_new(o, "path", path) < 0) {
+            ev = path = NULL;
+            goto fail;
+        }
+        continue;
+fail_item:
+        json_decref(ev);
+        json_decref(path);
+        goto fail;
+    }
+    return arr;
+fail:
+    json_decref(arr);
+    return NULL;
+}
+
+json_t *engine_incident_json(const struct engine *e, uint32_t slot)
+{
+    struct correlate_incident ci;
+    uint64_t *fps = NULL;
+    struct ent_key *ents = NULL;
+    json_t *o = NULL, *arr;
+    char hex[17];
+
+    if (correlate_incident(e->c, slot, &ci) < 0 || ci.state == CORRELATE_MERGED)
+        return NULL;
+    fps = malloc((ci.nalerts ? ci.nalerts : 1) * sizeof *fps);
+    ents = malloc((ci.nentities ? ci.nentities : 1) * sizeof *ents);
+    o = json_object();
+    if (fps == NULL || ents == NULL || o == NULL)
+        goto fail;
+    for (size_t i = 0; i < ci.nalerts; i++) {
+        struct correlate_alert ca;
+        if (correlate_alert(e->c, ci.alerts[i], &ca) < 0)
+            goto fail;
+        fps[i] = ca.alert->fingerprint;
+    }
+    qsort(fps, ci.nalerts, sizeof *fps, cmp_u64);
+    for (size_t i = 0; i < ci.nentities; i++) {
+        const struct topology_entity *te = topology_entity(e->t, ci.entities[i]);
+        if (te == NULL)
+            goto fail;
+        ents[i] = (struct ent_key){ te->kind, te->name, ci.entities[i] };
+    }
+    qsort(ents, ci.nentities, sizeof *ents, cmp_ent_key);
+
+    if (json_object_set_new(o, "id", json_string(ci.id)) < 0 ||
+        json_object_set_new(o, "opened_at", time_string(ci.opened_at)) < 0 ||
+        json_object_set_new(o, "closed_at", time_string(ci.closed_at)) < 0 ||
+        json_object_set_new(o, "alert_count", json_integer((json_int_t)ci.nalerts)) < 0)
+        goto fail;
+    arr = json_array();
+    if (json_object_set_new(o, "fingerprints", arr) < 0)
+        goto fail;
+    for (size_t i = 0; i < ci.nalerts; i++) {
+        alert_fingerprint_format(fps[i], hex);
+        if (json_array_append_new(arr, json_string(hex)) < 0)
+            goto fail;
+    }
+    arr = json_array();
+    if (json_object_set_new(o, "entities", arr) < 0)
+        goto fail;
+    for (size_t i = 0; i < ci.nentities; i++)
+        if (json_array_append_new(arr, entity_json(e->t, ents[i].id)) < 0)
+            goto fail;
+    if (json_object_set_new(o, "root_causes", causes_json(e, slot)) < 0 ||
+        json_object_set_new(o, "proposals", json_array()) < 0)
+        goto fail;
+    free(fps);
+    free(ents);
+    return o;
+fail:
+    free(fps);
+    free(ents);
+    json_decref(o);
+    return NULL;
+}

@@ -1,0 +1,757 @@
+/* main.c - the quench command line and the serve loop's wiring.
+ *
+ * Commands are a table; each returns an exit code: 0 success, 1 the work
+ * failed, 2 usage error (DESIGN.md, command line). CLI errors are one line
+ * "quench: ..." on stderr; serve logs JSON lines through log.h.
+ *
+ * serve: one libev loop (the default one, for ev_child) carrying the HTTP
+ * server, the Redis connection and three timers. Shutdown on SIGINT or
+ * SIGTERM: readiness drops, new webhooks get 503, webhooks already waiting
+ * for Redis get their real answer (bounded by the archive write timeout),
+ * then the server answers anything left 503, Redis is disconnected and a
+ * private Redis stopped. A second signal skips the wait.
+ *
+ * With no config file and no QUENCH_REDIS_URL, serve starts a private
+ * redis-server on a unix socket in a fresh temp dir (AOF, appendfsync
+ * always, see private_redis_start) and removes it on exit. */
+#include <errno.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "alert.h"
+#include "archive.h"
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "limits.h"
+#include "log.h"
+#include "metrics.h"
+#include "qerr.h"
+#include "redis_ev.h"
+#include "replay.h"
+#include "ytree.h"
+
+#define container_of(p, type, member) \
+    ((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+/* Our own: <limits.h> would find src/limits.h first. */
+#define QUENCH_PATH_MAX 4096
+
+#define EXIT_OK 0
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+#define WEBHOOK_PATH "/webhook/alertmanager"
+/* Housekeeping period. */
+#define HOUSEKEEPING_S 60.0
+
+static const char usage_text[] =
+    "usage: quench <command> [options]\n"
+    "\n"
+    "  serve   [--config F]                      run the engine\n"
+    "  archive export [--config F] [--since T] [--until T]\n"
+    "                                            write the archive as replay JSONL\n"
+    "                                            to stdout; T is RFC 3339 or a\n"
+    "                                            duration ago (30m, 2h, 7d);\n"
+    "                                            since inclusive, until exclusive\n"
+    "  replay  [--config F] [--rules DIR] [--playbooks DIR] --input FILE.jsonl\n"
+    "          [--format json|text|html] [--baseline REPORT.json] [--out FILE]\n"
+    "                                            dry-run an exported archive\n"
+    "  check | approvals                         not available yet\n"
+    "  version | --version                       print the version\n"
+    "  --help                                    this text\n"
+    "\n"
+    "Without --config, serve uses built-in defaults; with neither a config\n"
+    "file nor QUENCH_REDIS_URL it starts a private redis-server.\n"
+    "Exit codes: 0 success, 1 the work failed, 2 usage error.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("quench: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (quench --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int fail(const struct qerr *err)
+{
+    char line[1024];
+
+    qerr_format(err, line, sizeof line);
+    fprintf(stderr, "quench: %s\n", line);
+    return EXIT_FAILED;
+}
+
+/* "--name V" or "--name=V" at argv[*i]; V in *val. 1 matched, 0 not this
+ * option, -1 missing value. */
+static int opt_value(int argc, char **argv, int *i, const char *name,
+                     const char **val)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(argv[*i], name, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=') {
+        *val = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != 0)
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+static int is_help(const char *s)
+{
+    return strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void redis_opts_from_config(const struct config_redis *c,
+                                   struct redis_ev_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->host = c->host;
+    o->port = c->port;
+    o->unix_path = c->unix_path;
+    o->username = c->username;
+    o->password = c->password;
+    o->db = c->db;
+}
+
+/* ---- private Redis ------------------------------------------------------ */
+
+struct private_redis {
+    pid_t pid;
+    char dir[QUENCH_PATH_MAX];
+    char sock[108];        /* sun_path */
+};
+
+/* Remove DIR and what Redis puts in it (files, and appendonlydir/ with
+ * the AOF parts since Redis 7): two levels, no symlinks followed. */
+static void rm_tree(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[QUENCH_PATH_MAX];
+    struct stat st;
+
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && depth > 0)
+                rm_tree(path, depth - 1);
+            else
+                unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* Why appendfsync always: quench answers 200 only after Redis confirms the
+ * write, and PROTOCOLS.md 4.5 measures the cost as small with pipelining;
+ * everysec would let a crash lose about a second of acknowledged webhooks,
+ * which Alertmanager would never resend. */
+static int private_redis_start(struct private_redis *pr, struct qerr *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char logf[QUENCH_PATH_MAX + 16];
+
+    memset(pr, 0, sizeof *pr);
+    snprintf(pr->dir, sizeof pr->dir, "%s/quench-redis-XXXXXX",
+             tmp && tmp[0] ? tmp : "/tmp");
+    if (mkdtemp(pr->dir) == NULL) {
+        qerr_set(err, pr->dir, 0, 0, "cannot make the private Redis directory: %s",
+                 strerror(errno));
+        pr->dir[0] = 0;
+        return -1;
+    }
+    if (strlen(pr->dir) + sizeof "/redis.sock" > sizeof pr->sock) {
+        qerr_set(err, pr->dir, 0, 0, "path too long for a unix socket (set TMPDIR)");
+        rmdir(pr->dir);
+        pr->dir[0] = 0;
+        return -1;
+    }
+    memcpy(pr->sock, pr->dir, strlen(pr->dir));
+    memcpy(pr->sock + strlen(pr->dir), "/redis.sock", sizeof "/redis.sock");
+    snprintf(logf, sizeof logf, "%s/redis.log", pr->dir);
+    pr->pid = fork();
+    if (pr->pid < 0) {
+        pr->pid = 0;
+        return qerr_set(err, "redis-server", 0, 0, "fork: %s", strerror(errno));
+    }
+    if (pr->pid == 0) {
+        const char *argv[] = {
+            "redis-server", "--port", "0", "--unixsocket", pr->sock,
+            "--unixsocketperm", "700", "--dir", pr->dir,
+            "--appendonly", "yes", "--appendfsync", "always",
+            "--no-appendfsync-on-rewrite", "no", "--aof-use-rdb-preamble", "yes",
+            "--save", "", "--logfile", logf, "--daemonize", "no", NULL};
+
+        /* Own process group: a terminal's ^C goes to quench, which stops
+         * Redis after draining. PDEATHSIG: never outlive a killed quench. */
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        execvp("redis-server", (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 1000; i++) {
+        int st;
+        redisContext *c;
+        struct timespec ts = {0, 10 * 1000000L};
+
+        if (waitpid(pr->pid, &st, WNOHANG) == pr->pid) {
+            pr->pid = 0;
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+                return qerr_set(err, "redis-server", 0, 0,
+                                "not found in PATH (apt-get install "
+                                "redis-server, or set QUENCH_REDIS_URL)");
+            return qerr_set(err, "redis-server", 0, 0,
+                            "exited at startup (see %s)", logf);
+        }
+        c = redisConnectUnix(pr->sock);
+        if (c != NULL && c->err == 0) {
+            redisReply *r = redisCommand(c, "PING");
+            int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+
+            if (r)
+                freeReplyObject(r);
+            redisFree(c);
+            if (ok)
+                return 0;
+        } else {
+            redisFree(c);
+        }
+        nanosleep(&ts, NULL);
+    }
+    return qerr_set(err, "redis-server", 0, 0, "did not answer within 10 s (see %s)",
+                    logf);
+}
+
+static void private_redis_stop(struct private_redis *pr)
+{
+    if (pr->pid > 0) {
+        int i;
+
+        /* SIGTERM: Redis fsyncs the AOF and exits. */
+        kill(pr->pid, SIGTERM);
+        for (i = 0; i < 500; i++) {
+            struct timespec ts = {0, 10 * 1000000L};
+
+            if (waitpid(pr->pid, NULL, WNOHANG) == pr->pid)
+                break;
+            nanosleep(&ts, NULL);
+        }
+        if (i == 500) {
+            kill(pr->pid, SIGKILL);
+            waitpid(pr->pid, NULL, 0);
+        }
+        pr->pid = 0;
+    }
+    if (pr->dir[0]) {
+        rm_tree(pr->dir, 1);
+        pr->dir[0] = 0;
+    }
+}
+
+/* ---- serve ------------------------------------------------------------- */
+
+struct quench {
+    struct ev_loop *loop;
+    struct config *cfg;
+    struct private_redis pr;
+    struct redis_ev *redis;
+    struct archive *archive;
+    struct ingest *ingest;
+    struct metrics *metrics;
+    struct metric *m_redis_up;      /* quench_redis_connected */
+    struct metric *m_http;          /* quench_http_requests_total */
+    struct metric *m_webhooks;      /* quench_webhooks_total */
+    struct http_server *http;
+    struct http_auth webhook_auth;
+    struct http_route routes[4];
+    ev_signal sigint, sigterm;
+    ev_timer housekeeping;
+    ev_timer drain;
+    ev_child child;
+    int stopping;
+    ev_tstamp stop_deadline;
+    int exit_code;
+    int redis_failures;             /* failed attempts since last connect */
+    char redis_where[QUENCH_PATH_MAX + 16];
+};
+
+static void respond_json(struct http_req *req, unsigned status,
+                         const char *body)
+{
+    http_req_respond(req, status, "application/json", body, strlen(body), NULL);
+}
+
+static void h_healthz(struct http_req *req, void *ud)
+{
+    (void)ud;
+    respond_json(req, 200, "{\"status\":\"ok\"}");
+}
+
+static void h_readyz(struct http_req *req, void *ud)
+{
+    struct quench *q = ud;
+
+    if (q->stopping)
+        http_req_respond_error(req, 503, "not ready", "shutting down");
+    else if (!redis_ev_connected(q->redis))
+        http_req_respond_error(req, 503, "not ready", "Redis is not connected");
+    else
+        respond_json(req, 200, "{\"status\":\"ready\"}");
+}
+
+static void h_metrics(struct http_req *req, void *ud)
+{
+    struct quench *q = ud;
+    size_t len;
+    char *text = metrics_render_alloc(q->metrics, &len);
+
+    if (text == NULL) {
+        http_req_respond_error(req, 500, "out of memory", "cannot render metrics");
+        return;
+    }
+    http_req_respond(req, 200, METRICS_CONTENT_TYPE, text, len, NULL);
+    free(text);
+}
+
+static void on_request_done(const char *route, unsigned status, double s,
+                            void *ud)
+{
+    struct quench *q = ud;
+    char code[8];
+    const char *v2[2] = {route ? route : "unmatched", code};
+    const char *v1[1] = {code};
+
+    (void)s;
+    snprintf(code, sizeof code, "%u", status);
+    metrics_counter_add(q->m_http, v2, 1);
+    if (route && strcmp(route, WEBHOOK_PATH) == 0)
+        metrics_counter_add(q->m_webhooks, v1, 1);
+}
+
+static void on_redis_state(int connected, const char *why, void *ud)
+{
+    struct quench *q = ud;
+
+    metrics_gauge_set(q->m_redis_up, NULL, connected ? 1 : 0);
+    if (connected) {
+        log_info("redis connected: %s", q->redis_where);
+        q->redis_failures = 0;
+        return;
+    }
+    /* The first failure is news; the rest repeat every <= 5 s. */
+    if (q->redis_failures++ == 0)
+        log_warn("redis unavailable (%s): %s; retrying, webhooks get 503 "
+                 "meanwhile", q->redis_where, why ? why : "");
+    else
+        log_debug("redis still unavailable: %s", why ? why : "");
+}
+
+static void begin_stop(struct quench *q, const char *why)
+{
+    if (q->stopping) {
+        log_warn("second stop request: not waiting for Redis");
+        ev_break(q->loop, EVBREAK_ALL);
+        return;
+    }
+    q->stopping = 1;
+    log_info("stopping (%s): draining %u webhook(s) waiting for Redis", why,
+             ingest_pending(q->ingest));
+    ingest_drain(q->ingest);
+    q->stop_deadline = ev_now(q->loop) +
+                       (double)q->cfg->archive.write_timeout_ms / 1000.0 + 0.5;
+    ev_timer_start(q->loop, &q->drain);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct quench *q = w->data;
+
+    (void)loop;
+    (void)revents;
+    begin_stop(q, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_drain_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct quench *q = container_of(w, struct quench, drain);
+
+    (void)revents;
+    if (ingest_pending(q->ingest) == 0 || ev_now(loop) >= q->stop_deadline)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_private_redis_exit(struct ev_loop *loop, ev_child *w,
+                                  int revents)
+{
+    struct quench *q = container_of(w, struct quench, child);
+
+    (void)revents;
+    ev_child_stop(loop, w);
+    q->pr.pid = 0;
+    log_error("private redis-server exited (status %d); stopping. Its log "
+              "is in %s", w->rstatus, q->pr.dir);
+    q->exit_code = EXIT_FAILED;
+    q->stopping = 1;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Housekeeping, every HOUSEKEEPING_S (add jobs here, each non-blocking):
+ * - archive trim: XTRIM MINID ~ <now - retention>, for a stream that no
+ *   XADD has trimmed because nothing arrived. */
+static void on_housekeeping(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct quench *q = container_of(w, struct quench, housekeeping);
+
+    (void)loop;
+    (void)revents;
+    if (redis_ev_connected(q->redis))
+        archive_trim(q->archive, wall_ms());
+}
+
+static int serve_setup_metrics(struct quench *q, struct qerr *err)
+{
+    static const char *const route_code[] = {"route", "code", NULL};
+    static const char *const code[] = {"code", NULL};
+    static const char *const version[] = {"version", NULL};
+    static const char *const version_v[] = {QUENCH_VERSION, NULL};
+
+    q->metrics = metrics_new();
+    if (q->metrics == NULL)
+        return qerr_set(err, "metrics", 0, 0, "out of memory");
+    if (metrics_info(q->metrics, "quench_build_info",
+                     "quench build; the value is always 1.", version, version_v,
+                     err) != 0)
+        return -1;
+    q->m_redis_up = metrics_gauge(q->metrics, "quench_redis_connected",
+                                  "1 while the Redis connection is up and "
+                                  "ready, else 0.", NULL, err);
+    q->m_webhooks = metrics_counter(q->metrics, "quench_webhooks_total",
+                                    "Alertmanager webhooks answered, by HTTP "
+                                    "status code.", code, err);
+    q->m_http = metrics_counter(q->metrics, "quench_http_requests_total",
+                                "HTTP requests answered, by route and status "
+                                "code.", route_code, err);
+    if (!q->m_redis_up || !q->m_webhooks || !q->m_http)
+        return -1;
+    return 0;
+}
+
+static void serve_cleanup(struct quench *q)
+{
+    if (q->loop) {
+        ev_timer_stop(q->loop, &q->housekeeping);
+        ev_timer_stop(q->loop, &q->drain);
+        ev_signal_stop(q->loop, &q->sigint);
+        ev_signal_stop(q->loop, &q->sigterm);
+        ev_child_stop(q->loop, &q->child);
+    }
+    /* Order: the server first (it answers what is left 503 and tells
+     * ingest to forget those requests), then Redis (pending writes get
+     * their callbacks), then what those callbacks touched. */
+    http_server_free(q->http);
+    redis_ev_free(q->redis);
+    archive_free(q->archive);
+    ingest_free(q->ingest);
+    private_redis_stop(&q->pr);
+    metrics_free(q->metrics);
+    config_free(q->cfg);
+    if (q->loop)
+        ev_loop_destroy(q->loop);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct quench q;
+    struct qerr err;
+    struct redis_ev_options ro;
+    struct http_options ho;
+    const char *config_path = NULL;
+    int rc = EXIT_FAILED;
+
+    for (int i = 0; i < argc; i++) {
+        int m;
+
+        if (is_help(argv[i])) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        }
+        m = opt_value(argc, argv, &i, "--config", &config_path);
+        if (m < 0)
+            return usage_error("--config needs a value");
+        if (m == 0)
+            return usage_error("serve: unknown argument '%s'", argv[i]);
+    }
+
+    memset(&q, 0, sizeof q);
+    memset(&err, 0, sizeof err);
+    signal(SIGPIPE, SIG_IGN);
+    if (config_load(&q.cfg, config_path, &err) != 0)
+        return fail(&err);
+    log_set_level(q.cfg->log_level);
+
+    q.loop = ev_default_loop(EVFLAG_AUTO);
+    if (q.loop == NULL) {
+        qerr_set(&err, "libev", 0, 0, "cannot create the event loop");
+        goto out;
+    }
+    ev_timer_init(&q.drain, on_drain_tick, 0.01, 0.01);
+    ev_timer_init(&q.housekeeping, on_housekeeping, HOUSEKEEPING_S, HOUSEKEEPING_S);
+    ev_child_init(&q.child, on_private_redis_exit, 0, 0);
+
+    if (config_path == NULL && getenv("QUENCH_REDIS_URL") == NULL) {
+        if (private_redis_start(&q.pr, &err) != 0)
+            goto out;
+        memset(&ro, 0, sizeof ro);
+        ro.unix_path = q.pr.sock;
+        snprintf(q.redis_where, sizeof q.redis_where, "unix://%s", q.pr.sock);
+        log_info("no Redis configured: started a private redis-server (pid %d, "
+                 "AOF, appendfsync always) at unix://%s, data in %s; it stops "
+                 "and its directory is removed when quench exits",
+                 (int)q.pr.pid, q.pr.sock, q.pr.dir);
+        ev_child_set(&q.child, q.pr.pid, 0);
+        ev_child_start(q.loop, &q.child);
+    } else {
+        redis_opts_from_config(&q.cfg->redis, &ro);
+        snprintf(q.redis_where, sizeof q.redis_where, "%s",
+                 q.cfg->redis.url_redacted ? q.cfg->redis.url_redacted : "redis");
+    }
+    ro.connect_timeout_ms = 2000;
+
+    if (serve_setup_metrics(&q, &err) != 0 ||
+        redis_ev_new(&q.redis, q.loop, &ro, &err) != 0)
+        goto out;
+    {
+        struct archive_options ao = {
+            .retention_ms = q.cfg->archive.retention_ms,
+            .dedup_window_ms = q.cfg->archive.dedup_window_ms,
+            .write_timeout_ms = (unsigned)q.cfg->archive.write_timeout_ms,
+            .max_inflight = QUENCH_MAX_INFLIGHT_WRITES,
+        };
+        if (archive_new(&q.archive, q.redis, &ao, &err) != 0 ||
+            ingest_new(&q.ingest, q.archive, q.metrics, &err) != 0)
+            goto out;
+    }
+    metrics_gauge_set(q.m_redis_up, NULL, 0);
+    redis_ev_on_state(q.redis, on_redis_state, &q);
+
+    q.webhook_auth.bearer_token = q.cfg->auth.webhook_bearer_token;
+    q.webhook_auth.basic_user = q.cfg->auth.webhook_basic_user;
+    q.webhook_auth.basic_password = q.cfg->auth.webhook_basic_password;
+    q.routes[0] = (struct http_route){
+        .method = "POST", .path = WEBHOOK_PATH, .content_type = "application/json",
+        .max_body = q.cfg->http.max_body ? q.cfg->http.max_body
+                                         : QUENCH_MAX_WEBHOOK_BODY,
+        .auth = (q.webhook_auth.bearer_token || q.webhook_auth.basic_user)
+                    ? &q.webhook_auth : NULL,
+        .fn = ingest_handle, .ud = q.ingest};
+    q.routes[1] = (struct http_route){.method = "GET", .path = "/healthz",
+                                      .fn = h_healthz, .ud = &q};
+    q.routes[2] = (struct http_route){.method = "GET", .path = "/readyz",
+                                      .fn = h_readyz, .ud = &q};
+    q.routes[3] = (struct http_route){.method = "GET", .path = "/metrics",
+                                      .fn = h_metrics, .ud = &q};
+    memset(&ho, 0, sizeof ho);
+    ho.listen = q.cfg->listen;
+    ho.max_connections = q.cfg->http.max_connections;
+    ho.idle_timeout_s = q.cfg->http.idle_timeout_s;
+    if (http_server_new(&q.http, q.loop, &ho, q.routes, 4, &err) != 0)
+        goto out;
+    http_server_set_observer(q.http, on_request_done, &q);
+
+    ev_signal_init(&q.sigint, on_signal, SIGINT);
+    ev_signal_init(&q.sigterm, on_signal, SIGTERM);
+    q.sigint.data = q.sigterm.data = &q;
+    ev_signal_start(q.loop, &q.sigint);
+    ev_signal_start(q.loop, &q.sigterm);
+    ev_timer_start(q.loop, &q.housekeeping);
+
+    redis_ev_start(q.redis);
+    {
+        char host[256];
+        unsigned port = 0;
+
+        if (config_parse_listen(q.cfg->listen, host, sizeof host, &port) != 0)
+            snprintf(host, sizeof host, "%s", q.cfg->listen);
+        log_info("quench %s listening on %s:%u (webhook %s, auth %s)",
+                 QUENCH_VERSION, host, http_server_port(q.http), WEBHOOK_PATH,
+                 q.routes[0].auth ? "on" : "off");
+    }
+    ev_run(q.loop, 0);
+    rc = q.exit_code;
+    log_info("stopped (%u webhook(s) still unconfirmed answered 503)",
+             ingest_pending(q.ingest));
+    serve_cleanup(&q);
+    return rc;
+out:
+    serve_cleanup(&q);
+    return fail(&err);
+}
+
+/* ---- archive export ---------------------------------------------------- */
+
+/* T as RFC 3339, or a duration meaning "that long ago". */
+static int parse_when(const char *s, int64_t now, int64_t *out)
+{
+    int64_t d;
+
+    if (alert_time_parse(s, strlen(s), out) == 0 && *out != ALERT_NO_END)
+        return 0;
+    if (ytree_parse_duration(s, &d) == 0) {
+        *out = now - d;
+        return 0;
+    }
+    return -1;
+}
+
+static int cmd_archive(int argc, char **argv)
+{
+    const char *config_path = NULL, *since = NULL, *until = NULL;
+    int64_t since_ms = INT64_MIN, until_ms = INT64_MAX, now = wall_ms();
+    struct config *cfg = NULL;
+    struct redis_ev_options ro;
+    struct archive_export_stats st;
+    struct qerr err;
+    int rc;
+
+    if (argc < 1)
+        return usage_error("archive: missing subcommand (export)");
+    if (is_help(argv[0])) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[0], "export") != 0)
+        return usage_error("archive: unknown subcommand '%s'", argv[0]);
+    for (int i = 1; i < argc; i++) {
+        int m;
+
+        if (is_help(argv[i])) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        }
+        if ((m = opt_value(argc, argv, &i, "--config", &config_path)) == 0 &&
+            (m = opt_value(argc, argv, &i, "--since", &since)) == 0 &&
+            (m = opt_value(argc, argv, &i, "--until", &until)) == 0)
+            return usage_error("archive export: unknown argument '%s'", argv[i]);
+        if (m < 0)
+            return usage_error("archive export: %s needs a value", argv[i]);
+    }
+    if (since && parse_when(since, now, &since_ms) != 0)
+        return usage_error("--since: '%s' is neither RFC 3339 nor a duration",
+                           since);
+    if (until && parse_when(until, now, &until_ms) != 0)
+        return usage_error("--until: '%s' is neither RFC 3339 nor a duration",
+                           until);
+    memset(&err, 0, sizeof err);
+    if (config_load(&cfg, config_path, &err) != 0)
+        return fail(&err);
+    redis_opts_from_config(&cfg->redis, &ro);
+    rc = archive_export(stdout, &ro, since_ms, until_ms, &st, &err);
+    config_free(cfg);
+    if (rc != 0)
+        return fail(&err);
+    if (st.skipped > 0)
+        fprintf(stderr, "quench: skipped %lu archive entr%s without a valid "
+                "received_at and JSON body\n", st.skipped,
+                st.skipped == 1 ? "y" : "ies");
+    return EXIT_OK;
+}
+
+/* ---- the rest ---------------------------------------------------------- */
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("quench %s\n", QUENCH_VERSION);
+    return EXIT_OK;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fputs(usage_text, stdout);
+    return EXIT_OK;
+}
+
+/* replay_main wants argv[0] = "replay", options after it. */
+static int cmd_replay(int argc, char **argv)
+{
+    return replay_main(argc + 1, argv - 1);
+}
+
+/* Commands whose modules have not landed yet: say so, as a usage error. */
+static int cmd_not_yet(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "quench: '%s' is not available yet in this build\n",
+            argv[-1]);
+    return EXIT_USAGE;
+}
+
+static const struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);   /* argv: after the command name */
+} commands[] = {
+    {"serve", cmd_serve},
+    {"archive", cmd_archive},
+    {"replay", cmd_replay},
+    {"check", cmd_not_yet},
+    {"approvals", cmd_not_yet},
+    {"version", cmd_version},
+    {"--version", cmd_version},
+    {"help", cmd_help},
+    {"--help", cmd_help},
+    {"-h", cmd_help},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 2, argv + 2);
+    return usage_error("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,1133 @@
+/* rank.c - causal root-cause ranking for one incident.
+ *
+ * The state is the incident's alert list (one slot per key, replaced on
+ * update) plus an interned alertname table. rank_compute works only on the
+ * incident's entities and their direct neighbours:
+ *
+ *  1. Alerts are grouped per (entity, alertname). A group's surprise is
+ *       w * sev * n(alertname)^-BETA * (1 + LOGC ln k) * T(onset)
+ *     where w is the alert_kinds weight, n the number of entities in the
+ *     incident that carry the same alertname (a storm of one alertname on
+ *     every pod says little about any of them), k the alerts in the group
+ *     and T = exp(-max(0, onset - t0 - TOL) / TAU) favours entities that
+ *     alerted at the incident's first onset (tolerant of clock jitter and
+ *     scrape alignment). E(v) is the sum over v's groups.
+ *  2. Local evidence L(c) for every candidate: E(c), plus for a service
+ *     the contrast of its pods' mean E against the other pods of the
+ *     incident (a fault in the service shows on all its pods), plus the
+ *     same for a node and the pods it hosts, minus for a pod the mean of
+ *     its siblings (a pod fault stands out from its replicas); times
+ *     (1 + FRONTIER) when c alerts and none of its dependencies was
+ *     anomalous before it (within the onset tolerance).
+ *  3. A personalised walk on the candidate subgraph, seeded by L and
+ *     moving from effects to causes along edges weighted by the cause's
+ *     evidence and temporal precedence, with a weak edge back to
+ *     dependents and a self-loop of max(0, L(u) - max L(dependency)).
+ *  4. score = (1 - MIX) L/sum(L) + MIX walk; ties by topology id.
+ *
+ * Invariants: a[0..n) holds each key once; key_slot maps key -> index+1;
+ * names[] never shrinks. Everything in compute is ordered by topology id
+ * or by (entity, name, onset, key), never by arrival, so incremental and
+ * batch ranking agree exactly. docs/ranking.md has the why of each weight. */
+#include "rank.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+
+/* ---- weights (docs/ranking.md explains each) --------------------------- */
+
+/* Each can be overridden at build time (-DBETA=...) so the bench can
+ * sweep them; the shipped values are these. */
+#ifndef BETA
+#define BETA 0.5            /* alertname rarity exponent */
+#endif
+#ifndef LOGC
+#define LOGC 0.5            /* repeats of one alertname: diminishing */
+#endif
+#ifndef TOL_MS
+#define TOL_MS 30000.0      /* onset tolerance: scrape alignment, jitter */
+#endif
+#ifndef TAU_MS
+#define TAU_MS 120000.0     /* onset decay: about two scrape intervals */
+#endif
+#ifndef POD_AGG
+#define POD_AGG 2.0         /* service: contrast of its pods */
+#endif
+#ifndef NODE_AGG
+#define NODE_AGG 1.0        /* node: contrast of the pods it hosts */
+#endif
+#ifndef NODE_SPREAD
+#define NODE_SPREAD 0.0     /* node: x (alerting pods)^NODE_SPREAD */
+#endif
+#ifndef SIBLING
+#define SIBLING 0.5         /* pod: minus its siblings' mean */
+#endif
+#ifndef SHARED
+#define SHARED 1.0          /* silent dependency shared by symptoms */
+#endif
+#ifndef FRONTIER
+#define FRONTIER 0.25       /* alerting, dependencies quiet */
+#endif
+#ifndef ALPHA
+#define ALPHA 0.85          /* walk: continue vs restart */
+#endif
+#ifndef BACK
+#define BACK 0.2            /* walk: share of weight back to dependents */
+#endif
+#ifndef LATE
+#define LATE 0.5            /* walk: edge to a cause that alerted later */
+#endif
+#ifndef MIX
+#define MIX 0.15           /* final: share of the walk in the score */
+#endif
+#ifndef EPS
+#define EPS 1e-3            /* walk: silent entities stay reachable */
+#endif
+#ifndef CONF_A
+#define CONF_A (-1.4)       /* confidence = 1 / (1 + exp(-(A + B m))) */
+#endif
+#ifndef CONF_B
+#define CONF_B 4.0          /*   m = (s1 - s2) / s1, fitted: ranking.md */
+#endif
+
+#define EV_LEN 240
+
+struct ralert {
+    uint64_t key;
+    int64_t starts_at;
+    uint32_t entity;
+    uint32_t name;          /* index into names[] */
+    double weight;
+    uint8_t cls, sev, firing;
+};
+
+struct rank {
+    const struct topology *t;
+    struct ralert *a;
+    size_t n, cap;
+    uint32_t *key_slot;     /* open addressing, index+1, 0 = empty */
+    size_t key_cap;
+    char **names;
+    size_t nnames, names_cap;
+    uint32_t *name_slot;    /* index+1 */
+    size_t name_cap;
+
+    /* result of the last compute */
+    struct rank_cause causes[QUENCH_RANK_MAX_CAUSES];
+    size_t ncauses;
+    char (*ev)[QUENCH_RANK_MAX_EVIDENCE][EV_LEN];
+    const char *evp[QUENCH_RANK_MAX_CAUSES][QUENCH_RANK_MAX_EVIDENCE];
+    uint32_t path[QUENCH_RANK_MAX_CAUSES][QUENCH_RANK_MAX_PATH];
+};
+
+/* ---- small hashes ------------------------------------------------------ */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t c = 16;
+    while (c < n)
+        c <<= 1;
+    return c;
+}
+
+/* A map from topology id to local index, rebuilt per compute: a dense
+ * array over the topology's ids (calloc'ed, so only the pages the
+ * incident touches are ever written or faulted in). Lookups are one load,
+ * which is what collecting the pods of candidate nodes and services
+ * needs on large graphs. */
+struct idmap {
+    uint32_t *slot;     /* val + 1, 0 = absent */
+    size_t cap;
+};
+
+static int idmap_init(struct idmap *m, size_t nids)
+{
+    m->cap = nids;
+    m->slot = calloc(nids ? nids : 1, sizeof *m->slot);
+    return m->slot == NULL ? -1 : 0;
+}
+
+static void idmap_cleanup(struct idmap *m)
+{
+    free(m->slot);
+    m->slot = NULL;
+}
+
+/* Index of ID, or -1. */
+static int64_t idmap_get(const struct idmap *m, uint32_t id)
+{
+    return id < m->cap && m->slot[id] != 0 ? (int64_t)m->slot[id] - 1 : -1;
+}
+
+/* Insert ID -> VAL unless present; 1 if inserted. ID < the size given to
+ * idmap_init (a topology id of the same compute). */
+static int idmap_put(struct idmap *m, uint32_t id, uint32_t val)
+{
+    if (id >= m->cap || m->slot[id] != 0)
+        return 0;
+    m->slot[id] = val + 1;
+    return 1;
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+int rank_new(struct rank **out, const struct topology *t)
+{
+    struct rank *r = calloc(1, sizeof *r);
+
+    *out = NULL;
+    if (r == NULL)
+        return -1;
+    r->t = t;
+    *out = r;
+    return 0;
+}
+
+void rank_free(struct rank *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->nnames; i++)
+        free(r->names[i]);
+    free(r->names);
+    free(r->name_slot);
+    free(r->key_slot);
+    free(r->a);
+    free(r->ev);
+    free(r);
+}
+
+size_t rank_alert_count(const struct rank *r)
+{
+    return r->n;
+}
+
+static int key_rehash(struct rank *r, size_t cap)
+{
+    uint32_t *s = calloc(cap, sizeof *s);
+
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < r->n; i++) {
+        size_t j = (size_t)mix64(r->a[i].key) & (cap - 1);
+        while (s[j] != 0)
+            j = (j + 1) & (cap - 1);
+        s[j] = (uint32_t)i + 1;
+    }
+    free(r->key_slot);
+    r->key_slot = s;
+    r->key_cap = cap;
+    return 0;
+}
+
+static int name_rehash(struct rank *r, size_t cap)
+{
+    uint32_t *s = calloc(cap, sizeof *s);
+
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < r->nnames; i++) {
+        size_t j = (size_t)str_hash(r->names[i]) & (cap - 1);
+        while (s[j] != 0)
+            j = (j + 1) & (cap - 1);
+        s[j] = (uint32_t)i + 1;
+    }
+    free(r->name_slot);
+    r->name_slot = s;
+    r->name_cap = cap;
+    return 0;
+}
+
+/* Index of alertname S (cut to QUENCH_MAX_RANK_NAME), added if new. */
+static int64_t name_intern(struct rank *r, const char *s)
+{
+    char buf[QUENCH_MAX_RANK_NAME];
+    size_t j;
+
+    snprintf(buf, sizeof buf, "%s", s ? s : "alert");
+    if (2 * (r->nnames + 1) > r->name_cap &&
+        name_rehash(r, pow2_at_least(4 * (r->nnames + 1))) < 0)
+        return -1;
+    j = (size_t)str_hash(buf) & (r->name_cap - 1);
+    while (r->name_slot[j] != 0) {
+        uint32_t i = r->name_slot[j] - 1;
+        if (strcmp(r->names[i], buf) == 0)
+            return i;
+        j = (j + 1) & (r->name_cap - 1);
+    }
+    if (r->nnames == r->names_cap) {
+        size_t nc = r->names_cap ? 2 * r->names_cap : 16;
+        char **nn = realloc(r->names, nc * sizeof *nn);
+        if (nn == NULL)
+            return -1;
+        r->names = nn;
+        r->names_cap = nc;
+    }
+    r->names[r->nnames] = strdup(buf);
+    if (r->names[r->nnames] == NULL)
+        return -1;
+    r->name_slot[j] = (uint32_t)r->nnames + 1;
+    return (int64_t)r->nnames++;
+}
+
+int rank_update(struct rank *r, const struct rank_alert *a, struct qerr *err)
+{
+    struct ralert *slot = NULL;
+    int64_t name;
+    size_t j;
+
+    if (a->entity >= topology_count(r->t))
+        return qerr_set(err, NULL, 0, 0, "rank: entity %u not in topology",
+                        (unsigned)a->entity);
+    if (r->key_cap == 0 && key_rehash(r, 64) < 0)
+        return qerr_set(err, NULL, 0, 0, "rank: out of memory");
+    j = (size_t)mix64(a->key) & (r->key_cap - 1);
+    while (r->key_slot[j] != 0) {
+        if (r->a[r->key_slot[j] - 1].key == a->key) {
+            slot = &r->a[r->key_slot[j] - 1];
+            break;
+        }
+        j = (j + 1) & (r->key_cap - 1);
+    }
+    name = name_intern(r, a->alertname);
+    if (name < 0)
+        return qerr_set(err, NULL, 0, 0, "rank: out of memory");
+    if (slot == NULL) {
+        if (r->n >= QUENCH_MAX_RANK_ALERTS)
+            return qerr_set(err, NULL, 0, 0,
+                            "rank: incident holds %u alerts, the cap",
+                            (unsigned)QUENCH_MAX_RANK_ALERTS);
+        if (r->n == r->cap) {
+            size_t nc = r->cap ? 2 * r->cap : 64;
+            struct ralert *na = realloc(r->a, nc * sizeof *na);
+            if (na == NULL)
+                return qerr_set(err, NULL, 0, 0, "rank: out of memory");
+            r->a = na;
+            r->cap = nc;
+        }
+        slot = &r->a[r->n];
+        r->key_slot[j] = (uint32_t)r->n + 1;
+        r->n++;
+        if (2 * r->n > r->key_cap && key_rehash(r, 2 * r->key_cap) < 0) {
+            /* the alert is in a[] but not findable: drop it again */
+            r->n--;
+            return qerr_set(err, NULL, 0, 0, "rank: out of memory");
+        }
+    }
+    slot->key = a->key;
+    slot->starts_at = a->starts_at;
+    slot->entity = a->entity;
+    slot->name = (uint32_t)name;
+    slot->weight = a->weight >= 0 && isfinite(a->weight) ? a->weight : 0;
+    slot->cls = (uint8_t)a->cls;
+    slot->sev = (uint8_t)a->severity;
+    slot->firing = a->firing ? 1 : 0;
+    /* a new update invalidates the borrowed result */
+    r->ncauses = 0;
+    return 0;
+}
+
+enum rank_severity rank_severity_parse(const char *s)
+{
+    if (s == NULL)
+        return RANK_SEV_WARNING;
+    if (strcmp(s, "critical") == 0 || strcmp(s, "error") == 0 ||
+        strcmp(s, "page") == 0)
+        return RANK_SEV_CRITICAL;
+    if (strcmp(s, "info") == 0 || strcmp(s, "none") == 0)
+        return RANK_SEV_INFO;
+    return RANK_SEV_WARNING;
+}
+
+/* ---- compute ----------------------------------------------------------- */
+
+struct sorted {
+    uint32_t entity, name;
+    int64_t t;
+    uint64_t key;
+    uint32_t i;
+};
+
+static int cmp_sorted(const void *x, const void *y)
+{
+    const struct sorted *a = x, *b = y;
+    if (a->entity != b->entity)
+        return a->entity < b->entity ? -1 : 1;
+    if (a->name != b->name)
+        return a->name < b->name ? -1 : 1;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return 0;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int is_pod(const struct topology *t, uint32_t id);
+
+/* One (entity, alertname) group. */
+struct group {
+    uint32_t entity, name, count;
+    int64_t onset;
+    double surprise;
+    int cls;
+    int firing;
+};
+
+/* Per candidate. */
+struct cand {
+    uint32_t id;
+    uint32_t g0, ng;        /* its groups, contiguous */
+    int64_t onset;          /* first alert, INT64_MAX when silent */
+    int64_t aonset;         /* with its pods (service) or hosted pods (node) */
+    double e, esym, l, x, score;
+    uint32_t npods, nalerting_pods;     /* service or node aggregate */
+    double pods_mean, rest_mean, pods_sum;
+    int frontier;
+    uint32_t shared;        /* alerting dependents of a silent entity */
+};
+
+struct work {
+    struct sorted *s;
+    struct group *g;
+    size_t ng;
+    uint32_t *name_ents;    /* entities per alertname */
+    uint32_t *ids;
+    struct cand *c;
+    size_t nc;
+    struct idmap map;
+    double *xn;
+    int64_t t0, tsym;
+};
+
+static void work_cleanup(struct work *w)
+{
+    free(w->s);
+    free(w->g);
+    free(w->name_ents);
+    free(w->ids);
+    free(w->c);
+    free(w->xn);
+    idmap_cleanup(&w->map);
+}
+
+static double sev_factor(int sev)
+{
+    return sev == RANK_SEV_CRITICAL ? 1.5 : sev == RANK_SEV_INFO ? 0.5 : 1.0;
+}
+
+static struct cand *cand_of(struct work *w, uint32_t id)
+{
+    int64_t i = idmap_get(&w->map, id);
+    return i < 0 ? NULL : &w->c[i];
+}
+
+static int is_pod(const struct topology *t, uint32_t id)
+{
+    const struct topology_entity *e = topology_entity(t, id);
+    return e != NULL && e->kind == ENTITY_POD;
+}
+
+/* Rarity of an alertname: on how many distinct owners it fires, a pod's
+ * owner being its service, so one fault on all replicas of a service
+ * counts once while a storm over many services counts for each. */
+static int count_owners(struct rank *r, struct work *w)
+{
+    uint64_t *pairs = malloc((w->ng ? w->ng : 1) * sizeof *pairs);
+    size_t i;
+
+    if (pairs == NULL)
+        return -1;
+    for (i = 0; i < w->ng; i++) {
+        uint32_t owner = w->g[i].entity;
+        if (is_pod(r->t, owner)) {
+            int32_t s = topology_pod_service(r->t, owner);
+            if (s >= 0)
+                owner = (uint32_t)s;
+        }
+        pairs[i] = ((uint64_t)w->g[i].name << 32) | owner;
+    }
+    qsort(pairs, w->ng, sizeof *pairs, cmp_u64);
+    for (i = 0; i < w->ng; i++)
+        if (i == 0 || pairs[i] != pairs[i - 1])
+            w->name_ents[pairs[i] >> 32]++;
+
+    free(pairs);
+    return 0;
+}
+
+/* Group the alerts and compute each group's surprise. */
+static int build_groups(struct rank *r, struct work *w)
+{
+    size_t i;
+
+    w->s = malloc(r->n * sizeof *w->s);
+    w->g = malloc(r->n * sizeof *w->g);
+    w->name_ents = calloc(r->nnames ? r->nnames : 1, sizeof *w->name_ents);
+    if (w->s == NULL || w->g == NULL || w->name_ents == NULL)
+        return -1;
+    w->t0 = INT64_MAX;
+    w->tsym = INT64_MAX;
+    for (i = 0; i < r->n; i++) {
+        const struct ralert *a = &r->a[i];
+        w->s[i] = (struct sorted){a->entity, a->name, a->starts_at, a->key,
+                                  (uint32_t)i};
+        if (a->starts_at < w->t0)
+            w->t0 = a->starts_at;
+        if (a->cls == RANK_SYMPTOM && a->starts_at < w->tsym)
+            w->tsym = a->starts_at;
+    }
+    if (w->tsym == INT64_MAX)
+        w->tsym = w->t0;
+    qsort(w->s, r->n, sizeof *w->s, cmp_sorted);
+    w->ng = 0;
+    for (i = 0; i < r->n; i++) {
+        const struct ralert *a = &r->a[w->s[i].i];
+        struct group *g;
+        if (w->ng > 0 && w->g[w->ng - 1].entity == a->entity &&
+            w->g[w->ng - 1].name == a->name) {
+            g = &w->g[w->ng - 1];
+            g->count++;
+            g->firing |= a->firing;
+            /* the group's weight is its strongest alert's */
+            if (a->weight * sev_factor(a->sev) > g->surprise)
+                g->surprise = a->weight * sev_factor(a->sev);
+            continue;
+        }
+        g = &w->g[w->ng++];
+        *g = (struct group){a->entity, a->name, 1, a->starts_at,
+                            a->weight * sev_factor(a->sev), a->cls,
+                            a->firing};
+    }
+    if (count_owners(r, w) < 0)
+        return -1;
+    for (i = 0; i < w->ng; i++) {
+        struct group *g = &w->g[i];
+        double late = (double)(g->onset - w->t0) - TOL_MS;
+        double tf = late > 0 ? exp(-late / TAU_MS) : 1.0;
+        g->surprise *= pow((double)w->name_ents[g->name], -BETA) *
+                       (1.0 + LOGC * log((double)g->count)) * tf;
+    }
+    return 0;
+}
+
+/* Alerting entities, their dependencies, and the services of pods. */
+static int build_candidates(struct rank *r, struct work *w)
+{
+    const struct topology *t = r->t;
+    size_t cap = 0, n = 0, i;
+    struct idmap seen = {0};
+
+    for (i = 0; i < w->ng; i++) {
+        const uint32_t *ids;
+        if (i > 0 && w->g[i].entity == w->g[i - 1].entity)
+            continue;
+        cap += 1 + topology_out(t, w->g[i].entity, &ids) +
+               topology_in(t, w->g[i].entity, &ids);
+    }
+    w->ids = malloc((cap ? cap : 1) * sizeof *w->ids);
+    if (w->ids == NULL || idmap_init(&seen, topology_count(t)) < 0) {
+        idmap_cleanup(&seen);
+        return -1;
+    }
+    for (i = 0; i < w->ng; i++) {
+        uint32_t e = w->g[i].entity;
+        const uint32_t *ids;
+        size_t k, m;
+        if (i > 0 && e == w->g[i - 1].entity)
+            continue;
+        if (idmap_put(&seen, e, 0))
+            w->ids[n++] = e;
+        m = topology_out(t, e, &ids);
+        for (k = 0; k < m; k++)
+            if (idmap_put(&seen, ids[k], 0))
+                w->ids[n++] = ids[k];
+        if (is_pod(t, e)) {
+            /* a pod's service: the level a fault in all replicas sits at */
+            m = topology_in(t, e, &ids);
+            for (k = 0; k < m; k++) {
+                const struct topology_entity *te = topology_entity(t, ids[k]);
+                if (te && entity_kind_is_service_like(te->kind) &&
+                    idmap_put(&seen, ids[k], 0))
+                    w->ids[n++] = ids[k];
+            }
+        }
+    }
+    idmap_cleanup(&seen);
+    qsort(w->ids, n, sizeof *w->ids, cmp_u32);
+    w->nc = n;
+    w->c = calloc(n ? n : 1, sizeof *w->c);
+    w->xn = calloc(n ? n : 1, sizeof *w->xn);
+    if (w->c == NULL || w->xn == NULL ||
+        idmap_init(&w->map, topology_count(t)) < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        w->c[i].id = w->ids[i];
+        w->c[i].onset = INT64_MAX;
+        idmap_put(&w->map, w->ids[i], (uint32_t)i);
+    }
+    for (i = 0; i < w->ng; i++) {
+        struct cand *c = cand_of(w, w->g[i].entity);
+        if (c->ng == 0)
+            c->g0 = (uint32_t)i;
+        c->ng++;
+        c->e += w->g[i].surprise;
+        if (w->g[i].cls == RANK_SYMPTOM)
+            c->esym += w->g[i].surprise;
+        if (w->g[i].onset < c->onset)
+            c->onset = w->g[i].onset;
+    }
+    return 0;
+}
+
+/* E of entity ID (0 if silent or not a candidate). */
+static double ent_e(struct work *w, uint32_t id)
+{
+    struct cand *c = cand_of(w, id);
+    return c ? c->e : 0;
+}
+
+/* Pods of the incident's neighbourhood: pod candidates plus the pods of
+ * candidate services and nodes. Counted with a scratch map. */
+static int pod_universe(struct rank *r, struct work *w, size_t *npods,
+                        double *sum_e)
+{
+    const struct topology *t = r->t;
+    struct idmap seen = {0};
+    size_t i, n = 0;
+    double s = 0;
+
+    if (idmap_init(&seen, topology_count(t)) < 0)
+        return -1;
+    for (i = 0; i < w->nc; i++) {
+        uint32_t id = w->c[i].id;
+        const struct topology_entity *te = topology_entity(t, id);
+        const uint32_t *ids;
+        size_t k, m;
+        if (te->kind == ENTITY_POD) {
+            w->c[i].aonset = w->c[i].onset;
+            if (idmap_put(&seen, id, 0)) {
+                n++;
+                s += w->c[i].e;
+            }
+            continue;
+        }
+        /* a node's pods link to it, a service links to its pods; one
+         * scan keeps the candidate's pod aggregates (count, alerting,
+         * sum of E, first onset) for local_evidence and the frontier */
+        m = te->kind == ENTITY_NODE ? topology_in(t, id, &ids)
+                                    : topology_out(t, id, &ids);
+        w->c[i].aonset = w->c[i].onset;
+        for (k = 0; k < m; k++) {
+            const struct cand *p;
+            if (!is_pod(t, ids[k]))
+                continue;
+            p = cand_of(w, ids[k]);
+            w->c[i].npods++;
+            if (p != NULL && p->e > 0) {
+                w->c[i].nalerting_pods++;
+                w->c[i].pods_sum += p->e;
+                if (p->onset < w->c[i].aonset)
+                    w->c[i].aonset = p->onset;
+            }
+            if (idmap_put(&seen, ids[k], 0)) {
+                n++;
+                s += p != NULL ? p->e : 0;
+            }
+        }
+    }
+    idmap_cleanup(&seen);
+    *npods = n;
+    *sum_e = s;
+    return 0;
+}
+
+/* Local evidence L for every candidate. */
+static int local_evidence(struct rank *r, struct work *w)
+{
+    const struct topology *t = r->t;
+    size_t nu, i;
+    double su;
+
+    if (pod_universe(r, w, &nu, &su) < 0)
+        return -1;
+    for (i = 0; i < w->nc; i++) {
+        struct cand *c = &w->c[i];
+        const struct topology_entity *te = topology_entity(t, c->id);
+        const uint32_t *ids;
+        size_t m, k;
+        double l = c->e, gsum = 0;
+        uint32_t np = 0, na = 0;
+
+        if (te->kind != ENTITY_POD) {
+            /* service: its pods; node: the pods it hosts (pod_universe) */
+            np = c->npods;
+            na = c->nalerting_pods;
+            gsum = c->pods_sum;
+            if (np > 0) {
+                double mean = gsum / np;
+                double rest = nu > np ? (su - gsum) / (double)(nu - np) : 0;
+                double agg = te->kind == ENTITY_NODE ? NODE_AGG : POD_AGG;
+                c->npods = np;
+                c->nalerting_pods = na;
+                c->pods_mean = mean;
+                c->rest_mean = rest;
+                /* a node explains every pod it hosts: the more of them
+                 * alert, the stronger (NODE_SPREAD); a service's replicas
+                 * are few, its mean is the signal */
+                if (mean > rest)
+                    l += agg * (mean - rest) *
+                         (te->kind == ENTITY_NODE ? pow((double)na, NODE_SPREAD)
+                                                  : 1.0);
+            }
+            if (c->e == 0 && te->kind != ENTITY_NODE) {
+                /* a silent dependency shared by K alerting dependents
+                 * explains their symptoms; one dependent alone is
+                 * explained as well by itself, hence (K - 1) / K */
+                const uint32_t *in;
+                size_t mi = topology_in(t, c->id, &in), j;
+                double sym = 0;
+                uint32_t kd = 0;
+                for (j = 0; j < mi; j++) {
+                    struct cand *u = cand_of(w, in[j]);
+                    if (u != NULL && u->esym > 0) {
+                        sym += u->esym;
+                        kd++;
+                    }
+                }
+                c->shared = kd;
+                if (kd > 1)
+                    l += SHARED * sym * (double)(kd - 1) / kd;
+            }
+        } else {
+            /* siblings: the other pods of this pod's service(s) */
+            const uint32_t *sv;
+            size_t ms = topology_in(t, c->id, &sv), j;
+            double sib = 0;
+            uint32_t nsib = 0;
+            for (j = 0; j < ms; j++) {
+                const struct topology_entity *se = topology_entity(t, sv[j]);
+                if (!entity_kind_is_service_like(se->kind))
+                    continue;
+                m = topology_out(t, sv[j], &ids);
+                for (k = 0; k < m; k++)
+                    if (ids[k] != c->id && is_pod(t, ids[k])) {
+                        sib += ent_e(w, ids[k]);
+                        nsib++;
+                    }
+            }
+            if (nsib > 0)
+                l -= SIBLING * sib / nsib;
+        }
+        c->l = l > 0 ? l : 0;
+    }
+    /* Frontier, a second pass: a dependency counts as anomalous when its
+     * local evidence is, so a pod on a node whose hosted pods stand out is
+     * not the deepest anomaly even if the node has no exporter. */
+    for (i = 0; i < w->nc; i++) {
+        struct cand *c = &w->c[i];
+        const struct topology_entity *te = topology_entity(t, c->id);
+        const uint32_t *ids;
+        size_t m = topology_out(t, c->id, &ids), k;
+        int deps_quiet = 1;
+        for (k = 0; k < m; k++) {
+            struct cand *d;
+            /* a service's own pods are its members, not what it waits on */
+            if (te->kind != ENTITY_POD && is_pod(t, ids[k]))
+                continue;
+            d = cand_of(w, ids[k]);
+            /* and only if it was anomalous no later than c (within the
+             * tolerance): what alerts after c cannot explain c */
+            if (d != NULL && (d->e > 0 || d->l > 0) &&
+                (c->aonset == INT64_MAX ||
+                 (double)(d->aonset - c->aonset) <= TOL_MS))
+                deps_quiet = 0;
+        }
+        c->frontier = c->e > 0 && deps_quiet;
+    }
+    for (i = 0; i < w->nc; i++)
+        if (w->c[i].frontier)
+            w->c[i].l *= 1.0 + FRONTIER;
+    return 0;
+}
+
+/* Onset precedence of cause V for effect U: a cause that alerted after
+ * its effect (beyond the tolerance) is less likely the cause. */
+static double precedence(const struct cand *v, const struct cand *u)
+{
+    if (v->onset == INT64_MAX || u->onset == INT64_MAX)
+        return 1.0;
+    return (double)(v->onset - u->onset) > TOL_MS ? LATE : 1.0;
+}
+
+/* Personalised walk from effects to causes; leaves w->c[i].x. The
+ * transition rows (edges among candidates only) are built once into CSR
+ * arrays, so an iteration costs the incident subgraph's edges. 0 or -1. */
+static int walk(struct rank *r, struct work *w)
+{
+    const struct topology *t = r->t;
+    size_t n = w->nc, i, it, ne = 0, cap = 0;
+    uint32_t *off = NULL, *dst = NULL;
+    double *wt = NULL, *seed = NULL, lsum = 0;
+    int rc = -1;
+
+    for (i = 0; i < n; i++) {
+        const uint32_t *ids;
+        cap += 1 + topology_out(t, w->c[i].id, &ids) +
+               topology_in(t, w->c[i].id, &ids);
+        lsum += w->c[i].l;
+    }
+    off = malloc((n + 1) * sizeof *off);
+    dst = malloc(cap * sizeof *dst);
+    wt = malloc(cap * sizeof *wt);
+    seed = malloc((n ? n : 1) * sizeof *seed);
+    if (off == NULL || dst == NULL || wt == NULL || seed == NULL)
+        goto out;
+    for (i = 0; i < n; i++) {
+        struct cand *u = &w->c[i];
+        const uint32_t *ids;
+        size_t m = topology_out(t, u->id, &ids), k, row = ne;
+        double tot = 0, maxdep = 0;
+
+        off[i] = (uint32_t)ne;
+        for (k = 0; k < m; k++) {
+            struct cand *v = cand_of(w, ids[k]);
+            if (v == NULL)
+                continue;
+            dst[ne] = (uint32_t)(v - w->c);
+            wt[ne++] = (v->l + EPS) * precedence(v, u);
+            if (v->l > maxdep)
+                maxdep = v->l;
+        }
+        m = topology_in(t, u->id, &ids);
+        for (k = 0; k < m; k++) {
+            struct cand *v = cand_of(w, ids[k]);
+            if (v == NULL)
+                continue;
+            dst[ne] = (uint32_t)(v - w->c);
+            wt[ne++] = BACK * (v->l + EPS);
+        }
+        if (u->l > maxdep) {
+            dst[ne] = (uint32_t)i;
+            wt[ne++] = u->l - maxdep;
+        }
+        for (k = row; k < ne; k++)
+            tot += wt[k];
+        for (k = row; k < ne; k++)
+            wt[k] /= tot;
+    }
+    off[n] = (uint32_t)ne;
+    /* seeds: the local evidence; uniform over alerting if all 0 */
+    {
+        double s = 0;
+        for (i = 0; i < n; i++) {
+            seed[i] = lsum > 0 ? w->c[i].l : (w->c[i].e > 0 ? 1.0 : 0);
+            s += seed[i];
+        }
+        for (i = 0; i < n; i++) {
+            seed[i] = s > 0 ? seed[i] / s : 1.0 / (double)n;
+            w->c[i].x = seed[i];
+        }
+    }
+    for (it = 0; it < QUENCH_RANK_MAX_ITER; it++) {
+        double dangling = 0, delta = 0;
+        memset(w->xn, 0, n * sizeof *w->xn);
+        for (i = 0; i < n; i++) {
+            double x = w->c[i].x;
+            if (off[i] == off[i + 1]) {
+                dangling += x;
+                continue;
+            }
+            for (uint32_t k = off[i]; k < off[i + 1]; k++)
+                w->xn[dst[k]] += x * wt[k];
+        }
+        for (i = 0; i < n; i++) {
+            double nx = ALPHA * (w->xn[i] + dangling * seed[i]) +
+                        (1 - ALPHA) * seed[i];
+            delta += fabs(nx - w->c[i].x);
+            w->c[i].x = nx;
+        }
+        if (delta < 1e-6 * (double)n)
+            break;
+    }
+    rc = 0;
+out:
+    free(off);
+    free(dst);
+    free(wt);
+    free(seed);
+    return rc;
+}
+
+static int cmp_score(const void *x, const void *y)
+{
+    const struct cand *a = *(const struct cand *const *)x;
+    const struct cand *b = *(const struct cand *const *)y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* "08:40:12Z" of MS. */
+static void clock_of(int64_t ms, char out[16])
+{
+    int64_t s = ms / 1000;
+    if (ms < 0 && ms % 1000)
+        s--;
+    s %= 86400;
+    if (s < 0)
+        s += 86400;
+    snprintf(out, 16, "%02d:%02d:%02dZ", (int)(s / 3600),
+             (int)(s / 60 % 60), (int)(s % 60));
+}
+
+/* ", 40s before the first symptom" relative to W->tsym. */
+static void relative(const struct work *w, int64_t t, char *out, size_t cap)
+{
+    int64_t d = (w->tsym - t) / 1000;
+    if (d > 0)
+        snprintf(out, cap, "%llds before the first symptom", (long long)d);
+    else if (d < 0)
+        snprintf(out, cap, "%llds after the first symptom", (long long)-d);
+    else
+        snprintf(out, cap, "at the first symptom");
+}
+
+static const char *ename(const struct topology *t, uint32_t id)
+{
+    const struct topology_entity *e = topology_entity(t, id);
+    return e ? e->name : "?";
+}
+
+/* Evidence sentences and path for cause slot K from candidate C. */
+static void explain(struct rank *r, struct work *w, size_t k,
+                    const struct cand *c)
+{
+    const struct topology *t = r->t;
+    const struct topology_entity *te = topology_entity(t, c->id);
+    size_t ne = 0, np = 0, i;
+    uint32_t best[3] = {0};
+    size_t nbest = 0;
+    char when[16], rel[64];
+
+    /* the most surprising alert groups on the entity itself */
+    for (i = 0; i < c->ng; i++) {
+        uint32_t gi = c->g0 + (uint32_t)i;
+        size_t j = nbest < 3 ? nbest++ : 3;
+        if (j == 3) {
+            if (w->g[gi].surprise <= w->g[best[2]].surprise)
+                continue;
+            j = 2;
+        }
+        while (j > 0 && w->g[best[j - 1]].surprise < w->g[gi].surprise) {
+            best[j] = best[j - 1];
+            j--;
+        }
+        best[j] = gi;
+    }
+    for (i = 0; i < nbest && ne < QUENCH_RANK_MAX_EVIDENCE; i++) {
+        const struct group *g = &w->g[best[i]];
+        char times[32] = "";
+        clock_of(g->onset, when);
+        relative(w, g->onset, rel, sizeof rel);
+        if (g->count > 1)
+            snprintf(times, sizeof times, " (x%u)", (unsigned)g->count);
+        snprintf(r->ev[k][ne++], EV_LEN, "%s%s on %s at %s, %s%s",
+                 r->names[g->name], times, te->name, when, rel,
+                 g->cls == RANK_CAUSE     ? " (cause-type alert)"
+                 : g->cls == RANK_SYMPTOM ? " (symptom-type alert)"
+                                          : "");
+    }
+    if (c->npods > 0 && c->nalerting_pods > 0 && ne < QUENCH_RANK_MAX_EVIDENCE)
+        snprintf(r->ev[k][ne++], EV_LEN,
+                 "%u of %u pods %s %s alert, %.1fx as strongly as the "
+                 "other pods of the incident",
+                 (unsigned)c->nalerting_pods, (unsigned)c->npods,
+                 te->kind == ENTITY_NODE ? "on" : "of", te->name,
+                 c->rest_mean > 0 ? c->pods_mean / c->rest_mean : 99.9);
+    if (c->frontier && ne < QUENCH_RANK_MAX_EVIDENCE)
+        snprintf(r->ev[k][ne++], EV_LEN,
+                 "none of what %s depends on alerts: the deepest anomalous "
+                 "entity on this path", te->name);
+    if (c->e == 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+        const uint32_t *in;
+        size_t m = topology_in(t, c->id, &in), a = 0, j;
+        for (j = 0; j < m; j++)
+            a += ent_e(w, in[j]) > 0;
+        snprintf(r->ev[k][ne++], EV_LEN,
+                 "no alerts of its own, but %zu of its %zu dependents alert",
+                 a, m);
+    }
+    if (ne < QUENCH_RANK_MAX_EVIDENCE)
+        snprintf(r->ev[k][ne++], EV_LEN,
+                 "local evidence %.3f, walk share %.3f", c->l, c->x);
+    for (i = 0; i < ne; i++)
+        r->evp[k][i] = r->ev[k][i];
+
+    /* path: follow the strongest alerting dependent, cause first */
+    r->path[k][np++] = c->id;
+    while (np < QUENCH_RANK_MAX_PATH) {
+        const uint32_t *in;
+        uint32_t cur = r->path[k][np - 1], next = 0;
+        size_t m = topology_in(t, cur, &in), j, q;
+        double be = 0;
+        for (j = 0; j < m; j++) {
+            /* own alerts or aggregate evidence (a pod's service) */
+            const struct cand *d = cand_of(w, in[j]);
+            double e = d != NULL ? d->e + d->l : 0;
+            int dup = 0;
+            for (q = 0; q < np; q++)
+                dup |= r->path[k][q] == in[j];
+            if (!dup && (e > be || (e == be && e > 0 && in[j] < next))) {
+                be = e;
+                next = in[j];
+            }
+        }
+        if (be <= 0)
+            break;
+        r->path[k][np++] = next;
+    }
+
+    r->causes[k] = (struct rank_cause){
+        .entity = c->id,
+        .kind = te->kind,
+        .name = te->name,
+        .service = NULL,
+        .score = c->score,
+        .nevidence = ne,
+        .evidence = r->evp[k],
+        .npath = np,
+        .path = r->path[k],
+    };
+    if (te->kind == ENTITY_POD) {
+        int32_t s = topology_pod_service(t, c->id);
+        r->causes[k].service = s >= 0 ? ename(t, (uint32_t)s) : NULL;
+    } else if (entity_kind_is_service_like(te->kind)) {
+        r->causes[k].service = te->name;
+    }
+}
+
+int rank_compute(struct rank *r, struct qerr *err)
+{
+    struct work w = {0};
+    struct cand **order = NULL;
+    size_t i, k;
+    double lsum = 0, total = 0;
+    int rc = -1;
+
+    r->ncauses = 0;
+    if (r->n == 0)
+        return 0;
+    if (r->ev == NULL) {
+        r->ev = malloc(QUENCH_RANK_MAX_CAUSES * sizeof *r->ev);
+        if (r->ev == NULL)
+            goto out;
+    }
+    if (build_groups(r, &w) < 0 || build_candidates(r, &w) < 0 ||
+        local_evidence(r, &w) < 0)
+        goto out;
+    if (walk(r, &w) < 0)
+        goto out;
+    for (i = 0; i < w.nc; i++)
+        lsum += w.c[i].l;
+    order = malloc(w.nc * sizeof *order);
+    if (order == NULL)
+        goto out;
+    for (i = 0; i < w.nc; i++) {
+        struct cand *c = &w.c[i];
+        double lh = lsum > 0 ? c->l / lsum : 0;
+        c->score = (1 - MIX) * lh + MIX * c->x;
+        order[i] = c;
+    }
+    /* only the best QUENCH_RANK_MAX_CAUSES are needed: insertion into a
+     * short sorted prefix, O(candidates x causes), not a full sort */
+    {
+        size_t nk = 0;
+        for (i = 0; i < w.nc; i++) {
+            struct cand *c = order[i];
+            size_t j;
+            if (nk == QUENCH_RANK_MAX_CAUSES &&
+                cmp_score(&c, &order[nk - 1]) >= 0)
+                continue;
+            j = nk < QUENCH_RANK_MAX_CAUSES ? nk++ : nk - 1;
+            while (j > 0 && cmp_score(&c, &order[j - 1]) < 0) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = c;
+        }
+    }
+    for (k = 0; k < w.nc && k < QUENCH_RANK_MAX_CAUSES; k++) {
+        if (order[k]->score <= 0)
+            break;
+        explain(r, &w, k, order[k]);
+        r->ncauses = k + 1;
+    }
+    /* Confidence: the top cause's from the score margin (fitted on the
+     * shared cases and the simulator), the rest share what is left in
+     * proportion to score. */
+    if (r->ncauses > 0) {
+        double s1 = r->causes[0].score;
+        double s2 = r->ncauses > 1 ? r->causes[1].score : 0;
+        double m = s1 > 0 ? (s1 - s2) / s1 : 0;
+        double c1 = 1.0 / (1.0 + exp(-(CONF_A + CONF_B * m)));
+        r->causes[0].confidence = c1;
+        for (k = 1; k < r->ncauses; k++)
+            total += r->causes[k].score;
+        for (k = 1; k < r->ncauses; k++)
+            r->causes[k].confidence =
+                total > 0 ? (1 - c1) * r->causes[k].score / total : 0;
+    }
+    rc = 0;
+out:
+    if (rc < 0) {
+        r->ncauses = 0;
+        qerr_set(err, NULL, 0, 0, "rank: out of memory");
+    }
+    free(order);
+    work_cleanup(&w);
+    return rc;
+}
+
+size_t rank_count(const struct rank *r)
+{
+    return r->ncauses;
+}
+
+const struct rank_cause *rank_cause(const struct rank *r, size_t i)
+{
+    return i < r->ncauses ? &r->causes[i] : NULL;
+}

@@ -1,0 +1,474 @@
+/* rules.c - loading rules/correlation.yaml and applying it to one alert.
+ *
+ * Defaults are not a second table in C: they are the DESIGN.md file itself
+ * (default_yaml below), read by the same loader first, after which the
+ * user's file overrides key by key. So the defaults are validated like any
+ * file, and rules/correlation.yaml and this text must agree (a unit test
+ * compares them).
+ *
+ * Patterns follow Alertmanager's matchers: fully anchored, and a leading
+ * "(?i)" (Go/RE2 syntax) means case-insensitive; POSIX ERE has no inline
+ * flags, so it becomes REG_ICASE. Any other "(?" group is refused rather
+ * than silently misread. */
+#include "rules.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ytree.h"
+
+static const char default_yaml[] =
+    "entity_labels:\n"
+    "  pod: [pod, pod_name]\n"
+    "  service: [service, app, job, deployment]\n"
+    "  node: [node, instance, host]\n"
+    "  namespace: [namespace]\n"
+    "window: 10m\n"
+    "topology_hops: 2\n"
+    "scope: [cluster, namespace]\n"
+    "resolve_quiet: 5m\n"
+    "flap: {count: 4, within: 30m}\n"
+    "alert_kinds:\n"
+    "  - match: {alertname: \"(?i).*(cpu|memory|oom|disk|io|saturat|throttl|"
+    "crashloop|restart).*\"}\n"
+    "    kind: cause\n"
+    "    weight: 1.0\n"
+    "  - match: {alertname: \"(?i).*(latency|error|5xx|timeout|availability|"
+    "slo).*\"}\n"
+    "    kind: symptom\n"
+    "    weight: 0.4\n";
+
+static const char *const top_keys[] = {
+    "entity_labels", "window", "topology_hops", "scope", "resolve_quiet",
+    "flap", "alert_kinds", "default_namespace", NULL
+};
+static const char *const entity_keys[] = {
+    "pod", "service", "node", "namespace", NULL
+};
+static const char *const flap_keys[] = { "count", "within", NULL };
+static const char *const kind_keys[] = { "match", "kind", "weight", NULL };
+
+static void labels_clear(struct rules_labels *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free((char *)l->names[i]);
+    l->n = 0;
+}
+
+static void kinds_clear(struct rules *r)
+{
+    for (size_t i = 0; i < r->nkinds; i++) {
+        struct rules_alert_kind *k = &r->kinds[i];
+        for (size_t j = 0; j < k->nmatch; j++) {
+            free((char *)k->match[j].label);
+            free((char *)k->match[j].pattern);
+            regfree(&k->match[j].re);
+        }
+        free(k->match);
+    }
+    free(r->kinds);
+    r->kinds = NULL;
+    r->nkinds = 0;
+}
+
+void rules_free(struct rules *r)
+{
+    if (r == NULL)
+        return;
+    labels_clear(&r->pod);
+    labels_clear(&r->service);
+    labels_clear(&r->node);
+    labels_clear(&r->namespace_);
+    labels_clear(&r->scope);
+    kinds_clear(r);
+    free(r->default_namespace);
+    free(r);
+}
+
+/* A list of label names into L (replacing what L held). */
+static int read_labels(const struct ytree_doc *d, const struct ytree_node *n,
+                       struct rules_labels *l, struct qerr *err)
+{
+    struct rules_labels tmp = { .n = 0 };
+
+    if (n->type != YTREE_SEQ)
+        return ytree_error(d, n, err, "expected a list of label names");
+    if (n->len > QUENCH_MAX_RULE_LABELS)
+        return ytree_error(d, n, err, "more than %d label names",
+                           QUENCH_MAX_RULE_LABELS);
+    for (size_t i = 0; i < n->len; i++) {
+        const char *s;
+        if (ytree_string(d, n->items[i], &s, err) < 0)
+            goto fail;
+        if (*s == '\0') {
+            ytree_error(d, n->items[i], err, "a label name must not be empty");
+            goto fail;
+        }
+        for (size_t j = 0; j < tmp.n; j++)
+            if (strcmp(tmp.names[j], s) == 0) {
+                ytree_error(d, n->items[i], err, "label '%s' is listed twice", s);
+                goto fail;
+            }
+        tmp.names[tmp.n] = strdup(s);
+        if (tmp.names[tmp.n] == NULL) {
+            ytree_error(d, n->items[i], err, "out of memory");
+            goto fail;
+        }
+        tmp.n++;
+    }
+    labels_clear(l);
+    *l = tmp;
+    return 0;
+fail:
+    labels_clear(&tmp);
+    return -1;
+}
+
+/* Compile PATTERN into RE: "(?i)" prefix -> REG_ICASE, anchored. */
+static int compile_pattern(const struct ytree_doc *d,
+                           const struct ytree_node *n, const char *pattern,
+                           regex_t *re, struct qerr *err)
+{
+    int flags = REG_EXTENDED | REG_NOSUB, rc;
+    const char *p = pattern;
+    char *anchored;
+    size_t len;
+
+    if (strncmp(p, "(?i)", 4) == 0) {
+        flags |= REG_ICASE;
+        p += 4;
+    }
+    if (strstr(p, "(?") != NULL)
+        return ytree_error(d, n, err,
+                           "only a leading (?i) flag is supported in patterns");
+    len = strlen(p);
+    anchored = malloc(len + 5);
+    if (anchored == NULL)
+        return ytree_error(d, n, err, "out of memory");
+    memcpy(anchored, "^(", 2);
+    memcpy(anchored + 2, p, len);
+    memcpy(anchored + 2 + len, ")$", 3);
+    rc = regcomp(re, anchored, flags);
+    free(anchored);
+    if (rc != 0) {
+        char msg[128];
+        regerror(rc, re, msg, sizeof msg);
+        return ytree_error(d, n, err, "bad pattern: %s", msg);
+    }
+    return 0;
+}
+
+static int read_kind(const struct ytree_doc *d, const struct ytree_node *n,
+                     struct rules_alert_kind *k, struct qerr *err)
+{
+    const struct ytree_node *m, *v;
+    const char *s;
+
+    if (ytree_check_keys(d, n, kind_keys, err) < 0)
+        return -1;
+    m = ytree_get(n, "match");
+    if (m == NULL)
+        return ytree_error(d, n, err, "alert_kinds entry needs 'match'");
+    if (m->type != YTREE_MAP || m->len == 0)
+        return ytree_error(d, m, err,
+                           "match must be a non-empty map of label to pattern");
+    v = ytree_get(n, "kind");
+    if (v == NULL)
+        return ytree_error(d, n, err, "alert_kinds entry needs 'kind'");
+    if (ytree_string(d, v, &s, err) < 0)
+        return -1;
+    if (strcmp(s, "cause") == 0)
+        k->kind = RULES_KIND_CAUSE;
+    else if (strcmp(s, "symptom") == 0)
+        k->kind = RULES_KIND_SYMPTOM;
+    else if (strcmp(s, "neutral") == 0)
+        k->kind = RULES_KIND_NONE;
+    else
+        return ytree_error(d, v, err, "kind must be cause, symptom or neutral");
+    k->weight = RULES_DEFAULT_WEIGHT;
+    v = ytree_get(n, "weight");
+    if (v != NULL && ytree_double(d, v, 0.0, 100.0, &k->weight, err) < 0)
+        return -1;
+    k->match = calloc(m->len, sizeof *k->match);
+    if (k->match == NULL)
+        return ytree_error(d, m, err, "out of memory");
+    for (size_t i = 0; i < m->len; i++) {
+        struct rules_match *rm = &k->match[i];
+        const char *label = m->pairs[i].key->value, *pat;
+        if (*label == '\0')
+            return ytree_error(d, m->pairs[i].key, err,
+                               "a label name must not be empty");
+        if (ytree_string(d, m->pairs[i].value, &pat, err) < 0)
+            return -1;
+        if (compile_pattern(d, m->pairs[i].value, pat, &rm->re, err) < 0)
+            return -1;
+        /* Counted only once compiled, so cleanup regfrees what exists. */
+        k->nmatch++;
+        rm->label = strdup(label);
+        rm->pattern = strdup(pat);
+        if (rm->label == NULL || rm->pattern == NULL)
+            return ytree_error(d, m, err, "out of memory");
+    }
+    return 0;
+}
+
+static int read_kinds(const struct ytree_doc *d, const struct ytree_node *n,
+                      struct rules *r, struct qerr *err)
+{
+    struct rules tmp = { .nkinds = 0 };
+    int rc = -1;
+
+    if (ytree_is_null(n))
+        goto done;
+    if (n->type != YTREE_SEQ)
+        return ytree_error(d, n, err, "alert_kinds must be a list");
+    if (n->len > QUENCH_MAX_ALERT_KINDS)
+        return ytree_error(d, n, err, "more than %d alert_kinds",
+                           QUENCH_MAX_ALERT_KINDS);
+    if (n->len > 0) {
+        tmp.kinds = calloc(n->len, sizeof *tmp.kinds);
+        if (tmp.kinds == NULL)
+            return ytree_error(d, n, err, "out of memory");
+    }
+    for (size_t i = 0; i < n->len; i++) {
+        tmp.nkinds++;
+        if (read_kind(d, n->items[i], &tmp.kinds[i], err) < 0)
+            goto out;
+    }
+done:
+    kinds_clear(r);
+    r->kinds = tmp.kinds;
+    r->nkinds = tmp.nkinds;
+    tmp.kinds = NULL;
+    tmp.nkinds = 0;
+    rc = 0;
+out:
+    kinds_clear(&tmp);
+    return rc;
+}
+
+/* Apply the keys present in D's root onto R. */
+static int apply_doc(struct rules *r, const struct ytree_doc *d,
+                     struct qerr *err)
+{
+    const struct ytree_node *root = ytree_root(d), *n;
+    int64_t v;
+
+    if (root == NULL || ytree_is_null(root))
+        return 0;
+    if (ytree_check_keys(d, root, top_keys, err) < 0)
+        return -1;
+    n = ytree_get(root, "entity_labels");
+    if (n != NULL) {
+        static const char *const names[] = { "pod", "service", "node",
+                                             "namespace" };
+        struct rules_labels *dst[] = { &r->pod, &r->service, &r->node,
+                                       &r->namespace_ };
+        if (ytree_check_keys(d, n, entity_keys, err) < 0)
+            return -1;
+        for (size_t i = 0; i < 4; i++) {
+            const struct ytree_node *l = ytree_get(n, names[i]);
+            if (l != NULL && read_labels(d, l, dst[i], err) < 0)
+                return -1;
+        }
+    }
+    n = ytree_get(root, "window");
+    if (n != NULL && ytree_duration(d, n, &r->window_ms, err) < 0)
+        return -1;
+    n = ytree_get(root, "topology_hops");
+    if (n != NULL) {
+        if (ytree_int(d, n, 0, QUENCH_MAX_TOPOLOGY_HOPS, &v, err) < 0)
+            return -1;
+        r->hops = (unsigned)v;
+    }
+    n = ytree_get(root, "scope");
+    if (n != NULL && read_labels(d, n, &r->scope, err) < 0)
+        return -1;
+    n = ytree_get(root, "resolve_quiet");
+    if (n != NULL && ytree_duration(d, n, &r->resolve_quiet_ms, err) < 0)
+        return -1;
+    n = ytree_get(root, "flap");
+    if (n != NULL) {
+        const struct ytree_node *c, *w;
+        if (ytree_check_keys(d, n, flap_keys, err) < 0)
+            return -1;
+        c = ytree_get(n, "count");
+        if (c != NULL) {
+            if (ytree_int(d, c, 1, QUENCH_MAX_FLAP_COUNT, &v, err) < 0)
+                return -1;
+            r->flap_count = (unsigned)v;
+        }
+        w = ytree_get(n, "within");
+        if (w != NULL && ytree_duration(d, w, &r->flap_within_ms, err) < 0)
+            return -1;
+    }
+    n = ytree_get(root, "alert_kinds");
+    if (n != NULL && read_kinds(d, n, r, err) < 0)
+        return -1;
+    n = ytree_get(root, "default_namespace");
+    if (n != NULL) {
+        const char *s;
+        char *copy;
+        if (ytree_string(d, n, &s, err) < 0)
+            return -1;
+        copy = strdup(s);
+        if (copy == NULL)
+            return ytree_error(d, n, err, "out of memory");
+        free(r->default_namespace);
+        r->default_namespace = copy;
+    }
+    return 0;
+}
+
+static int load_defaults(struct rules **out, struct qerr *err)
+{
+    struct ytree_doc *d = NULL;
+    struct rules *r = calloc(1, sizeof *r);
+    int rc = -1;
+
+    *out = NULL;
+    if (r == NULL) {
+        qerr_set(err, NULL, 0, 0, "out of memory");
+        goto out;
+    }
+    if (ytree_load_buf(&d, default_yaml, sizeof default_yaml - 1,
+                       "(built-in correlation defaults)", err) < 0)
+        goto out;
+    if (apply_doc(r, d, err) < 0)
+        goto out;
+    r->default_namespace = strdup("");
+    if (r->default_namespace == NULL) {
+        qerr_set(err, NULL, 0, 0, "out of memory");
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rc = 0;
+out:
+    ytree_free(d);
+    rules_free(r);
+    return rc;
+}
+
+int rules_new_default(struct rules **out)
+{
+    return load_defaults(out, NULL);
+}
+
+int rules_load_buf(struct rules **out, const char *buf, size_t len,
+                   const char *source, struct qerr *err)
+{
+    struct ytree_doc *d = NULL;
+    struct rules *r = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    if (load_defaults(&r, err) < 0)
+        goto out;
+    if (ytree_load_buf(&d, buf, len, source, err) < 0)
+        goto out;
+    if (apply_doc(r, d, err) < 0)
+        goto out;
+    *out = r;
+    r = NULL;
+    rc = 0;
+out:
+    ytree_free(d);
+    rules_free(r);
+    return rc;
+}
+
+int rules_load(struct rules **out, const char *path, struct qerr *err)
+{
+    struct ytree_doc *d = NULL;
+    struct rules *r = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    if (load_defaults(&r, err) < 0)
+        goto out;
+    if (ytree_load_file(&d, path, err) < 0)
+        goto out;
+    if (apply_doc(r, d, err) < 0)
+        goto out;
+    *out = r;
+    r = NULL;
+    rc = 0;
+out:
+    ytree_free(d);
+    rules_free(r);
+    return rc;
+}
+
+/* ---- applying ----------------------------------------------------------- */
+
+enum rules_kind rules_classify(const struct rules *r, const struct alert *a,
+                               double *weight)
+{
+    for (size_t i = 0; i < r->nkinds; i++) {
+        const struct rules_alert_kind *k = &r->kinds[i];
+        size_t j;
+        for (j = 0; j < k->nmatch; j++) {
+            const char *v = alert_label(a, k->match[j].label);
+            if (regexec(&k->match[j].re, v ? v : "", 0, NULL, 0) != 0)
+                break;
+        }
+        if (j == k->nmatch) {
+            *weight = k->weight;
+            return k->kind;
+        }
+    }
+    *weight = RULES_DEFAULT_WEIGHT;
+    return RULES_KIND_NONE;
+}
+
+static const char *first_label(const struct alert *a,
+                               const struct rules_labels *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const char *v = alert_label(a, l->names[i]);
+        if (v != NULL && *v != '\0')
+            return v;
+    }
+    return NULL;
+}
+
+int rules_resolve(const struct rules *r, struct topology *t,
+                  const struct alert *a, struct rules_entity *out)
+{
+    const char *pod = first_label(a, &r->pod);
+    const char *svc = first_label(a, &r->service);
+    const char *node = first_label(a, &r->node);
+    int rc = 0;
+
+    out->entity = out->pod = out->service = out->node = -1;
+    out->namespace_ = first_label(a, &r->namespace_);
+    if (svc != NULL) {
+        out->service = topology_intern(t, ENTITY_SERVICE, svc);
+        if (out->service < 0)
+            rc = -1;
+    }
+    if (pod != NULL) {
+        out->pod = topology_intern(t, ENTITY_POD, pod);
+        if (out->pod < 0)
+            rc = -1;
+    }
+    /* A node label on a service-level alert (no pod) says where the
+     * exporter ran, not where the service runs: only pods are placed. */
+    if (node != NULL && (pod != NULL || svc == NULL)) {
+        out->node = topology_intern(t, ENTITY_NODE, node);
+        if (out->node < 0)
+            rc = -1;
+    }
+    if (out->pod >= 0 && out->service >= 0 &&
+        topology_link(t, (uint32_t)out->service, (uint32_t)out->pod) < 0)
+        rc = -1;
+    if (out->pod >= 0 && out->node >= 0 &&
+        topology_link(t, (uint32_t)out->pod, (uint32_t)out->node) < 0)
+        rc = -1;
+    out->entity = out->pod >= 0 ? out->pod
+                : out->service >= 0 ? out->service
+                : out->node;
+    return rc;
+}

@@ -1,0 +1,91 @@
+/* rules.h - rules/correlation.yaml: which labels name which entity, how
+ * alerts group into incidents (window, hops, scope), when incidents close,
+ * what counts as flapping, and the cause/symptom prior of each alert.
+ *
+ * A struct rules is immutable once loaded; its fields are read-only for
+ * every module (correlate, engine, rank). Keys absent from the file keep
+ * their DESIGN.md defaults; a missing file is rules_new_default. */
+#ifndef QUENCH_RULES_H
+#define QUENCH_RULES_H
+
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert.h"
+#include "limits.h"
+#include "qerr.h"
+#include "topology.h"
+
+/* Prior of an alert as a cause vs a symptom (alert_kinds[].kind). */
+enum rules_kind { RULES_KIND_NONE = 0, RULES_KIND_CAUSE, RULES_KIND_SYMPTOM };
+
+/* Weight given to an alert that no alert_kinds entry matches. */
+#define RULES_DEFAULT_WEIGHT 1.0
+
+struct rules_match {
+    const char *label;          /* owned */
+    const char *pattern;        /* owned, as written (with any "(?i)") */
+    regex_t re;                 /* anchored POSIX ERE: ^(pattern)$ */
+};
+
+struct rules_alert_kind {
+    struct rules_match *match;  /* all must match; a missing label is "" */
+    size_t nmatch;
+    enum rules_kind kind;
+    double weight;
+};
+
+/* An ordered list of label names (entity_labels.*, scope). */
+struct rules_labels {
+    const char *names[QUENCH_MAX_RULE_LABELS];   /* owned */
+    size_t n;
+};
+
+struct rules {
+    struct rules_labels pod, service, node, namespace_;  /* entity_labels */
+    int64_t window_ms;          /* window */
+    unsigned hops;              /* topology_hops */
+    struct rules_labels scope;  /* scope */
+    int64_t resolve_quiet_ms;   /* resolve_quiet */
+    unsigned flap_count;        /* flap.count */
+    int64_t flap_within_ms;     /* flap.within */
+    struct rules_alert_kind *kinds;   /* alert_kinds, in file order */
+    size_t nkinds;
+    char *default_namespace;    /* default_namespace: what services.yaml
+                                 * services without `namespace` get; "" */
+};
+
+/* The DESIGN.md defaults into *out. 0 or -1 on OOM. */
+int rules_new_default(struct rules **out);
+/* Load PATH over the defaults into *out. 0, or -1 with *out NULL and ERR
+ * at file:line:column (unknown keys, bad types, bad regexes). */
+int rules_load(struct rules **out, const char *path, struct qerr *err);
+/* Same from BUF[0..len); SOURCE names it in errors. */
+int rules_load_buf(struct rules **out, const char *buf, size_t len,
+                   const char *source, struct qerr *err);
+/* Free R. R may be NULL. */
+void rules_free(struct rules *r);
+
+/* The first alert_kinds entry A matches: its kind, and its weight into
+ * *weight (RULES_DEFAULT_WEIGHT and RULES_KIND_NONE when none matches). */
+enum rules_kind rules_classify(const struct rules *r, const struct alert *a,
+                               double *weight);
+
+/* What an alert is about, resolved from its labels. */
+struct rules_entity {
+    int32_t entity;             /* the alert's entity: pod, else service,
+                                 * else node; -1 when no label names one */
+    int32_t pod, service, node; /* each -1 when absent */
+    const char *namespace_;     /* first entity_labels.namespace value, or
+                                 * NULL; borrowed from A */
+};
+
+/* Resolve A's entity into *out, adding unknown pods, nodes and services to
+ * T and linking service -> pod and pod -> node (first matching label per
+ * entity_labels list; empty values do not count). 0, or -1 when T is full
+ * or out of memory (*out then holds what could be resolved). */
+int rules_resolve(const struct rules *r, struct topology *t,
+                  const struct alert *a, struct rules_entity *out);
+
+#endif

@@ -1,0 +1,586 @@
+/* test_correlate.c - grouping semantics, table-driven: each case is a
+ * sequence of notifications and ticks, the outcome of each, and the
+ * incidents that result (alertnames per incident, open or closed). Then
+ * ids, flapping, persistence round trips and pruning. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "correlate.h"
+
+static const char graph[] =
+    "services:\n"
+    "  frontend: {calls: [checkout]}\n"
+    "  checkout: {calls: [payment, cart]}\n"
+    "  payment:\n"
+    "  cart: {uses: [redis]}\n"
+    "  redis: {kind: cache}\n"
+    "  far1: {calls: [far2]}\n"
+    "  far2: {calls: [far3]}\n"
+    "  far3: {calls: [far4]}\n"
+    "  far4:\n";
+
+struct step {
+    int at;               /* seconds */
+    const char *labels;   /* NULL: a tick at AT */
+    char status;          /* 'f' firing, 'r' resolved */
+    int starts;           /* seconds */
+    const char *group;    /* groupKey or NULL */
+    char want;            /* O J M U I: the outcome; 0 for ticks */
+};
+
+struct gcase {
+    const char *name;
+    const char *rules;    /* correlation.yaml override, or NULL */
+    struct step steps[12];
+    const char *want;     /* "A B|C": alertnames per incident, by opened_at */
+    const char *states;   /* "oc": open/closed per incident */
+};
+
+#define TICK(t) { (t), NULL, 0, 0, NULL, 0 }
+
+static const struct gcase cases[] = {
+    { "same service", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=cart", 'f', 5, NULL, 'J' } },
+      "A B", "o" },
+    { "neighbours within hops", NULL,
+      { { 0, "alertname=A,service=frontend", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=payment", 'f', 5, NULL, 'J' } },
+      "A B", "o" },
+    { "two hops apart, hops 1", "topology_hops: 1\n",
+      { { 0, "alertname=A,service=frontend", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=payment", 'f', 5, NULL, 'O' } },
+      "A|B", "oo" },
+    { "far apart", NULL,
+      { { 0, "alertname=A,service=far1", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=far4", 'f', 5, NULL, 'O' } },
+      "A|B", "oo" },
+    { "different scope labels", NULL,
+      { { 0, "alertname=A,service=cart,namespace=x", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=cart,namespace=y", 'f', 5, NULL, 'O' },
+        { 20, "alertname=C,service=cart", 'f', 5, NULL, 'O' },
+        { 30, "alertname=D,service=cart,namespace=x", 'f', 5, NULL, 'J' } },
+      "A D|B|C", "ooo" },
+    { "no scope: scopes never split", "scope: []\n",
+      { { 0, "alertname=A,service=cart,namespace=x", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=cart,namespace=y", 'f', 5, NULL, 'J' } },
+      "A B", "o" },
+    { "outside the window", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 601, "alertname=B,service=cart", 'f', 600, NULL, 'O' } },
+      "A|B", "oo" },
+    { "window counts from the last activity", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 500, "alertname=B,service=cart", 'f', 500, NULL, 'J' },
+        { 1100, "alertname=C,service=cart", 'f', 1100, NULL, 'J' } },
+      "A B C", "o" },
+    { "merge by a bridging alert", "topology_hops: 1\n",
+      { { 0, "alertname=A,service=frontend", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=payment", 'f', 5, NULL, 'O' },
+        { 20, "alertname=C,service=checkout", 'f', 15, NULL, 'M' } },
+      "A B C", "o" },
+    { "resolve and close", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 60, "alertname=A,service=cart", 'r', 0, NULL, 'U' },
+        TICK(359) },
+      "A", "o" },
+    { "resolve and close, quiet passed", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 60, "alertname=A,service=cart", 'r', 0, NULL, 'U' },
+        TICK(360) },
+      "A", "c" },
+    { "one alert still firing keeps it open", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=cart", 'f', 0, NULL, 'J' },
+        { 60, "alertname=A,service=cart", 'r', 0, NULL, 'U' },
+        TICK(4000) },
+      "A B", "o" },
+    { "resolved before its firing", NULL,
+      { { 0, "alertname=A,service=cart", 'r', 0, NULL, 'O' },
+        { 10, "alertname=A,service=cart", 'f', 0, NULL, 'I' },
+        TICK(300) },
+      "A", "c" },
+    { "duplicates and stale repeats", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 100, NULL, 'O' },
+        { 10, "alertname=A,service=cart", 'f', 100, NULL, 'I' },
+        { 20, "alertname=A,service=cart", 'f', 50, NULL, 'I' },
+        { 30, "alertname=A,service=cart", 'r', 50, NULL, 'I' },
+        { 40, "alertname=A,service=cart", 'r', 100, NULL, 'U' },
+        { 50, "alertname=A,service=cart", 'r', 100, NULL, 'I' },
+        { 60, "alertname=A,service=cart", 'f', 100, NULL, 'I' } },
+      "A", "o" },
+    { "refire after close opens a new incident", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 60, "alertname=A,service=cart", 'r', 0, NULL, 'U' },
+        TICK(400),
+        { 500, "alertname=A,service=cart", 'f', 500, NULL, 'O' } },
+      "A|A", "co" },
+    { "refire while open stays", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 60, "alertname=A,service=cart", 'r', 0, NULL, 'U' },
+        { 120, "alertname=A,service=cart", 'f', 120, NULL, 'U' } },
+      "A", "o" },
+    { "no entity: same group joins, other group does not", NULL,
+      { { 0, "alertname=A,service=x1", 'f', 0, "g1", 'O' },
+        { 10, "alertname=B,cluster_wide=yes", 'f', 0, "g1", 'J' },
+        { 20, "alertname=C,cluster_wide=yes", 'f', 0, "g2", 'O' } },
+      "A B|C", "oo" },
+    { "with an entity the graph decides, not the group", NULL,
+      { { 0, "alertname=A,service=far1", 'f', 0, "g1", 'O' },
+        { 10, "alertname=B,service=far4", 'f', 0, "g1", 'O' } },
+      "A|B", "oo" },
+    { "pods and nodes", NULL,
+      { { 0, "alertname=A,pod=cart-0,service=cart,node=n1", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,node=n1", 'f', 0, NULL, 'J' },
+        { 20, "alertname=C,pod=payment-0,service=payment,node=n2", 'f', 0, NULL, 'O' } },
+      "A B|C", "oo" },
+    { "no entity, no group", NULL,
+      { { 0, "alertname=A", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B", 'f', 0, NULL, 'O' } },
+      "A|B", "oo" },
+    { "a resolved alert joins and holds the close", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 60, "alertname=A,service=cart", 'r', 0, NULL, 'U' },
+        { 200, "alertname=B,service=cart", 'r', 100, NULL, 'J' },
+        TICK(400) },
+      "A B", "o" },
+};
+
+struct fixture {
+    struct topology *t;
+    struct rules *r;
+    struct correlate *c;
+};
+
+static void fixture_init(struct fixture *f, const char *rules_yaml)
+{
+    struct qerr err;
+
+    memset(f, 0, sizeof *f);
+    if (topology_load_buf(&f->t, graph, strlen(graph), "g.yaml", NULL, &err) != 0)
+        fail_msg("graph: %s", err.msg);
+    if (rules_yaml != NULL) {
+        if (rules_load_buf(&f->r, rules_yaml, strlen(rules_yaml), "c.yaml", &err) != 0)
+            fail_msg("rules: %s", err.msg);
+    } else {
+        assert_int_equal(rules_new_default(&f->r), 0);
+    }
+    assert_int_equal(correlate_new(&f->c, f->t, f->r), 0);
+}
+
+static void fixture_cleanup(struct fixture *f)
+{
+    correlate_free(f->c);
+    rules_free(f->r);
+    topology_free(f->t);
+}
+
+/* An alert from "k=v,..." with strings in P; caller alert_cleanup()s. */
+static struct alert make_alert(struct intern *p, const char *spec, char status,
+                               int starts)
+{
+    struct alert a;
+    char buf[512], *save = NULL, *tok;
+    size_t n = 0;
+
+    memset(&a, 0, sizeof a);
+    a.labels = calloc(16, sizeof *a.labels);
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        *eq = '\0';
+        a.labels[n].name = intern_str(p, tok, strlen(tok));
+        a.labels[n].value = intern_str(p, eq + 1, strlen(eq + 1));
+        n++;
+    }
+    a.nlabels = (uint16_t)n;
+    alert_labels_sort(a.labels, n);
+    a.fingerprint = alert_fingerprint(a.labels, n);
+    a.starts_at = (int64_t)starts * 1000;
+    a.ends_at = status == 'r' ? a.starts_at + 1000 : ALERT_NO_END;
+    a.status = status == 'r' ? ALERT_RESOLVED : ALERT_FIRING;
+    a.generator_url = "";
+    return a;
+}
+
+static int ingest(struct fixture *f, const char *labels, char status, int starts,
+                  const char *group, int at)
+{
+    struct alert a = make_alert(correlate_pool(f->c), labels, status, starts);
+    struct qerr err;
+    int rc = correlate_ingest(f->c, &a, group, (int64_t)at * 1000, &err);
+    alert_cleanup(&a);
+    if (rc < 0)
+        fail_msg("ingest %s: %s", labels, err.msg);
+    return rc;
+}
+
+struct live {
+    int64_t opened_at;
+    const char *id;
+    uint32_t slot;
+};
+
+static int cmp_live(const void *x, const void *y)
+{
+    const struct live *a = x, *b = y;
+    if (a->opened_at != b->opened_at)
+        return a->opened_at < b->opened_at ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* "A B|C" and "oc" for the live incidents of C. */
+static void render(const struct correlate *c, char *out, size_t cap,
+                   char *states, size_t scap)
+{
+    struct live l[64];
+    size_t n = 0, len = 0, sl = 0;
+
+    for (uint32_t s = 0; s < correlate_incident_slots(c); s++) {
+        struct correlate_incident ci;
+        if (correlate_incident(c, s, &ci) == 0 && ci.state != CORRELATE_MERGED)
+            l[n++] = (struct live){ ci.opened_at, ci.id, s };
+    }
+    qsort(l, n, sizeof *l, cmp_live);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        struct correlate_incident ci;
+        const char *names[64];
+        assert_int_equal(correlate_incident(c, l[i].slot, &ci), 0);
+        for (size_t k = 0; k < ci.nalerts; k++) {
+            struct correlate_alert ca;
+            assert_int_equal(correlate_alert(c, ci.alerts[k], &ca), 0);
+            assert_int_equal(ca.incident, l[i].slot);
+            names[k] = alert_label(ca.alert, "alertname");
+        }
+        qsort(names, ci.nalerts, sizeof *names, cmp_str);
+        for (size_t k = 0; k < ci.nalerts; k++)
+            len += (size_t)snprintf(out + len, cap - len, "%s%s",
+                                    k ? " " : (i ? "|" : ""), names[k]);
+        if (sl + 1 < scap)
+            states[sl++] = ci.state == CORRELATE_OPEN ? 'o' : 'c';
+    }
+    states[sl] = '\0';
+}
+
+static char outcome_char(int rc)
+{
+    switch (rc) {
+    case CORRELATE_OPENED: return 'O';
+    case CORRELATE_JOINED: return 'J';
+    case CORRELATE_MERGED_INTO: return 'M';
+    case CORRELATE_UPDATED: return 'U';
+    default: return 'I';
+    }
+}
+
+static void run_case(const struct gcase *gc, struct fixture *f)
+{
+    char got[512], states[64];
+
+    for (size_t i = 0; i < sizeof gc->steps / sizeof gc->steps[0]; i++) {
+        const struct step *s = &gc->steps[i];
+        if (s->labels == NULL && s->at == 0)
+            break;
+        if (s->labels == NULL) {
+            correlate_tick(f->c, (int64_t)s->at * 1000);
+            continue;
+        }
+        char oc = outcome_char(ingest(f, s->labels, s->status, s->starts,
+                                      s->group, s->at));
+        if (oc != s->want)
+            fail_msg("%s: step %zu (%s): outcome %c, want %c", gc->name, i,
+                     s->labels, oc, s->want);
+    }
+    render(f->c, got, sizeof got, states, sizeof states);
+    if (strcmp(got, gc->want) != 0 || strcmp(states, gc->states) != 0)
+        fail_msg("%s: got '%s' [%s], want '%s' [%s]", gc->name, got, states,
+                 gc->want, gc->states);
+}
+
+static void test_grouping_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fixture f;
+        fixture_init(&f, cases[i].rules);
+        run_case(&cases[i], &f);
+        fixture_cleanup(&f);
+    }
+}
+
+static void test_merge_keeps_older_id(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct correlate_incident ci;
+    char first[CORRELATE_ID_SIZE];
+    int64_t slot;
+
+    fixture_init(&f, "topology_hops: 1\n");
+    ingest(&f, "alertname=A,service=frontend", 'f', 0, NULL, 0);
+    assert_int_equal(correlate_incident(f.c, 0, &ci), 0);
+    memcpy(first, ci.id, sizeof first);
+    ingest(&f, "alertname=B,service=payment", 'f', 0, NULL, 10);
+    assert_int_equal(ingest(&f, "alertname=C,service=checkout", 'f', 0, NULL, 20),
+                     CORRELATE_MERGED_INTO);
+    const struct correlate_delta *d = correlate_delta(f.c);
+    assert_int_equal(d->nmerged, 1);
+    assert_int_equal(d->merged[0], 1);
+    assert_int_equal(d->nupdated, 1);
+    assert_int_equal(d->updated[0], 0);
+    assert_int_equal(correlate_incident(f.c, 0, &ci), 0);
+    assert_string_equal(ci.id, first);
+    assert_int_equal(ci.opened_at, 0);
+    assert_int_equal(ci.nalerts, 3);
+    assert_int_equal(ci.nfiring, 3);
+    assert_int_equal(ci.nentities, 3);
+    assert_int_equal(correlate_incident(f.c, 1, &ci), 0);
+    assert_int_equal(ci.state, CORRELATE_MERGED);
+    assert_int_equal(ci.merged_into, 0);
+    slot = correlate_find(f.c, first);
+    assert_int_equal(slot, 0);
+    assert_int_equal(correlate_find(f.c, "inc-zz"), -1);
+    fixture_cleanup(&f);
+}
+
+static void test_close_time_and_deadline(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct correlate_incident ci;
+
+    fixture_init(&f, NULL);
+    ingest(&f, "alertname=A,service=cart", 'f', 0, NULL, 0);
+    assert_int_equal(correlate_next_deadline(f.c), CORRELATE_NO_TIME);
+    ingest(&f, "alertname=A,service=cart", 'r', 0, NULL, 60);
+    assert_int_equal(correlate_next_deadline(f.c), 360000);
+    /* A late tick still closes at the deadline, not at the tick. */
+    assert_int_equal(correlate_tick(f.c, 5000000), 1);
+    assert_int_equal(correlate_incident(f.c, 0, &ci), 0);
+    assert_int_equal(ci.state, CORRELATE_CLOSED);
+    assert_int_equal(ci.closed_at, 360000);
+    assert_int_equal(correlate_delta(f.c)->nclosed, 1);
+    /* The clock does not go back: an old `now` acts as the latest. */
+    assert_int_equal(correlate_tick(f.c, 0), 0);
+    fixture_cleanup(&f);
+}
+
+static void test_flapping(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct correlate_alert ca;
+    int64_t m;
+
+    fixture_init(&f, NULL);
+    ingest(&f, "alertname=A,service=cart", 'f', 0, NULL, 0);
+    for (int k = 1; k <= 4; k++) {
+        ingest(&f, "alertname=A,service=cart", 'r', (k - 1) * 120, NULL, (k - 1) * 120 + 60);
+        assert_int_equal(ingest(&f, "alertname=A,service=cart", 'f', k * 120, NULL, k * 120),
+                         CORRELATE_UPDATED);
+        m = correlate_alert_find(f.c, correlate_incident_slots(f.c) ? 0 : 0);
+        (void)m;
+    }
+    struct alert a = make_alert(correlate_pool(f.c), "alertname=A,service=cart", 'f', 0);
+    m = correlate_alert_find(f.c, a.fingerprint);
+    alert_cleanup(&a);
+    assert_true(m >= 0);
+    assert_int_equal(correlate_alert(f.c, (uint32_t)m, &ca), 0);
+    assert_int_equal(ca.refires, 4);
+    assert_int_equal(ca.flapping, 1);
+    assert_int_equal(ca.alert->starts_at, 480000);
+    fixture_cleanup(&f);
+
+    /* Four refires spread over more than `within`: not flapping. */
+    fixture_init(&f, "flap: {count: 4, within: 5m}\n");
+    ingest(&f, "alertname=A,service=cart", 'f', 0, NULL, 0);
+    for (int k = 1; k <= 4; k++) {
+        ingest(&f, "alertname=A,service=cart", 'r', (k - 1) * 120, NULL, (k - 1) * 120 + 60);
+        ingest(&f, "alertname=A,service=cart", 'f', k * 120, NULL, k * 120);
+    }
+    a = make_alert(correlate_pool(f.c), "alertname=A,service=cart", 'f', 0);
+    m = correlate_alert_find(f.c, a.fingerprint);
+    alert_cleanup(&a);
+    assert_int_equal(correlate_alert(f.c, (uint32_t)m, &ca), 0);
+    assert_int_equal(ca.refires, 4);
+    assert_int_equal(ca.flapping, 0);   /* 4 refires took 360 s > 300 s */
+    fixture_cleanup(&f);
+
+    /* Flap history survives its incident closing. */
+    fixture_init(&f, "flap: {count: 2, within: 1h}\n");
+    for (int k = 0; k < 3; k++) {
+        ingest(&f, "alertname=A,service=cart", 'f', k * 1000, NULL, k * 1000);
+        ingest(&f, "alertname=A,service=cart", 'r', k * 1000, NULL, k * 1000 + 10);
+        correlate_tick(f.c, (int64_t)(k * 1000 + 900) * 1000);
+    }
+    a = make_alert(correlate_pool(f.c), "alertname=A,service=cart", 'f', 0);
+    m = correlate_alert_find(f.c, a.fingerprint);
+    alert_cleanup(&a);
+    assert_int_equal(correlate_alert(f.c, (uint32_t)m, &ca), 0);
+    assert_int_equal(ca.refires, 2);
+    assert_int_equal(ca.flapping, 1);
+    fixture_cleanup(&f);
+}
+
+/* Feed a fixed sequence; used for determinism and persistence. */
+static void feed_sequence(struct fixture *f)
+{
+    ingest(f, "alertname=A,service=frontend,namespace=shop", 'f', 0, NULL, 0);
+    ingest(f, "alertname=B,pod=cart-0,service=cart,node=n1,namespace=shop", 'f', 5, "g", 10);
+    ingest(f, "alertname=C,service=far1,namespace=shop", 'f', 7, NULL, 20);
+    ingest(f, "alertname=C,service=far1,namespace=shop", 'r', 7, NULL, 30);
+    ingest(f, "alertname=D,service=cart,namespace=other", 'f', 9, NULL, 40);
+    ingest(f, "alertname=E,namespace=shop", 'f', 9, "g", 50);
+}
+
+static void test_ids_deterministic(void **state)
+{
+    (void)state;
+    struct fixture a, b;
+    char ra[512], rb[512], sa[16], sb[16];
+
+    fixture_init(&a, NULL);
+    fixture_init(&b, NULL);
+    feed_sequence(&a);
+    feed_sequence(&b);
+    render(a.c, ra, sizeof ra, sa, sizeof sa);
+    render(b.c, rb, sizeof rb, sb, sizeof sb);
+    assert_string_equal(ra, "A|B E|C|D");   /* cart-0 is 3 hops from frontend */
+    assert_string_equal(ra, rb);
+    for (uint32_t s = 0; s < correlate_incident_slots(a.c); s++) {
+        struct correlate_incident x, y;
+        assert_int_equal(correlate_incident(a.c, s, &x), 0);
+        assert_int_equal(correlate_incident(b.c, s, &y), 0);
+        assert_string_equal(x.id, y.id);
+        assert_int_equal(strlen(x.id), 20);
+        assert_memory_equal(x.id, "inc-", 4);
+    }
+    /* Different scope values give different ids for the same first alert. */
+    struct correlate_incident x, y;
+    assert_int_equal(correlate_incident(a.c, 0, &x), 0);
+    assert_int_equal(correlate_incident(a.c, 2, &y), 0);
+    assert_string_not_equal(x.id, y.id);
+    fixture_cleanup(&a);
+    fixture_cleanup(&b);
+}
+
+static void test_dump_restore(void **state)
+{
+    (void)state;
+    struct fixture a, b;
+    json_t *da = NULL, *db = NULL;
+    struct qerr err;
+    char ra[512], rb[512], sa[16], sb[16];
+
+    fixture_init(&a, NULL);
+    feed_sequence(&a);
+    assert_int_equal(correlate_dump(a.c, &da), 0);
+    /* Through text, as it would go through Redis. */
+    char *text = json_dumps(da, JSON_COMPACT);
+    json_t *parsed = json_loads(text, 0, NULL);
+    assert_non_null(parsed);
+
+    fixture_init(&b, NULL);
+    if (correlate_restore(b.c, parsed, &err) != 0)
+        fail_msg("restore: %s: %s", err.source, err.msg);
+    assert_int_equal(correlate_dump(b.c, &db), 0);
+    assert_true(json_equal(da, db));
+    render(a.c, ra, sizeof ra, sa, sizeof sa);
+    render(b.c, rb, sizeof rb, sb, sizeof sb);
+    assert_string_equal(ra, rb);
+    assert_string_equal(sa, sb);
+
+    /* Both go on identically: a join by topology, a join by group, a
+     * close of the resolved-only incident. */
+    const char *more[] = { "alertname=F,service=checkout,namespace=shop",
+                           "alertname=G,namespace=shop" };
+    const char *groups[] = { NULL, "g" };
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ingest(&a, more[i], 'f', 60, groups[i], 60),
+                         ingest(&b, more[i], 'f', 60, groups[i], 60));
+    }
+    correlate_tick(a.c, 1000000);
+    correlate_tick(b.c, 1000000);
+    render(a.c, ra, sizeof ra, sa, sizeof sa);
+    render(b.c, rb, sizeof rb, sb, sizeof sb);
+    assert_string_equal(ra, "A B E F G|C|D");
+    assert_string_equal(ra, rb);
+    assert_string_equal(sa, "oco");
+    assert_string_equal(sa, sb);
+    /* A duplicate of a restored alert is still a duplicate. */
+    assert_int_equal(ingest(&b, "alertname=A,service=frontend,namespace=shop", 'f', 0,
+                            NULL, 70), CORRELATE_IGNORED);
+
+    /* Malformed state is refused with a path. */
+    json_t *bad = json_pack("{s:i, s:[{s:s}]}", "version", 1, "incidents", "id", "x");
+    struct fixture c;
+    fixture_init(&c, NULL);
+    assert_int_equal(correlate_restore(c.c, bad, &err), -1);
+    assert_non_null(strstr(err.source, "$.incidents[0]"));
+    json_decref(bad);
+    fixture_cleanup(&c);
+
+    free(text);
+    json_decref(parsed);
+    json_decref(da);
+    json_decref(db);
+    fixture_cleanup(&a);
+    fixture_cleanup(&b);
+}
+
+static void test_prune(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct correlate_incident ci;
+    char id[CORRELATE_ID_SIZE];
+
+    fixture_init(&f, NULL);
+    ingest(&f, "alertname=A,service=cart", 'f', 0, NULL, 0);
+    ingest(&f, "alertname=A,service=cart", 'r', 0, NULL, 10);
+    ingest(&f, "alertname=B,service=far1", 'f', 0, NULL, 20);
+    correlate_tick(f.c, 400000);
+    assert_int_equal(correlate_incident(f.c, 0, &ci), 0);
+    memcpy(id, ci.id, sizeof id);
+    assert_int_equal(correlate_alert_count(f.c), 2);
+    assert_int_equal(correlate_prune(f.c, 310000), 0);   /* closed at 310000 */
+    assert_int_equal(correlate_prune(f.c, 310001), 1);
+    assert_int_equal(correlate_alert_count(f.c), 1);
+    assert_int_equal(correlate_incident(f.c, 0, &ci), -1);
+    assert_int_equal(correlate_find(f.c, id), -1);
+    /* The fingerprint is forgotten: the same alert opens afresh, with the
+     * same content-derived id, in the reused slot. */
+    assert_int_equal(ingest(&f, "alertname=A,service=cart", 'f', 0, NULL, 500),
+                     CORRELATE_OPENED);
+    assert_int_equal(correlate_incident(f.c, 0, &ci), 0);
+    assert_string_equal(ci.id, id);
+    assert_true(correlate_bytes(f.c) > 0);
+    fixture_cleanup(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grouping_table),
+        cmocka_unit_test(test_merge_keeps_older_id),
+        cmocka_unit_test(test_close_time_and_deadline),
+        cmocka_unit_test(test_flapping),
+        cmocka_unit_test(test_ids_deterministic),
+        cmocka_unit_test(test_dump_restore),
+        cmocka_unit_test(test_prune),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,315 @@
+/* test_rank.c - rank.c on hand-built graphs, one per kind of evidence,
+ * plus determinism and incremental == batch. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "rank.h"
+#include "topology.h"
+
+#define MIN_MS 60000
+
+struct fx {
+    struct topology *t;
+    struct rank *r;
+    uint64_t next_key;
+};
+
+static int setup(void **state)
+{
+    static struct fx f;
+    memset(&f, 0, sizeof f);
+    if (topology_new_empty(&f.t) < 0)
+        return -1;
+    if (rank_new(&f.r, f.t) < 0)
+        return -1;
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    rank_free(f->r);
+    topology_free(f->t);
+    return 0;
+}
+
+static uint32_t ent(struct fx *f, enum entity_kind k, const char *name)
+{
+    int32_t id = topology_intern(f->t, k, name);
+    assert_true(id >= 0);
+    return (uint32_t)id;
+}
+
+static void link(struct fx *f, uint32_t from, uint32_t to)
+{
+    assert_int_equal(topology_link(f->t, from, to), 0);
+}
+
+static void fire(struct fx *f, uint32_t e, const char *name, enum rank_class cls,
+                 double w, int64_t at)
+{
+    struct rank_alert a = {
+        .key = ++f->next_key, .entity = e, .starts_at = at, .firing = 1,
+        .cls = cls, .weight = w, .severity = RANK_SEV_WARNING, .alertname = name,
+    };
+    assert_int_equal(rank_update(f->r, &a, NULL), 0);
+}
+
+static const char *top(struct fx *f)
+{
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    assert_true(rank_count(f->r) > 0);
+    return rank_cause(f->r, 0)->name;
+}
+
+/* a -> b -> c, latency on all three at once: c is the deepest anomaly */
+static void test_chain_deepest_is_cause(void **state)
+{
+    struct fx *f = *state;
+    uint32_t a = ent(f, ENTITY_SERVICE, "a"), b = ent(f, ENTITY_SERVICE, "b"),
+             c = ent(f, ENTITY_SERVICE, "c");
+    link(f, a, b);
+    link(f, b, c);
+    fire(f, a, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, b, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, c, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    assert_string_equal(top(f), "c");
+    /* the path runs from the cause to its symptoms */
+    const struct rank_cause *rc = rank_cause(f->r, 0);
+    assert_int_equal(rc->npath, 3);
+    assert_int_equal(rc->path[0], c);
+    assert_int_equal(rc->path[1], b);
+    assert_int_equal(rc->path[2], a);
+    assert_string_equal(rc->service, "c");
+}
+
+/* three services each with a pod on node n1 (alerting) and one on n2
+ * (quiet): the node the alerting pods share explains them all */
+static void test_node_hosting_alerting_pods(void **state)
+{
+    struct fx *f = *state;
+    uint32_t n1 = ent(f, ENTITY_NODE, "n1"), n2 = ent(f, ENTITY_NODE, "n2");
+    const char *svc[] = {"s1", "s2", "s3"};
+    for (int i = 0; i < 3; i++) {
+        char p[16];
+        uint32_t s = ent(f, ENTITY_SERVICE, svc[i]);
+        snprintf(p, sizeof p, "%s-a", svc[i]);
+        uint32_t pa = ent(f, ENTITY_POD, p);
+        snprintf(p, sizeof p, "%s-b", svc[i]);
+        uint32_t pb = ent(f, ENTITY_POD, p);
+        link(f, s, pa);
+        link(f, s, pb);
+        link(f, pa, n1);
+        link(f, pb, n2);
+        fire(f, pa, "ContainerCpuThrottled", RANK_CAUSE, 1.0, 0);
+    }
+    assert_string_equal(top(f), "n1");
+    assert_null(rank_cause(f->r, 0)->service);
+}
+
+/* callers of a database alert, the database has no exporter: it is named */
+static void test_silent_database_under_callers(void **state)
+{
+    struct fx *f = *state;
+    uint32_t db = ent(f, ENTITY_DATABASE, "orders-db");
+    uint32_t x = ent(f, ENTITY_SERVICE, "orders"), y = ent(f, ENTITY_SERVICE, "billing"),
+             z = ent(f, ENTITY_SERVICE, "frontend");
+    link(f, x, db);
+    link(f, y, db);
+    link(f, z, x);
+    fire(f, x, "DbQueryLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, y, "DbQueryLatencyHigh", RANK_SYMPTOM, 0.4, 5000);
+    fire(f, z, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 60000);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    int found = 0;
+    for (size_t i = 0; i < rank_count(f->r) && i < 2; i++)
+        found |= rank_cause(f->r, i)->entity == db;
+    assert_true(found);
+    assert_true(rank_cause(f->r, 0)->entity == db ||
+                rank_cause(f->r, 0)->entity == x);
+}
+
+/* two pods of unrelated services with the same resource alert, one three
+ * minutes later: the early one is the cause, with a timed sentence */
+static void test_early_resource_alert_wins(void **state)
+{
+    struct fx *f = *state;
+    uint32_t s1 = ent(f, ENTITY_SERVICE, "cart"), s2 = ent(f, ENTITY_SERVICE, "ads");
+    uint32_t p1 = ent(f, ENTITY_POD, "cart-1"), p2 = ent(f, ENTITY_POD, "ads-1");
+    uint32_t fe = ent(f, ENTITY_SERVICE, "frontend");
+    link(f, s1, p1);
+    link(f, s2, p2);
+    link(f, fe, s1);
+    link(f, fe, s2);
+    int64_t t0 = 1647765600000LL;  /* 2022-03-20T08:40:00Z */
+    fire(f, p2, "ContainerCpuUsageHigh", RANK_CAUSE, 1.0, t0 + 3 * MIN_MS);
+    fire(f, p1, "ContainerCpuUsageHigh", RANK_CAUSE, 1.0, t0 + 12000);
+    fire(f, fe, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, t0 + 52000);
+    const char *name = top(f);
+    assert_true(strcmp(name, "cart-1") == 0 || strcmp(name, "cart") == 0);
+    const struct rank_cause *rc = rank_cause(f->r, 0);
+    int timed = 0;
+    for (size_t i = 0; i < rc->nevidence; i++)
+        timed |= strstr(rc->evidence[i], "at 08:40:12Z, 40s before the first symptom") != NULL;
+    assert_true(timed);
+    assert_true(rc->confidence > 0 && rc->confidence < 1);
+}
+
+/* a service whose every replica alerts beats each replica alone; a single
+ * replica that stands out beats its service */
+static void test_service_vs_pod(void **state)
+{
+    struct fx *f = *state;
+    uint32_t s = ent(f, ENTITY_SERVICE, "pay"), o = ent(f, ENTITY_SERVICE, "other");
+    uint32_t p[3], q[3];
+    for (int i = 0; i < 3; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "pay-%d", i);
+        p[i] = ent(f, ENTITY_POD, n);
+        link(f, s, p[i]);
+        snprintf(n, sizeof n, "other-%d", i);
+        q[i] = ent(f, ENTITY_POD, n);
+        link(f, o, q[i]);
+        fire(f, p[i], "ContainerMemoryHigh", RANK_CAUSE, 1.0, 0);
+    }
+    fire(f, q[0], "ContainerThreadsHigh", RANK_CAUSE, 1.0, 0);
+    assert_string_equal(top(f), "pay");
+    (void)q;
+}
+
+static void build_mixed(struct fx *f, int order)
+{
+    uint32_t a = ent(f, ENTITY_SERVICE, "a"), b = ent(f, ENTITY_SERVICE, "b"),
+             pb = ent(f, ENTITY_POD, "b-0"), n = ent(f, ENTITY_NODE, "n");
+    link(f, a, b);
+    link(f, b, pb);
+    link(f, pb, n);
+    struct rank_alert al[] = {
+        {1, a, 30000, 1, RANK_SYMPTOM, 0.4, RANK_SEV_WARNING, "Latency"},
+        {2, pb, 0, 1, RANK_CAUSE, 1.0, RANK_SEV_CRITICAL, "CpuHigh"},
+        {3, n, 60000, 1, RANK_CAUSE, 1.0, RANK_SEV_WARNING, "NodeLoad"},
+        {4, pb, 10000, 1, RANK_NEUTRAL, 0.5, RANK_SEV_INFO, "LogBurst"},
+        {2, pb, 0, 0, RANK_CAUSE, 1.0, RANK_SEV_CRITICAL, "CpuHigh"},  /* resolves */
+    };
+    size_t nal = sizeof al / sizeof al[0];
+    for (size_t i = 0; i < nal; i++) {
+        /* order 1: reversed arrival, but the update of key 2 stays last */
+        size_t j = order && i < nal - 1 ? nal - 2 - i : i;
+        assert_int_equal(rank_update(f->r, &al[j], NULL), 0);
+        if (order == 2)   /* incremental: rank after every alert */
+            assert_int_equal(rank_compute(f->r, NULL), 0);
+    }
+    assert_int_equal(rank_alert_count(f->r), 4);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+}
+
+static void snapshot(struct fx *f, char *out, size_t cap)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < rank_count(f->r); i++) {
+        const struct rank_cause *c = rank_cause(f->r, i);
+        len += (size_t)snprintf(out + len, cap - len, "%s %.17g %.17g|", c->name,
+                                c->score, c->confidence);
+        for (size_t k = 0; k < c->nevidence; k++)
+            len += (size_t)snprintf(out + len, cap - len, "%s|", c->evidence[k]);
+    }
+}
+
+static void test_incremental_equals_batch_and_order(void **state)
+{
+    struct fx *f = *state;
+    static char batch[16384], inc[16384], rev[16384];
+    struct fx g = {0}, h = {0};
+
+    build_mixed(f, 0);
+    snapshot(f, batch, sizeof batch);
+    assert_int_equal(topology_new_empty(&g.t), 0);
+    assert_int_equal(rank_new(&g.r, g.t), 0);
+    build_mixed(&g, 2);
+    snapshot(&g, inc, sizeof inc);
+    assert_int_equal(topology_new_empty(&h.t), 0);
+    assert_int_equal(rank_new(&h.r, h.t), 0);
+    build_mixed(&h, 1);
+    snapshot(&h, rev, sizeof rev);
+    assert_string_equal(batch, inc);
+    assert_string_equal(batch, rev);
+    /* and computing twice is stable */
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    snapshot(f, inc, sizeof inc);
+    assert_string_equal(batch, inc);
+    rank_free(g.r);
+    topology_free(g.t);
+    rank_free(h.r);
+    topology_free(h.t);
+}
+
+/* equal evidence: ties break by topology id, every time */
+static void test_ties_deterministic(void **state)
+{
+    struct fx *f = *state;
+    uint32_t x = ent(f, ENTITY_SERVICE, "x"), y = ent(f, ENTITY_SERVICE, "y");
+    fire(f, y, "Boom", RANK_CAUSE, 1.0, 0);
+    fire(f, x, "Boom", RANK_CAUSE, 1.0, 0);
+    assert_string_equal(top(f), "x");
+    assert_int_equal(rank_cause(f->r, 1)->entity, y);
+    (void)x;
+}
+
+static void test_errors_and_empty(void **state)
+{
+    struct fx *f = *state;
+    struct qerr e;
+    struct rank_alert a = {.key = 1, .entity = 999, .weight = 1};
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    assert_int_equal(rank_count(f->r), 0);
+    assert_null(rank_cause(f->r, 0));
+    assert_int_equal(rank_update(f->r, &a, &e), -1);
+    assert_non_null(strstr(e.msg, "not in topology"));
+    assert_int_equal(rank_severity_parse("critical"), RANK_SEV_CRITICAL);
+    assert_int_equal(rank_severity_parse("info"), RANK_SEV_INFO);
+    assert_int_equal(rank_severity_parse(NULL), RANK_SEV_WARNING);
+    rank_free(NULL);
+}
+
+/* caller a alerts first, its dependency b a minute later: what alerts
+ * after a cannot explain a, so a keeps the frontier and is the cause */
+static void test_later_dependency_does_not_explain(void **state)
+{
+    struct fx *f = *state;
+    uint32_t a = ent(f, ENTITY_SERVICE, "a"), b = ent(f, ENTITY_SERVICE, "b");
+    link(f, a, b);
+    fire(f, a, "QueueSaturated", RANK_CAUSE, 1.0, 0);
+    fire(f, b, "DiskFull", RANK_CAUSE, 1.0, 60000);
+    assert_string_equal(top(f), "a");
+    /* b's alert moved to within the onset tolerance (same key): now b is
+     * the deeper simultaneous anomaly */
+    struct rank_alert u = {
+        .key = f->next_key, .entity = b, .starts_at = 10000, .firing = 1,
+        .cls = RANK_CAUSE, .weight = 1.0, .severity = RANK_SEV_WARNING,
+        .alertname = "DiskFull",
+    };
+    assert_int_equal(rank_update(f->r, &u, NULL), 0);
+    assert_string_equal(top(f), "b");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_chain_deepest_is_cause, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_hosting_alerting_pods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silent_database_under_callers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_vs_pod, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ties_deterministic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors_and_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_dependency_does_not_explain, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,309 @@
+/* test_rules.c - correlation.yaml: defaults, overrides, errors at their
+ * line:column, (?i) patterns, and entity resolution from labels. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules.h"
+
+static struct rules *load_ok(const char *yaml)
+{
+    struct rules *r = NULL;
+    struct qerr err;
+
+    memset(&err, 0, sizeof err);
+    if (rules_load_buf(&r, yaml, strlen(yaml), "c.yaml", &err) != 0)
+        fail_msg("unexpected error: %d:%d: %s", err.line, err.column, err.msg);
+    return r;
+}
+
+/* An alert with labels "k=v,k=v" interned in P. */
+static struct alert make_alert(struct intern *p, const char *spec)
+{
+    struct alert a;
+    char buf[512], *save = NULL, *tok;
+    size_t n = 0;
+
+    memset(&a, 0, sizeof a);
+    a.labels = calloc(16, sizeof *a.labels);
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        *eq = '\0';
+        a.labels[n].name = intern_str(p, tok, strlen(tok));
+        a.labels[n].value = intern_str(p, eq + 1, strlen(eq + 1));
+        n++;
+    }
+    a.nlabels = (uint16_t)n;
+    alert_labels_sort(a.labels, n);
+    a.fingerprint = alert_fingerprint(a.labels, n);
+    a.generator_url = "";
+    a.ends_at = ALERT_NO_END;
+    return a;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct rules *r = NULL;
+
+    assert_int_equal(rules_new_default(&r), 0);
+    assert_int_equal(r->pod.n, 2);
+    assert_string_equal(r->pod.names[1], "pod_name");
+    assert_int_equal(r->service.n, 4);
+    assert_string_equal(r->service.names[3], "deployment");
+    assert_int_equal(r->node.n, 3);
+    assert_int_equal(r->namespace_.n, 1);
+    assert_int_equal(r->window_ms, 600000);
+    assert_int_equal(r->hops, 2);
+    assert_int_equal(r->scope.n, 2);
+    assert_string_equal(r->scope.names[0], "cluster");
+    assert_int_equal(r->resolve_quiet_ms, 300000);
+    assert_int_equal(r->flap_count, 4);
+    assert_int_equal(r->flap_within_ms, 1800000);
+    assert_int_equal(r->nkinds, 2);
+    assert_int_equal(r->kinds[0].kind, RULES_KIND_CAUSE);
+    assert_true(r->kinds[1].weight > 0.39 && r->kinds[1].weight < 0.41);
+    assert_string_equal(r->default_namespace, "");
+    rules_free(r);
+}
+
+/* rules/correlation.yaml is the DESIGN.md defaults: loading it must give
+ * exactly what the built-in defaults give. */
+static void test_shipped_file_is_default(void **state)
+{
+    (void)state;
+    const char *src = getenv("QUENCH_SOURCE_DIR");
+    char path[1024];
+    struct rules *r = NULL, *d = NULL;
+    struct qerr err;
+
+    snprintf(path, sizeof path, "%s/rules/correlation.yaml", src ? src : ".");
+    if (rules_load(&r, path, &err) != 0)
+        fail_msg("%s:%d:%d: %s", err.source, err.line, err.column, err.msg);
+    assert_int_equal(rules_new_default(&d), 0);
+    assert_int_equal(r->window_ms, d->window_ms);
+    assert_int_equal(r->hops, d->hops);
+    assert_int_equal(r->resolve_quiet_ms, d->resolve_quiet_ms);
+    assert_int_equal(r->flap_count, d->flap_count);
+    assert_int_equal(r->flap_within_ms, d->flap_within_ms);
+    assert_int_equal(r->scope.n, d->scope.n);
+    assert_int_equal(r->nkinds, d->nkinds);
+    for (size_t i = 0; i < r->nkinds; i++) {
+        assert_string_equal(r->kinds[i].match[0].pattern, d->kinds[i].match[0].pattern);
+        assert_int_equal(r->kinds[i].kind, d->kinds[i].kind);
+    }
+    rules_free(r);
+    rules_free(d);
+}
+
+static void test_overrides(void **state)
+{
+    (void)state;
+    struct rules *r = load_ok("window: 1h30m\n"
+                              "topology_hops: 0\n"
+                              "scope: []\n"
+                              "flap: {count: 2}\n"
+                              "entity_labels: {pod: []}\n"
+                              "alert_kinds: []\n"
+                              "default_namespace: shop\n");
+    assert_int_equal(r->window_ms, 5400000);
+    assert_int_equal(r->hops, 0);
+    assert_int_equal(r->scope.n, 0);
+    assert_int_equal(r->flap_count, 2);
+    assert_int_equal(r->flap_within_ms, 1800000);   /* kept */
+    assert_int_equal(r->pod.n, 0);
+    assert_int_equal(r->service.n, 4);              /* kept */
+    assert_int_equal(r->nkinds, 0);
+    assert_string_equal(r->default_namespace, "shop");
+    rules_free(r);
+    r = load_ok("");
+    assert_int_equal(r->nkinds, 2);
+    rules_free(r);
+}
+
+static void test_classify(void **state)
+{
+    (void)state;
+    struct intern *p = NULL;
+    struct rules *r = NULL;
+    double w = -1;
+    struct alert a;
+
+    assert_int_equal(intern_new(&p), 0);
+    assert_int_equal(rules_new_default(&r), 0);
+    a = make_alert(p, "alertname=ContainerCPUThrottling");
+    assert_int_equal(rules_classify(r, &a, &w), RULES_KIND_CAUSE);
+    assert_true(w == 1.0);
+    alert_cleanup(&a);
+    a = make_alert(p, "alertname=CheckoutLatencyHigh");
+    assert_int_equal(rules_classify(r, &a, &w), RULES_KIND_SYMPTOM);
+    assert_true(w > 0.39 && w < 0.41);
+    alert_cleanup(&a);
+    a = make_alert(p, "alertname=Watchdog");
+    assert_int_equal(rules_classify(r, &a, &w), RULES_KIND_NONE);
+    assert_true(w == RULES_DEFAULT_WEIGHT);
+    alert_cleanup(&a);
+    rules_free(r);
+
+    /* Anchored, case-sensitive without (?i), AND over labels, "" for a
+     * missing label, first match wins. */
+    r = load_ok("alert_kinds:\n"
+                "  - match: {alertname: Disk, severity: \"crit.*\"}\n"
+                "    kind: cause\n"
+                "    weight: 2\n"
+                "  - match: {team: \"\"}\n"
+                "    kind: neutral\n"
+                "    weight: 0.5\n");
+    a = make_alert(p, "alertname=Disk,severity=critical");
+    assert_int_equal(rules_classify(r, &a, &w), RULES_KIND_CAUSE);
+    assert_true(w == 2.0);
+    alert_cleanup(&a);
+    a = make_alert(p, "alertname=DiskFull,severity=critical");
+    assert_int_equal(rules_classify(r, &a, &w), RULES_KIND_NONE);
+    assert_true(w == 0.5);             /* matched entry 2: no team label */
+    alert_cleanup(&a);
+    a = make_alert(p, "alertname=disk,severity=critical,team=x");
+    assert_int_equal(rules_classify(r, &a, &w), RULES_KIND_NONE);
+    assert_true(w == RULES_DEFAULT_WEIGHT);
+    alert_cleanup(&a);
+    rules_free(r);
+    intern_free(p);
+}
+
+struct bad {
+    const char *yaml;
+    int line, col;
+    const char *needle;
+};
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static const struct bad cases[] = {
+        { "windw: 5m\n", 1, 1, "unknown key 'windw'" },
+        { "window: 5\n", 1, 9, "duration" },
+        { "topology_hops: 9\n", 1, 16, "out of range" },
+        { "topology_hops: -1\n", 1, 16, "out of range" },
+        { "scope: cluster\n", 1, 8, "list of label names" },
+        { "scope: [a, a]\n", 1, 12, "listed twice" },
+        { "entity_labels:\n  pods: [pod]\n", 2, 3, "unknown key 'pods'" },
+        { "entity_labels:\n  pod: [\"\"]\n", 2, 9, "must not be empty" },
+        { "flap: {count: 0}\n", 1, 15, "out of range" },
+        { "flap: {count: 2, within: soon}\n", 1, 26, "duration" },
+        { "resolve_quiet: 0s\n", 1, 16, "duration" },
+        { "alert_kinds: {}\n", 1, 14, "must be a list" },
+        { "alert_kinds:\n  - kind: cause\n", 2, 5, "needs 'match'" },
+        { "alert_kinds:\n  - match: {a: x}\n", 2, 5, "needs 'kind'" },
+        { "alert_kinds:\n  - match: {a: x}\n    kind: root\n", 3, 11,
+          "cause, symptom or neutral" },
+        { "alert_kinds:\n  - match: {a: \"(unclosed\"}\n    kind: cause\n", 2, 16,
+          "bad pattern" },
+        { "alert_kinds:\n  - match: {a: \"(?s).*\"}\n    kind: cause\n", 2, 16,
+          "only a leading (?i)" },
+        { "alert_kinds:\n  - match: {a: x}\n    kind: cause\n    weight: -1\n", 4, 13,
+          "out of range" },
+        { "alert_kinds:\n  - match: {}\n    kind: cause\n", 2, 12, "non-empty map" },
+        { "alert_kinds:\n  - match: {a: x}\n    kind: cause\n    colour: red\n", 4, 5,
+          "unknown key 'colour'" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct rules *r = (struct rules *)1;
+        struct qerr err;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(rules_load_buf(&r, cases[i].yaml, strlen(cases[i].yaml),
+                                        "c.yaml", &err), -1);
+        assert_null(r);
+        if (strcmp(err.source, "c.yaml") != 0 || err.line != cases[i].line ||
+            err.column != cases[i].col || strstr(err.msg, cases[i].needle) == NULL)
+            fail_msg("case %zu: want %d:%d '%s', got %s:%d:%d '%s'", i,
+                     cases[i].line, cases[i].col, cases[i].needle, err.source,
+                     err.line, err.column, err.msg);
+    }
+}
+
+static void test_resolve(void **state)
+{
+    (void)state;
+    struct intern *p = NULL;
+    struct rules *r = NULL;
+    struct topology *t = NULL;
+    struct rules_entity re;
+    struct alert a;
+    const uint32_t *ids;
+
+    assert_int_equal(intern_new(&p), 0);
+    assert_int_equal(rules_new_default(&r), 0);
+    assert_int_equal(topology_new_empty(&t), 0);
+
+    /* pod + service + node: pod entity, linked both ways. */
+    a = make_alert(p, "alertname=X,pod=cart-0,app=cart,instance=n1,namespace=shop");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(topology_entity(t, (uint32_t)re.entity)->kind, ENTITY_POD);
+    assert_int_equal(re.entity, re.pod);
+    assert_string_equal(topology_entity(t, (uint32_t)re.service)->name, "cart");
+    assert_string_equal(topology_entity(t, (uint32_t)re.node)->name, "n1");
+    assert_string_equal(re.namespace_, "shop");
+    assert_int_equal(topology_pod_service(t, (uint32_t)re.pod), re.service);
+    assert_int_equal(topology_out(t, (uint32_t)re.pod, &ids), 1);
+    assert_int_equal(ids[0], (uint32_t)re.node);
+    alert_cleanup(&a);
+
+    /* First label of the list wins: service over app; empty values skip. */
+    a = make_alert(p, "alertname=X,service=,app=web,job=ignored");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "web");
+    assert_int_equal(re.pod, -1);
+    assert_null(re.namespace_);
+    alert_cleanup(&a);
+
+    /* Service-level alert with a node label: the service, node not placed. */
+    a = make_alert(p, "alertname=X,service=web,node=n2");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "web");
+    assert_int_equal(re.node, -1);
+    assert_int_equal(topology_find(t, ENTITY_NODE, "n2"), -1);
+    alert_cleanup(&a);
+
+    /* Node only. */
+    a = make_alert(p, "alertname=X,host=n3");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(topology_entity(t, (uint32_t)re.entity)->kind, ENTITY_NODE);
+    alert_cleanup(&a);
+
+    /* Nothing names an entity. */
+    a = make_alert(p, "alertname=Watchdog");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(re.entity, -1);
+    alert_cleanup(&a);
+
+    /* The same pod again: same id, no new entities. */
+    uint32_t before = topology_count(t);
+    a = make_alert(p, "alertname=Y,pod=cart-0,app=cart,instance=n1");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(topology_count(t), before);
+    alert_cleanup(&a);
+
+    topology_free(t);
+    rules_free(r);
+    intern_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_shipped_file_is_default),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_resolve),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
