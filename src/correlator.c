@@ -31,13 +31,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "api.h"
 #include "archive.h"
+#include "config.h"
 #include "log.h"
 #include "webhook.h"
 
@@ -99,10 +102,7 @@ struct correlator {
     uint32_t *dlist, *flist;
     size_t ndirty, dirty_cap, nflight, flight_cap;
 
-    /* Restore: states loaded (PH_LOAD), ids indexed but gone. */
-    json_t *loaded;             /* array of incident states */
-    char (*ids)[CORRELATE_ID_SIZE];
-    size_t nids;
+    json_t *loaded;             /* restore: incident states read so far */
 
     struct alias *aliases;      /* merged ids from before a restart */
     size_t naliases, aliases_cap;
@@ -131,7 +131,7 @@ static int64_t wall_ms(void)
 static int send_cmd(struct correlator *c, redis_ev_reply_fn fn,
                     unsigned timeout_ms, int argc, const char *const *argv)
 {
-    size_t lens[16];
+    size_t lens[16] = {0};
     size_t *lp = lens;
     int rc;
 
@@ -322,78 +322,66 @@ static void on_persist_reply(enum redis_ev_result res,
     send_acks(c);
 }
 
-/* Queue the writes for SLOT; number of commands sent, -1 on failure. */
+/* Queue the writes for SLOT. Number of commands sent (each will call
+ * on_persist_reply), or -1 when one could not be sent; the ones sent
+ * before it are then already added to group_left. */
 static int persist_slot(struct correlator *c, uint32_t slot)
 {
     const struct correlate *cr = engine_correlate(c->e);
-    struct correlate_incident ci;
+    struct correlate_incident ci, si;
     char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
     char ttl[32];
-    int n = 0;
+    const char *argv[4][4];
+    int argc[4], ncmd = 0, rc = -1;
+    char *text = NULL;
 
     if (correlate_incident(cr, slot, &ci) < 0)
         return 0;   /* released meanwhile: nothing to write */
     snprintf(key, sizeof key, "%s%s", CORRELATOR_INCIDENT_PREFIX, ci.id);
     snprintf(ttl, sizeof ttl, "%lld", (long long)c->closed_ttl_ms);
+#define CMD(...)                                                          \
+    do {                                                                  \
+        const char *a_[] = {__VA_ARGS__};                                 \
+        argc[ncmd] = (int)(sizeof a_ / sizeof a_[0]);                     \
+        memcpy(argv[ncmd], a_, sizeof a_);                                \
+        ncmd++;                                                           \
+    } while (0)
     if (ci.state == CORRELATE_MERGED) {
         /* Kept as an alias so the id still resolves after a restart. */
         int64_t into = engine_find(c->e, ci.id);
-        struct correlate_incident si;
 
         if (into < 0 || correlate_incident(cr, (uint32_t)into, &si) < 0)
             return 0;
-        {
-            const char *a1[] = {"HSET", key, "merged_into", si.id};
-            const char *a2[] = {"HDEL", key, "state"};
-            const char *a3[] = {"SADD", CORRELATOR_INDEX, ci.id};
-            const char *a4[] = {"PEXPIRE", key, ttl};
-
-            if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 4, a1) < 0)
-                return -1;
-            n++;
-            if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a2) < 0)
-                return -1;
-            n++;
-            if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a3) < 0)
-                return -1;
-            n++;
-            if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a4) < 0)
-                return -1;
-            n++;
-        }
-        return n;
-    }
-    {
+        CMD("HSET", key, "merged_into", si.id);
+        CMD("HDEL", key, "state");
+        CMD("SADD", CORRELATOR_INDEX, ci.id);
+        CMD("PEXPIRE", key, ttl);
+    } else {
         json_t *st = correlate_incident_dump(cr, slot);
-        char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
-        const char *a1[] = {"HSET", key, "state", text};
-        const char *a2[] = {"SADD", CORRELATOR_INDEX, ci.id};
-        /* Open incidents live until they close; closed ones expire. */
-        const char *a3[] = {"PEXPIRE", key, ttl};
-        const char *a3o[] = {"PERSIST", key};
-        int rc = -1;
 
+        text = st ? json_dumps(st, JSON_COMPACT) : NULL;
         json_decref(st);
         if (text == NULL)
             return -1;
-        if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 4, a1) < 0)
-            goto out;
-        n++;
-        if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a2) < 0)
-            goto out;
-        n++;
-        if (ci.state == CORRELATE_CLOSED
-                ? send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 3, a3) < 0
-                : send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, 2, a3o) < 0)
-            goto out;
-        n++;
-        rc = n;
-out:
-        free(text);
-        if (rc < 0)
-            c->group_left += (unsigned)n;   /* their callbacks still come */
-        return rc;
+        CMD("HSET", key, "state", text);
+        CMD("SADD", CORRELATOR_INDEX, ci.id);
+        /* Open incidents live until they close; closed ones expire. */
+        if (ci.state == CORRELATE_CLOSED)
+            CMD("PEXPIRE", key, ttl);
+        else
+            CMD("PERSIST", key);
     }
+#undef CMD
+    for (int i = 0; i < ncmd; i++) {
+        if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, argc[i], argv[i]) < 0) {
+            c->group_left += (unsigned)i;
+            goto out;
+        }
+    }
+    rc = ncmd;
+out:
+    free(text);
+    return rc;
 }
 
 /* Write every dirty incident, then XACK the batch. */
@@ -747,6 +735,12 @@ static void next_read(struct correlator *c)
 
 /* ---- restore ------------------------------------------------------------- */
 
+static const char *str_or(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s ? s : "";
+}
+
 static int cmp_opened(const void *x, const void *y)
 {
     json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
@@ -755,8 +749,7 @@ static int cmp_opened(const void *x, const void *y)
 
     if (oa != ob)
         return oa < ob ? -1 : 1;
-    return strcmp(json_string_value(json_object_get(a, "id")) ?: "",
-                  json_string_value(json_object_get(b, "id")) ?: "");
+    return strcmp(str_or(json_object_get(a, "id")), str_or(json_object_get(b, "id")));
 }
 
 static int add_alias(struct correlator *c, const char *id, const char *into)
@@ -804,7 +797,7 @@ static void restore_apply(struct correlator *c)
              * rather than refuse to correlate anything. */
             qerr_format(&err, line, sizeof line);
             log_error("correlator: cannot restore incident %s: %s",
-                      json_string_value(json_object_get(v[i], "id")) ?: "?", line);
+                      str_or(json_object_get(v[i], "id")), line);
             continue;
         }
         ok++;
@@ -819,39 +812,60 @@ static void restore_apply(struct correlator *c)
              ok, c->naliases);
 }
 
+/* A fire-and-forget command of no consequence to the chain. */
+static void on_ignore(enum redis_ev_result res, const struct redisReply *rep,
+                      void *ud)
+{
+    (void)res;
+    (void)rep;
+    (void)reply_live(ud);
+}
+
+struct load_req {
+    struct correlator *c;
+    char id[CORRELATE_ID_SIZE];
+};
+
 static void on_load_reply(enum redis_ev_result res, const struct redisReply *rep,
                           void *ud)
 {
-    struct correlator *c = ud;
+    struct load_req *lr = ud;
+    struct correlator *c = lr->c;
 
-    if (!reply_live(c) || c->phase != PH_LOAD)
+    if (!reply_live(c) || c->phase != PH_LOAD) {
+        free(lr);
         return;
-    if (is_error(res, rep) || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
+    }
+    if (is_error(res, rep) || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
         if (!c->group_failed)
-            log_warn("correlator: loading an incident failed: %s", why(res, rep));
+            log_warn("correlator: loading incident %s failed: %s", lr->id,
+                     why(res, rep));
         c->group_failed = 1;
     } else {
-        /* [id, state, merged_into]: HMGET order, id echoed back so the
-         * reply needs no bookkeeping of which request it answers. */
-        const redisReply *id = rep->element[0], *st = rep->element[1],
-                         *mi = rep->element[2];
+        const redisReply *st = rep->element[0], *mi = rep->element[1];
 
         if (st->type == REDIS_REPLY_STRING) {
             json_error_t je;
             json_t *s = json_loadb(st->str, st->len, 0, &je);
 
-            if (s == NULL || json_array_append_new(c->loaded, s) < 0)
-                log_error("correlator: stored incident state is not JSON: %s",
-                          je.text);
-        } else if (mi->type == REDIS_REPLY_STRING && id->type == REDIS_REPLY_STRING) {
-            char a[CORRELATE_ID_SIZE], b[CORRELATE_ID_SIZE];
-
-            snprintf(a, sizeof a, "%.*s", (int)id->len, id->str);
-            snprintf(b, sizeof b, "%.*s", (int)mi->len, mi->str);
-            if (add_alias(c, a, b) < 0)
+            if (s == NULL)
+                log_error("correlator: stored state of incident %s is not "
+                          "JSON: %s", lr->id, je.text);
+            else if (json_array_append_new(c->loaded, s) < 0)
                 c->group_failed = 1;
+        } else if (mi->type == REDIS_REPLY_STRING) {
+            char into[CORRELATE_ID_SIZE];
+
+            snprintf(into, sizeof into, "%.*s", (int)mi->len, mi->str);
+            if (add_alias(c, lr->id, into) < 0)
+                c->group_failed = 1;
+        } else {
+            /* Expired (closed long ago): drop it from the index. */
+            const char *argv[] = {"SREM", CORRELATOR_INDEX, lr->id};
+            (void)send_cmd(c, on_ignore, CMD_TIMEOUT_MS, 3, argv);
         }
     }
+    free(lr);
     if (--c->group_left > 0)
         return;
     if (c->group_failed) {
@@ -872,7 +886,6 @@ static void on_index_reply(enum redis_ev_result res, const struct redisReply *re
                            void *ud)
 {
     struct correlator *c = ud;
-    char idfield[CORRELATE_ID_SIZE + 8];
 
     if (!reply_live(c) || c->phase != PH_INDEX)
         return;
@@ -893,35 +906,42 @@ static void on_index_reply(enum redis_ev_result res, const struct redisReply *re
     for (size_t i = 0; i < rep->elements; i++) {
         const redisReply *id = rep->element[i];
         char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
+        const char *argv[] = {"HMGET", key, "state", "merged_into"};
+        size_t lens[4];
+        struct load_req *lr;
 
         if (id->type != REDIS_REPLY_STRING || id->len >= CORRELATE_ID_SIZE)
             continue;
-        snprintf(key, sizeof key, "%s%.*s", CORRELATOR_INCIDENT_PREFIX,
-                 (int)id->len, id->str);
-        snprintf(idfield, sizeof idfield, "%.*s", (int)id->len, id->str);
-        {
-            /* HMGET of a field named like the id gives nil; we want the id
-             * back, so ask for it with ECHO-free trick: MULTI is overkill,
-             * a tiny Lua script would need registering; instead HMGET key
-             * "id" (written below) state merged_into. */
-            const char *argv[] = {"HMGET", key, "id", "state", "merged_into"};
-            if (send_cmd(c, on_load_reply, CMD_TIMEOUT_MS, 5, argv) < 0) {
-                c->group_failed = 1;
-                break;
-            }
+        lr = calloc(1, sizeof *lr);
+        if (lr == NULL) {
+            c->group_failed = 1;
+            break;
         }
+        lr->c = c;
+        memcpy(lr->id, id->str, id->len);
+        snprintf(key, sizeof key, "%s%s", CORRELATOR_INCIDENT_PREFIX, lr->id);
+        for (int k = 0; k < 4; k++)
+            lens[k] = strlen(argv[k]);
+        if (redis_ev_command(c->r, 4, argv, lens, CMD_TIMEOUT_MS, on_load_reply,
+                             lr) < 0) {
+            free(lr);
+            c->group_failed = 1;
+            break;
+        }
+        c->outstanding++;
         c->group_left++;
     }
-    (void)idfield;
     if (c->group_left == 0) {
         if (c->group_failed) {
-            chain_fail(c, "restoring incidents", "not connected");
+            chain_fail(c, "restoring incidents", "not connected or out of memory");
             return;
         }
         restore_apply(c);
-        c->read_phase = PH_PENDING;
-        snprintf(c->last_id, sizeof c->last_id, "0");
-        next_read(c);
+        if (c->restored) {
+            c->read_phase = PH_PENDING;
+            snprintf(c->last_id, sizeof c->last_id, "0");
+            next_read(c);
+        }
     }
 }
 
@@ -1056,7 +1076,6 @@ void correlator_free(struct correlator *c)
     free(c->dflag);
     free(c->dlist);
     free(c->flist);
-    free(c->ids);
     free(c->aliases);
     free(c->consumer);
     free(c);
@@ -1095,4 +1114,106 @@ int64_t correlator_find(const struct correlator *c, const char *id)
         cur = next;
     }
     return -1;
+}
+
+/* ---- serve wiring -------------------------------------------------------- */
+
+struct correlator_serve {
+    struct rules *rules;
+    struct topology *topo;
+    struct engine *engine;
+    struct correlator *corr;
+    struct api *api;
+};
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0;
+}
+
+/* The same files, defaults and errors as `quench replay --rules DIR`, so a
+ * live incident and its replay come from the same rules. */
+static int load_rules_dir(struct correlator_serve *s, const char *dir,
+                          struct qerr *err)
+{
+    char path[4096];
+
+    snprintf(path, sizeof path, "%s/correlation.yaml", dir);
+    if (file_exists(path)) {
+        if (rules_load(&s->rules, path, err) < 0)
+            return -1;
+    } else if (rules_new_default(&s->rules) < 0) {
+        return qerr_set(err, "rules", 0, 0, "out of memory");
+    }
+    snprintf(path, sizeof path, "%s/services.yaml", dir);
+    if (file_exists(path)) {
+        if (topology_load(&s->topo, path, s->rules->default_namespace, err) < 0)
+            return -1;
+    } else if (topology_new_empty(&s->topo) < 0) {
+        return qerr_set(err, "topology", 0, 0, "out of memory");
+    }
+    return 0;
+}
+
+int correlator_serve_new(struct correlator_serve **out, struct ev_loop *loop,
+                         const struct config *cfg,
+                         const struct redis_ev_options *conn, struct qerr *err)
+{
+    struct correlator_serve *s = calloc(1, sizeof *s);
+    struct correlator_options co;
+    struct api_options ao;
+
+    *out = NULL;
+    if (s == NULL)
+        return qerr_set(err, "correlator", 0, 0, "out of memory");
+    memset(&co, 0, sizeof co);
+    memset(&ao, 0, sizeof ao);
+    co.consumer = cfg->consumer_name;
+    ao.bearer_token = cfg->auth.api_bearer_token;
+    if (load_rules_dir(s, cfg->rules_dir ? cfg->rules_dir : "rules", err) < 0)
+        goto fail;
+    if (engine_new(&s->engine, s->topo, s->rules) < 0) {
+        qerr_set(err, "engine", 0, 0, "out of memory");
+        goto fail;
+    }
+    if (correlator_new(&s->corr, loop, conn, s->engine, &co, err) < 0 ||
+        api_new(&s->api, s->engine, s->corr, &ao, err) < 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    correlator_serve_free(s);
+    return -1;
+}
+
+int correlator_serve_routes(struct correlator_serve *s, struct http_route *out,
+                            size_t cap)
+{
+    return api_routes(s->api, out, cap);
+}
+
+void correlator_serve_start(struct correlator_serve *s)
+{
+    correlator_start(s->corr);
+}
+
+struct correlator *correlator_serve_correlator(struct correlator_serve *s)
+{
+    return s->corr;
+}
+
+void correlator_serve_free(struct correlator_serve *s)
+{
+    if (s == NULL)
+        return;
+    /* Users before what they use: the correlator drives the engine, the
+     * engine reads the rules and grows the topology. */
+    api_free(s->api);
+    correlator_free(s->corr);
+    engine_free(s->engine);
+    topology_free(s->topo);
+    rules_free(s->rules);
+    free(s);
 }

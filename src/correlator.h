@@ -20,6 +20,7 @@
 #ifndef QUENCH_CORRELATOR_H
 #define QUENCH_CORRELATOR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine.h"
@@ -76,5 +77,35 @@ int correlator_ready(const struct correlator *c);
 /* Slot of incident ID in the engine, following merges, including merges
  * recorded before a restart; -1 if unknown. */
 int64_t correlator_find(const struct correlator *c, const char *id);
+
+/* ---- serve wiring ---------------------------------------------------------
+ * One call site for main.c: the rules, the engine, the correlator and the
+ * incidents API, built and freed together. */
+
+struct config;
+struct http_route;
+struct correlator_serve;   /* opaque */
+
+/* Routes correlator_serve_routes writes. */
+#define CORRELATOR_SERVE_NROUTES 2
+
+/* Load CFG->rules_dir/correlation.yaml (absent: defaults) and
+ * services.yaml (absent: empty graph), make the engine, a correlator on
+ * CONN (consumer CFG->consumer_name) and the API (bearer
+ * CFG->auth.api_bearer_token). CFG must outlive *out. 0, or -1 with ERR
+ * (file:line:column for a broken rules file). */
+int correlator_serve_new(struct correlator_serve **out, struct ev_loop *loop,
+                         const struct config *cfg,
+                         const struct redis_ev_options *conn, struct qerr *err);
+/* The API routes into OUT[0..cap). Number written, or -1 if CAP is too
+ * small. They point into S: free the HTTP server before S. */
+int correlator_serve_routes(struct correlator_serve *s, struct http_route *out,
+                            size_t cap);
+/* Start consuming (connects). */
+void correlator_serve_start(struct correlator_serve *s);
+/* The correlator, for status and readiness. Borrowed until _free. */
+struct correlator *correlator_serve_correlator(struct correlator_serve *s);
+/* Free all of it, the correlator first. S may be NULL. */
+void correlator_serve_free(struct correlator_serve *s);
 
 #endif

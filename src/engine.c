@@ -29,6 +29,7 @@ struct kind_cache {
     uint8_t cls;        /* enum rank_class */
     uint8_t valid;
     double weight;
+    int64_t fed_slot;   /* incident whose rank state holds it; -1 none */
 };
 
 struct engine {
@@ -156,6 +157,8 @@ static const struct kind_cache *classify(struct engine *e, uint32_t m,
     if (grow((void **)&e->kinds, &e->nkinds, m + 1, sizeof *e->kinds) < 0)
         return NULL;
     k = &e->kinds[m];
+    if (!k->valid)
+        k->fed_slot = -1;
     if (!k->valid || refresh) {
         switch (rules_classify(e->r, a, &w)) {
         case RULES_KIND_CAUSE:   k->cls = RANK_CAUSE; break;
@@ -207,9 +210,12 @@ static int rebuild(struct engine *e, uint32_t slot)
     s->rank = NULL;
     if (rank_new(&s->rank, e->t) < 0)
         return -1;
-    for (size_t i = 0; i < ci.nalerts; i++)
+    for (size_t i = 0; i < ci.nalerts; i++) {
         if (feed(e, s->rank, ci.alerts[i], 0) < 0)
             return -1;
+        if (ci.alerts[i] < e->nkinds)
+            e->kinds[ci.alerts[i]].fed_slot = slot;
+    }
     return 0;
 }
 
@@ -255,10 +261,24 @@ static int apply_delta(struct engine *e, int outcome, uint64_t fp)
      * someone else's before a prune, and a rebuild reads the cache. */
     if (outcome != CORRELATE_IGNORED) {
         struct correlate_alert ca;
+        int64_t prev = -1;
         m = correlate_alert_find(e->c, fp);
-        if (m >= 0 && correlate_alert(e->c, (uint32_t)m, &ca) == 0 &&
-            classify(e, (uint32_t)m, ca.alert, 1) == NULL)
-            return -1;
+        if (m >= 0 && (uint32_t)m < e->nkinds && e->kinds[m].valid)
+            prev = e->kinds[m].fed_slot;
+        if (m >= 0 && correlate_alert(e->c, (uint32_t)m, &ca) == 0) {
+            if (classify(e, (uint32_t)m, ca.alert, 1) == NULL)
+                return -1;
+            /* The alert left the incident whose rank state holds it (a
+             * re-fire that opened or joined another): rank has no
+             * remove, so that incident is rebuilt from the alerts it
+             * still holds when next ranked. */
+            if (prev >= 0 && (uint32_t)prev != ca.incident &&
+                (uint32_t)prev < e->nslots && e->slots[prev].rank != NULL) {
+                rank_free(e->slots[prev].rank);
+                e->slots[prev].rank = NULL;
+            }
+            e->kinds[m].fed_slot = ca.incident;
+        }
     }
 
     for (size_t i = 0; i < d->nmerged; i++) {

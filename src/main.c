@@ -37,6 +37,7 @@
 #include "alert.h"
 #include "archive.h"
 #include "config.h"
+#include "correlator.h"   /* correlation wiring (helper "serve") */
 #include "http.h"
 #include "ingest.h"
 #include "limits.h"
@@ -302,7 +303,8 @@ struct quench {
     struct metric *m_webhooks;      /* quench_webhooks_total */
     struct http_server *http;
     struct http_auth webhook_auth;
-    struct http_route routes[4];
+    struct http_route routes[4 + CORRELATOR_SERVE_NROUTES];
+    struct correlator_serve *corr;  /* rules, engine, correlator, API */
     ev_signal sigint, sigterm;
     ev_timer housekeeping;
     ev_timer drain;
@@ -488,6 +490,7 @@ static void serve_cleanup(struct quench *q)
      * ingest to forget those requests), then Redis (pending writes get
      * their callbacks), then what those callbacks touched. */
     http_server_free(q->http);
+    correlator_serve_free(q->corr);   /* after the server: routes point in */
     redis_ev_free(q->redis);
     archive_free(q->archive);
     ingest_free(q->ingest);
@@ -570,6 +573,8 @@ static int cmd_serve(int argc, char **argv)
             ingest_new(&q.ingest, q.archive, q.metrics, &err) != 0)
             goto out;
     }
+    if (correlator_serve_new(&q.corr, q.loop, q.cfg, &ro, &err) != 0)
+        goto out;
     metrics_gauge_set(q.m_redis_up, NULL, 0);
     redis_ev_on_state(q.redis, on_redis_state, &q);
 
@@ -593,7 +598,10 @@ static int cmd_serve(int argc, char **argv)
     ho.listen = q.cfg->listen;
     ho.max_connections = q.cfg->http.max_connections;
     ho.idle_timeout_s = q.cfg->http.idle_timeout_s;
-    if (http_server_new(&q.http, q.loop, &ho, q.routes, 4, &err) != 0)
+    if (http_server_new(&q.http, q.loop, &ho, q.routes,
+                        4 + (size_t)correlator_serve_routes(q.corr, q.routes + 4,
+                                                            CORRELATOR_SERVE_NROUTES),
+                        &err) != 0)
         goto out;
     http_server_set_observer(q.http, on_request_done, &q);
 
@@ -605,6 +613,7 @@ static int cmd_serve(int argc, char **argv)
     ev_timer_start(q.loop, &q.housekeeping);
 
     redis_ev_start(q.redis);
+    correlator_serve_start(q.corr);
     {
         char host[256];
         unsigned port = 0;

@@ -328,6 +328,8 @@ int rank_update(struct rank *r, const struct rank_alert *a, struct qerr *err)
             r->cap = nc;
         }
         slot = &r->a[r->n];
+        /* the key must be in place before a rehash reads it back */
+        slot->key = a->key;
         r->key_slot[j] = (uint32_t)r->n + 1;
         r->n++;
         if (2 * r->n > r->key_cap && key_rehash(r, 2 * r->key_cap) < 0) {
@@ -364,7 +366,8 @@ enum rank_severity rank_severity_parse(const char *s)
 /* ---- compute ----------------------------------------------------------- */
 
 struct sorted {
-    uint32_t entity, name;
+    uint32_t entity, cname;     /* cname: the name's rank in string order */
+    uint32_t name;
     int64_t t;
     uint64_t key;
     uint32_t i;
@@ -375,8 +378,8 @@ static int cmp_sorted(const void *x, const void *y)
     const struct sorted *a = x, *b = y;
     if (a->entity != b->entity)
         return a->entity < b->entity ? -1 : 1;
-    if (a->name != b->name)
-        return a->name < b->name ? -1 : 1;
+    if (a->cname != b->cname)
+        return a->cname < b->cname ? -1 : 1;
     if (a->t != b->t)
         return a->t < b->t ? -1 : 1;
     if (a->key != b->key)
@@ -489,27 +492,69 @@ static int count_owners(struct rank *r, struct work *w)
     return 0;
 }
 
+struct name_ref {
+    const char *s;
+    uint32_t i;
+};
+
+static int cmp_name_ref(const void *x, const void *y)
+{
+    return strcmp(((const struct name_ref *)x)->s,
+                  ((const struct name_ref *)y)->s);
+}
+
+/* Rank of each interned name in string order. Names are interned in
+ * arrival order, which differs between an incident fed alert by alert and
+ * one rebuilt after a merge; ordering groups by the string instead makes
+ * the float sums, and so the ranking, independent of arrival order. */
+static uint32_t *canonical_names(const struct rank *r)
+{
+    size_t n = r->nnames ? r->nnames : 1, i;
+    struct name_ref *refs = malloc(n * sizeof *refs);
+    uint32_t *rank = malloc(n * sizeof *rank);
+
+    if (refs == NULL || rank == NULL) {
+        free(refs);
+        free(rank);
+        return NULL;
+    }
+    for (i = 0; i < r->nnames; i++)
+        refs[i] = (struct name_ref){r->names[i], (uint32_t)i};
+    qsort(refs, r->nnames, sizeof *refs, cmp_name_ref);
+    for (i = 0; i < r->nnames; i++)
+        rank[refs[i].i] = (uint32_t)i;
+    free(refs);
+    return rank;
+}
+
 /* Group the alerts and compute each group's surprise. */
 static int build_groups(struct rank *r, struct work *w)
 {
     size_t i;
+    uint32_t *cname = canonical_names(r);
+
+    if (cname == NULL)
+        return -1;
 
     w->s = malloc(r->n * sizeof *w->s);
     w->g = malloc(r->n * sizeof *w->g);
     w->name_ents = calloc(r->nnames ? r->nnames : 1, sizeof *w->name_ents);
-    if (w->s == NULL || w->g == NULL || w->name_ents == NULL)
+    if (w->s == NULL || w->g == NULL || w->name_ents == NULL) {
+        free(cname);
         return -1;
+    }
     w->t0 = INT64_MAX;
     w->tsym = INT64_MAX;
     for (i = 0; i < r->n; i++) {
         const struct ralert *a = &r->a[i];
-        w->s[i] = (struct sorted){a->entity, a->name, a->starts_at, a->key,
-                                  (uint32_t)i};
+        w->s[i] = (struct sorted){a->entity, cname[a->name], a->name,
+                                  a->starts_at, a->key, (uint32_t)i};
         if (a->starts_at < w->t0)
             w->t0 = a->starts_at;
         if (a->cls == RANK_SYMPTOM && a->starts_at < w->tsym)
             w->tsym = a->starts_at;
     }
+    free(cname);
     if (w->tsym == INT64_MAX)
         w->tsym = w->t0;
     qsort(w->s, r->n, sizeof *w->s, cmp_sorted);

@@ -298,6 +298,29 @@ static void test_later_dependency_does_not_explain(void **state)
     assert_string_equal(top(f), "b");
 }
 
+/* Regression: the alert that made the key table grow was rehashed before
+ * its key was stored, so a later update of it went in as a second alert.
+ * Re-sending every alert (a resolve, a repeat) must never add one. */
+static void test_update_after_growth_replaces(void **state)
+{
+    struct fx *f = *state;
+    uint32_t s = ent(f, ENTITY_SERVICE, "s");
+    const size_t n = 300;   /* crosses several table growths */
+
+    for (size_t i = 0; i < n; i++)
+        fire(f, s, "CpuHigh", RANK_CAUSE, 1.0, (int64_t)i);
+    assert_int_equal(rank_alert_count(f->r), n);
+    for (size_t i = 0; i < n; i++) {
+        struct rank_alert a = {
+            .key = i + 1, .entity = s, .starts_at = (int64_t)i, .firing = 0,
+            .cls = RANK_CAUSE, .weight = 1.0, .severity = RANK_SEV_WARNING,
+            .alertname = "CpuHigh",
+        };
+        assert_int_equal(rank_update(f->r, &a, NULL), 0);
+    }
+    assert_int_equal(rank_alert_count(f->r), n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +333,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ties_deterministic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_dependency_does_not_explain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_after_growth_replaces, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
