@@ -29,6 +29,9 @@
 #include "limits.h"
 
 #define NONE UINT32_MAX
+/* gmap key under which every open incident of a scope is listed, for
+ * alerts the graph cannot relate to anything (see find_candidates). */
+#define ANY_GROUP (UINT32_MAX - 1)
 
 /* ---- small containers --------------------------------------------------- */
 
@@ -207,6 +210,7 @@ struct incident {
     uint32_t scope;
     int64_t opened_at, closed_at, last_activity, last_resolved;
     uint32_t nfiring;
+    uint8_t in_scope_list;         /* listed under (scope, ANY_GROUP) */
     struct u32vec members, entities, groups;
 };
 
@@ -256,6 +260,7 @@ struct correlate {
     uint32_t *stamp;               /* per incident slot */
     uint32_t stamp_cap, stamp_gen;
     struct u32vec cand;
+    int cand_weak;                 /* cand came from the isolated fallback */
     struct u32vec d_updated, d_merged, d_closed;
     struct correlate_delta delta;  /* view handed out by correlate_delta */
 };
@@ -452,6 +457,9 @@ static void unindex(struct correlate *c, uint32_t slot)
         index_remove(c, &c->emap, ekey(inc->scope, inc->entities.v[i]), slot);
     for (uint32_t i = 0; i < inc->groups.n; i++)
         index_remove(c, &c->gmap, ekey(inc->scope, inc->groups.v[i]), slot);
+    if (inc->in_scope_list)
+        index_remove(c, &c->gmap, ekey(inc->scope, ANY_GROUP), slot);
+    inc->in_scope_list = 0;
 }
 
 /* ---- deadlines ---------------------------------------------------------- */
@@ -815,6 +823,11 @@ static int incident_index(struct correlate *c, uint32_t s, int32_t e,
             index_add(c, &c->emap, ekey(inc->scope, (uint32_t)e), s) < 0)
             return -1;
     }
+    if (inc->state == CORRELATE_OPEN && !inc->in_scope_list) {
+        if (index_add(c, &c->gmap, ekey(inc->scope, ANY_GROUP), s) < 0)
+            return -1;
+        inc->in_scope_list = 1;
+    }
     if (g != NONE && !incident_has(c, s, &c->gmap, &inc->groups, g)) {
         if (vec_push(&inc->groups, g) < 0)
             return -1;
@@ -868,6 +881,14 @@ static int cand_cmp_ctx_less(const struct correlate *c, uint32_t x, uint32_t y)
     return strcmp(a->id, b->id) < 0;
 }
 
+static int isolated(const struct topology *t, int32_t entity)
+{
+    const uint32_t *ids;
+
+    return topology_out(t, (uint32_t)entity, &ids) == 0 &&
+           topology_in(t, (uint32_t)entity, &ids) == 0;
+}
+
 /* Collect open incidents of SCOPE that ENTITY (within hops) or group G
  * links to and that are within the window at NOW, oldest first. */
 static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
@@ -881,14 +902,20 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
         gen = c->stamp_gen = 1;
     }
     c->cand.n = 0;
+    c->cand_weak = 0;
+    uint32_t from_graph = 0;
     for (int pass = 0; pass < 2; pass++) {
         int n = 0;
+        if (pass == 1)
+            from_graph = c->cand.n;
         if (pass == 0 && entity >= 0)
             n = topology_neighbours(c->t, (uint32_t)entity, c->r->hops,
                                     c->nbuf, QUENCH_MAX_NEIGHBOURS);
-        /* The group joins only alerts the graph cannot place: with
-         * group_by [alertname] a group spans unrelated systems. */
-        if (pass == 1 && g != NONE && entity < 0)
+        /* The group joins only alerts the graph cannot relate to
+         * anything: no entity, or an entity with no edges yet (a node
+         * no known pod runs on). With group_by [alertname] a group spans
+         * unrelated systems, so placed alerts never join by it. */
+        if (pass == 1 && g != NONE && (entity < 0 || isolated(c->t, entity)))
             n = 1;
         for (int i = 0; i < n; i++) {
             l = pass == 0 ? index_get(c, &c->emap, ekey(scope, c->nbuf[i]))
@@ -906,6 +933,45 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                 (void)vec_push(&c->cand, s);
             }
         }
+    }
+    /* An entity with no edges (a node no known pod runs on, a service
+     * nobody declared) has no place in the graph, so time and scope are
+     * all that relate it: it joins the largest open incident of its
+     * scope within the window, oldest on a tie. Exactly one, so such an
+     * alert never bridges two incidents into a merge. */
+    if (c->cand.n == 0 && entity >= 0 && isolated(c->t, entity)) {
+        l = index_get(c, &c->gmap, ekey(scope, ANY_GROUP));
+        int64_t best = -1;
+        for (uint32_t j = 0; l != NULL && j < l->n; j++) {
+            uint32_t s = l->v[j];
+            const struct incident *inc = inc_at(c, s), *b;
+            if (now - inc->last_activity > c->r->window_ms)
+                continue;
+            b = best >= 0 ? inc_at(c, (uint32_t)best) : NULL;
+            if (b == NULL || inc->members.n > b->members.n ||
+                (inc->members.n == b->members.n &&
+                 cand_cmp_ctx_less(c, s, (uint32_t)best)))
+                best = s;
+        }
+        if (best >= 0)
+            (void)vec_push(&c->cand, (uint32_t)best);
+    }
+    /* An isolated entity that joins by group or by scope alone is a weak
+     * member (see place_member). */
+    if (entity >= 0 && from_graph == 0 && c->cand.n > 0 && isolated(c->t, entity))
+        c->cand_weak = 1;
+    /* A weak member never bridges: it joins exactly one incident, the
+     * largest, oldest on a tie, and merges nothing. */
+    if (c->cand_weak && c->cand.n > 1) {
+        uint32_t best = c->cand.v[0];
+        for (uint32_t i = 1; i < c->cand.n; i++) {
+            uint32_t x = c->cand.v[i];
+            uint32_t nx = inc_at(c, x)->members.n, nb = inc_at(c, best)->members.n;
+            if (nx > nb || (nx == nb && cand_cmp_ctx_less(c, x, best)))
+                best = x;
+        }
+        c->cand.v[0] = best;
+        c->cand.n = 1;
     }
     /* Insertion sort: candidate sets are tiny. */
     for (uint32_t i = 1; i < c->cand.n; i++) {
@@ -975,8 +1041,19 @@ static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
     if (vec_push(&inc->members, m) < 0)
         return -1;
     mb->incident = (uint32_t)s;
-    if (incident_index(c, (uint32_t)s, mb->entity, g) < 0)
+    if (c->cand_weak) {
+        /* Joined by time and scope alone: the entity is listed but not
+         * indexed, so when the graph later learns its relations (a pod
+         * seen on that node) it cannot pull other alerts in through a
+         * link that was only a guess. */
+        if (!vec_has(&inc->entities, (uint32_t)mb->entity) &&
+            vec_push(&inc->entities, (uint32_t)mb->entity) < 0)
+            return -1;
+        if (incident_index(c, (uint32_t)s, -1, g) < 0)
+            return -1;
+    } else if (incident_index(c, (uint32_t)s, mb->entity, g) < 0) {
         return -1;
+    }
     inc->last_activity = now;
     if (mb->a.status == ALERT_FIRING) {
         inc->nfiring++;

@@ -641,6 +641,9 @@ static void on_read_reply(enum redis_ev_result res, const struct redisReply *rep
         return;
     }
     c->failures = 0;
+    log_debug("correlator: %s read: %zu entr%s", c->phase == PH_PENDING ? "pending" : "new",
+              entries ? entries->elements : 0,
+              entries && entries->elements == 1 ? "y" : "ies");
     if (c->phase == PH_PENDING && (entries == NULL || entries->elements == 0)) {
         /* Our backlog is done; now what dead consumers left behind. */
         c->read_phase = PH_CLAIM;

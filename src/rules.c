@@ -30,14 +30,21 @@ static const char default_yaml[] =
     "resolve_quiet: 5m\n"
     "flap: {count: 4, within: 30m}\n"
     "alert_kinds:\n"
-    "  - match: {alertname: \"(?i).*(cpu|memory|oom|disk|io|saturat|throttl|"
-    "crashloop|restart).*\"}\n"
+    "  - match: {alertname: \"(?i)trace.*\"}\n"
+    "    kind: symptom\n"
+    "    weight: 0.2\n"
+    "  - match: {alertname: \"(?i).*(latency|mrt|responsetime|duration|slow|error|5xx|4xx|timeout|availability|slo|apdex|unavailable|probe|(sr|rr|successrate|requestrate)(high|low)).*\"}\n"
+    "    kind: symptom\n"
+    "    weight: 0.4\n"
+    "  - match: {alertname: \"(?i).*(crashloop|oom|killed|restart|evict|terminat|notready|down).*\"}\n"
+    "    kind: cause\n"
+    "    weight: 1.5\n"
+    "  - match: {alertname: \"(?i).*(cpu|memory|mem|disk|fs|io|thread|saturat|throttl|network|packet|swap|inode|fd|load).*\"}\n"
     "    kind: cause\n"
     "    weight: 1.0\n"
-    "  - match: {alertname: \"(?i).*(latency|error|5xx|timeout|availability|"
-    "slo).*\"}\n"
-    "    kind: symptom\n"
-    "    weight: 0.4\n";
+    "  - match: {alertname: \"(?i).*log.*\"}\n"
+    "    kind: neutral\n"
+    "    weight: 0.5\n";
 
 static const char *const top_keys[] = {
     "entity_labels", "window", "topology_hops", "scope", "resolve_quiet",

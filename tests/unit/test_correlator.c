@@ -1,0 +1,464 @@
+/* test_correlator.c - the archive consumer against a real redis-server:
+ * persist then acknowledge, closes expire, restore + pending re-read after
+ * a restart, entries claimed from a dead consumer, unparsable and deleted
+ * entries acknowledged, resume after Redis restarts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "correlator.h"
+#include "engine.h"
+#include "log.h"
+#include "redis_server.h"
+#include "rules.h"
+#include "topology.h"
+
+#define CONSUMER "ut"
+
+struct fx {
+    struct test_redis srv;
+    struct ev_loop *loop;
+    struct topology *t;
+    struct rules *r;
+    struct engine *e;
+    struct correlator *c;
+};
+
+static int64_t fake_now;
+
+static int64_t fake_clock(void)
+{
+    return fake_now;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop; (void)w; (void)revents;
+}
+
+/* Run the loop until PRED(f) or MS pass; PRED's result. */
+static int run_until(struct fx *f, int (*pred)(struct fx *), double ms)
+{
+    ev_timer t;
+    ev_tstamp end;
+    int ok = 0;
+
+    ev_timer_init(&t, idle_cb, 0.01, 0.01);
+    ev_timer_start(f->loop, &t);
+    ev_now_update(f->loop);
+    end = ev_now(f->loop) + ms / 1000.0;
+    while (!(ok = pred(f)) && ev_now(f->loop) < end)
+        ev_run(f->loop, EVRUN_ONCE);
+    ev_timer_stop(f->loop, &t);
+    return ok;
+}
+
+static redisReply *cmd(struct fx *f, const char *fmt, ...)
+{
+    redisContext *c = test_redis_connect(&f->srv);
+    redisReply *r;
+    va_list ap;
+
+    assert_non_null(c);
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    redisFree(c);
+    assert_non_null(r);
+    return r;
+}
+
+static long long cmd_int(struct fx *f, const char *fmt, const char *arg)
+{
+    redisReply *r = cmd(f, fmt, arg);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
+
+    freeReplyObject(r);
+    return v;
+}
+
+/* A one-alert webhook body; its namespace (a scope label) is SERVICE, so
+ * bodies of different services never join one incident. */
+static char *body(const char *service, const char *fp, const char *status)
+{
+    char *s = malloc(2048);
+
+    assert_non_null(s);
+    assert_true(snprintf(s, 2048,
+        "{\"version\":\"4\",\"groupKey\":\"{}:{service=\\\"%s\\\"}\","
+        "\"truncatedAlerts\":0,\"status\":\"%s\",\"receiver\":\"q\","
+        "\"groupLabels\":{},\"commonLabels\":{},\"commonAnnotations\":{},"
+        "\"externalURL\":\"\",\"alerts\":[{\"status\":\"%s\",\"labels\":"
+        "{\"alertname\":\"CpuHigh\",\"namespace\":\"%s\",\"service\":\"%s\"},"
+        "\"annotations\":{},"
+        "\"startsAt\":\"2024-01-01T00:00:00Z\",\"endsAt\":\"%s\","
+        "\"generatorURL\":\"\",\"fingerprint\":\"%s\"}]}",
+        service, status, status, service, service,
+        strcmp(status, "resolved") == 0 ? "2024-01-01T00:05:00Z"
+                                        : "0001-01-01T00:00:00Z",
+        fp) < 2048);
+    return s;
+}
+
+/* XADD an entry; its id into ID. */
+static void xadd(struct fx *f, const char *b, int64_t received_at, char *id,
+                 size_t cap)
+{
+    char ra[32];
+    redisReply *r;
+
+    snprintf(ra, sizeof ra, "%lld", (long long)received_at);
+    r = cmd(f, "XADD quench:archive * received_at %s body %s", ra, b);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    if (id)
+        snprintf(id, cap, "%s", r->str);
+    freeReplyObject(r);
+}
+
+static void make_engine(struct fx *f)
+{
+    assert_int_equal(topology_new_empty(&f->t), 0);
+    assert_int_equal(rules_new_default(&f->r), 0);
+    assert_int_equal(engine_new(&f->e, f->t, f->r), 0);
+}
+
+static void drop_engine(struct fx *f)
+{
+    correlator_free(f->c);
+    f->c = NULL;
+    engine_free(f->e);
+    topology_free(f->t);
+    rules_free(f->r);
+    f->e = NULL;
+    f->t = NULL;
+    f->r = NULL;
+}
+
+static void start(struct fx *f, int64_t claim_idle_ms, int64_t (*clock)(void))
+{
+    struct redis_ev_options ro = {0};
+    struct correlator_options o = {0};
+
+    ro.unix_path = f->srv.sock;
+    o.consumer = CONSUMER;
+    o.claim_idle_ms = claim_idle_ms;
+    o.block_ms = 200;
+    o.clock_ms = clock;
+    make_engine(f);
+    assert_int_equal(correlator_new(&f->c, f->loop, &ro, f->e, &o, NULL), 0);
+    correlator_start(f->c);
+}
+
+static long long pending(struct fx *f)
+{
+    redisReply *r = cmd(f, "XPENDING quench:archive correlator");
+    long long n = -1;
+
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
+        n = r->element[0]->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+static int never(struct fx *f)
+{
+    (void)f;
+    return 0;
+}
+
+/* Field NAME of a flat [name, value, ...] reply, or NULL. */
+static const redisReply *info_field(const redisReply *r, const char *name)
+{
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        if (strcmp(r->element[i]->str, name) == 0)
+            return r->element[i + 1];
+    return NULL;
+}
+
+/* Caught up: the last stream entry delivered to the group, none pending. */
+static int settled(struct fx *f)
+{
+    struct correlator_status st;
+    redisReply *s, *g;
+    const redisReply *last, *del;
+    int ok;
+
+    correlator_status(f->c, &st);
+    if (!st.caught_up || pending(f) != 0)
+        return 0;
+    s = cmd(f, "XINFO STREAM quench:archive");
+    g = cmd(f, "XINFO GROUPS quench:archive");
+    last = info_field(s, "last-generated-id");
+    del = g->type == REDIS_REPLY_ARRAY && g->elements == 1
+              ? info_field(g->element[0], "last-delivered-id") : NULL;
+    ok = last && del && strcmp(last->str, del->str) == 0;
+    freeReplyObject(s);
+    freeReplyObject(g);
+    return ok;
+}
+
+static int n_incidents(struct fx *f)
+{
+    uint32_t *slots;
+    size_t n;
+
+    assert_int_equal(engine_list(f->e, &slots, &n), 0);
+    free(slots);
+    return (int)n;
+}
+
+/* Id of the only incident into ID. */
+static void only_id(struct fx *f, char *id)
+{
+    uint32_t *slots;
+    size_t n;
+    struct correlate_incident ci;
+
+    assert_int_equal(engine_list(f->e, &slots, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(correlate_incident(engine_correlate(f->e), slots[0], &ci), 0);
+    snprintf(id, CORRELATE_ID_SIZE, "%s", ci.id);
+    free(slots);
+}
+
+static int setup(void **state)
+{
+    struct fx *f;
+
+    if (!test_redis_available())
+        return 0;
+    f = calloc(1, sizeof *f);
+    assert_int_equal(test_redis_spawn(&f->srv), 0);
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    if (f == NULL)
+        return 0;
+    drop_engine(f);
+    ev_loop_destroy(f->loop);
+    test_redis_stop(&f->srv);
+    free(f);
+    return 0;
+}
+
+#define NEED_REDIS(f) do { if ((f) == NULL) skip(); } while (0)
+
+static void test_persists_then_acks(void **state)
+{
+    struct fx *f = *state;
+    char id[CORRELATE_ID_SIZE], key[64];
+    char *b;
+    redisReply *r;
+    json_t *st;
+
+    NEED_REDIS(f);
+    b = body("cart", "00000000000000a1", "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    assert_true(correlator_ready(f->c));
+    only_id(f, id);
+    snprintf(key, sizeof key, "quench:incident:%s", id);
+    r = cmd(f, "HGET %s state", key);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    st = json_loads(r->str, 0, NULL);
+    freeReplyObject(r);
+    assert_non_null(st);
+    assert_string_equal(json_string_value(json_object_get(st, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "open");
+    json_decref(st);
+    assert_int_equal(cmd_int(f, "SISMEMBER quench:incidents %s", id), 1);
+    assert_int_equal(cmd_int(f, "PTTL %s", key), -1);   /* open: no expiry */
+}
+
+static void test_close_expires(void **state)
+{
+    struct fx *f = *state;
+    char id[CORRELATE_ID_SIZE], key[64];
+    char *b;
+    long long ttl;
+    int64_t t0 = wall_ms();
+
+    NEED_REDIS(f);
+    b = body("cart", "00000000000000a2", "firing");
+    xadd(f, b, t0, NULL, 0);
+    free(b);
+    b = body("cart", "00000000000000a2", "resolved");
+    xadd(f, b, t0 + 1, NULL, 0);
+    free(b);
+    fake_now = t0;   /* the tick cannot close it yet */
+    start(f, 0, fake_clock);
+    assert_true(run_until(f, settled, 5000));
+    only_id(f, id);
+    snprintf(key, sizeof key, "quench:incident:%s", id);
+    assert_int_equal(cmd_int(f, "PTTL %s", key), -1);
+    /* Past resolve_quiet (5 m): the next tick closes it, the next round
+     * writes the close with its expiry. */
+    fake_now = t0 + 6 * 60 * 1000;
+    for (int i = 0; i < 60; i++) {
+        run_until(f, never, 100);
+        if (cmd_int(f, "PTTL %s", key) > 0)
+            break;
+    }
+    ttl = cmd_int(f, "PTTL %s", key);
+    assert_true(ttl > 0 && ttl <= 7LL * 24 * 3600 * 1000);
+    {
+        redisReply *r = cmd(f, "HGET %s state", key);
+        assert_non_null(strstr(r->str, "\"state\":\"closed\""));
+        freeReplyObject(r);
+    }
+}
+
+static void test_restore_and_pending(void **state)
+{
+    struct fx *f = *state;
+    char id[CORRELATE_ID_SIZE], id2[CORRELATE_ID_SIZE];
+    char *b;
+    struct correlator_status st;
+    struct correlate_incident ci;
+    int64_t slot;
+
+    NEED_REDIS(f);
+    b = body("cart", "00000000000000b1", "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    only_id(f, id);
+    drop_engine(f);   /* a stop: the state now lives only in Redis */
+
+    /* Delivered to us and never acknowledged: a crash before XACK. */
+    b = body("cart", "00000000000000b2", "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    freeReplyObject(cmd(f, "XREADGROUP GROUP correlator " CONSUMER
+                           " COUNT 10 STREAMS quench:archive >"));
+    assert_int_equal(pending(f), 1);
+
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    correlator_status(f->c, &st);
+    assert_int_equal(st.restored_incidents, 1);
+    only_id(f, id2);
+    assert_string_equal(id, id2);           /* same incident, same id */
+    slot = correlator_find(f->c, id);
+    assert_true(slot >= 0);
+    assert_int_equal(correlate_incident(engine_correlate(f->e), (uint32_t)slot, &ci), 0);
+    assert_int_equal(ci.nalerts, 2);        /* the pending one joined it */
+}
+
+static void test_claims_from_dead_consumer(void **state)
+{
+    struct fx *f = *state;
+    char *b;
+    redisReply *r;
+
+    NEED_REDIS(f);
+    freeReplyObject(cmd(f, "XGROUP CREATE quench:archive correlator 0 MKSTREAM"));
+    b = body("cart", "00000000000000c1", "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    freeReplyObject(cmd(f, "XREADGROUP GROUP correlator dead COUNT 10 "
+                           "STREAMS quench:archive >"));
+    assert_int_equal(pending(f), 1);
+    test_sleep_ms(120);
+    start(f, 100, NULL);
+    assert_true(run_until(f, settled, 5000));
+    assert_int_equal(n_incidents(f), 1);
+    r = cmd(f, "XPENDING quench:archive correlator - + 10 dead");
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+}
+
+static void test_bad_and_deleted_entries_acked(void **state)
+{
+    struct fx *f = *state;
+    char del[64], *b;
+    struct correlator_status st;
+
+    NEED_REDIS(f);
+    freeReplyObject(cmd(f, "XGROUP CREATE quench:archive correlator 0 MKSTREAM"));
+    xadd(f, "{not json", wall_ms(), NULL, 0);
+    b = body("cart", "00000000000000d1", "firing");
+    xadd(f, b, wall_ms(), del, sizeof del);
+    free(b);
+    freeReplyObject(cmd(f, "XREADGROUP GROUP correlator " CONSUMER
+                           " COUNT 10 STREAMS quench:archive >"));
+    freeReplyObject(cmd(f, "XDEL quench:archive %s", del));  /* [id, nil] */
+    b = body("shop", "00000000000000d2", "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    correlator_status(f->c, &st);
+    assert_int_equal(st.skipped, 2);
+    assert_int_equal(n_incidents(f), 1);   /* only the good, live one */
+    assert_int_equal(pending(f), 0);
+}
+
+static int has_two(struct fx *f)
+{
+    return n_incidents(f) == 2 && settled(f);
+}
+
+static void test_resumes_after_redis_restart(void **state)
+{
+    struct fx *f = *state;
+    char *b;
+
+    NEED_REDIS(f);
+    b = body("cart", "00000000000000e1", "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    test_redis_kill(&f->srv, 1);
+    run_until(f, never, 300);     /* let it notice */
+    assert_false(correlator_ready(f->c));
+    /* A fresh, empty server: the group is made again and reading goes on. */
+    assert_int_equal(test_redis_spawn(&f->srv), 0);
+    b = body("shop", "00000000000000e2", "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    assert_true(run_until(f, has_two, 10000));
+    assert_true(correlator_ready(f->c));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_persists_then_acks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_expires, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_and_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claims_from_dead_consumer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_and_deleted_entries_acked, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_resumes_after_redis_restart, setup,
+                                        teardown),
+    };
+
+    if (getenv("UT_DEBUG"))
+        log_set_level(LOG_DEBUG);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
