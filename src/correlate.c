@@ -934,12 +934,14 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
             }
         }
     }
-    /* An entity with no edges (a node no known pod runs on, a service
-     * nobody declared) has no place in the graph, so time and scope are
-     * all that relate it: it joins the largest open incident of its
-     * scope within the window, oldest on a tie. Exactly one, so such an
-     * alert never bridges two incidents into a merge. */
-    if (c->cand.n == 0 && entity >= 0 && isolated(c->t, entity)) {
+    /* A node with no edges (no known pod runs on it) may host any pod of
+     * its scope, so time and scope are all that relate it: it joins the
+     * largest open incident of its scope within the window, oldest on a
+     * tie. Exactly one, so such an alert never bridges two incidents into
+     * a merge. A service nobody declared is not guessed at: an alert
+     * about it is about that service, and the graph has no link to it. */
+    if (c->cand.n == 0 && entity >= 0 && isolated(c->t, entity) &&
+        topology_entity(c->t, (uint32_t)entity)->kind == ENTITY_NODE) {
         l = index_get(c, &c->gmap, ekey(scope, ANY_GROUP));
         int64_t best = -1;
         for (uint32_t j = 0; l != NULL && j < l->n; j++) {

@@ -67,9 +67,11 @@ static void test_defaults(void **state)
     assert_int_equal(r->resolve_quiet_ms, 300000);
     assert_int_equal(r->flap_count, 4);
     assert_int_equal(r->flap_within_ms, 1800000);
-    assert_int_equal(r->nkinds, 2);
-    assert_int_equal(r->kinds[0].kind, RULES_KIND_CAUSE);
+    assert_int_equal(r->nkinds, 5);
+    assert_int_equal(r->kinds[0].kind, RULES_KIND_SYMPTOM);   /* trace.* */
     assert_true(r->kinds[1].weight > 0.39 && r->kinds[1].weight < 0.41);
+    assert_int_equal(r->kinds[2].kind, RULES_KIND_CAUSE);
+    assert_int_equal(r->kinds[4].kind, RULES_KIND_NONE);
     assert_string_equal(r->default_namespace, "");
     rules_free(r);
 }
@@ -124,7 +126,7 @@ static void test_overrides(void **state)
     assert_string_equal(r->default_namespace, "shop");
     rules_free(r);
     r = load_ok("");
-    assert_int_equal(r->nkinds, 2);
+    assert_int_equal(r->nkinds, 5);
     rules_free(r);
 }
 
