@@ -8,7 +8,9 @@
  * - incs[]: incident slots. An open incident is indexed by every entity it
  *   holds and every Alertmanager group it got alerts from, per scope tuple:
  *   emap (scope << 32 | entity) and gmap (scope << 32 | group) each lead to
- *   a small list of open incident slots. A new alert thus looks at its
+ *   a small list of open incident slots; pmap (scope << 32 | service) lists
+ *   the incidents holding a pod of that service, because for topology_hops
+ *   a pod sits where its service does. A new alert thus looks at its
  *   topology neighbourhood and its group only: cost is bounded by
  *   QUENCH_MAX_NEIGHBOURS list look-ups, never by the number of incidents.
  *   Closed and merged incidents leave the indexes.
@@ -248,6 +250,9 @@ struct correlate {
     uint32_t nlists, lists_cap;
     struct u32vec free_lists;
     struct u64map emap, gmap;
+    struct u64map pmap;            /* (scope, service) -> incidents holding a
+                                    * pod of it: a pod sits where its
+                                    * service does for topology_hops */
 
     struct deadline *heap;
     size_t nheap, heap_cap;
@@ -453,8 +458,12 @@ static uint64_t ekey(uint32_t scope, uint32_t id)
 static void unindex(struct correlate *c, uint32_t slot)
 {
     struct incident *inc = inc_at(c, slot);
-    for (uint32_t i = 0; i < inc->entities.n; i++)
+    for (uint32_t i = 0; i < inc->entities.n; i++) {
         index_remove(c, &c->emap, ekey(inc->scope, inc->entities.v[i]), slot);
+        int32_t svc = topology_pod_service(c->t, inc->entities.v[i]);
+        if (svc >= 0)
+            index_remove(c, &c->pmap, ekey(inc->scope, (uint32_t)svc), slot);
+    }
     for (uint32_t i = 0; i < inc->groups.n; i++)
         index_remove(c, &c->gmap, ekey(inc->scope, inc->groups.v[i]), slot);
     if (inc->in_scope_list)
@@ -608,6 +617,7 @@ void correlate_free(struct correlate *c)
     free(c->lists);
     vec_free(&c->free_lists);
     map_free(&c->emap);
+    map_free(&c->pmap);
     map_free(&c->gmap);
     free(c->heap);
     vec_free(&c->closed_fifo);
@@ -822,6 +832,10 @@ static int incident_index(struct correlate *c, uint32_t s, int32_t e,
         if (inc->state == CORRELATE_OPEN &&
             index_add(c, &c->emap, ekey(inc->scope, (uint32_t)e), s) < 0)
             return -1;
+        int32_t svc = topology_pod_service(c->t, (uint32_t)e);
+        if (svc >= 0 && inc->state == CORRELATE_OPEN &&
+            index_add(c, &c->pmap, ekey(inc->scope, (uint32_t)svc), s) < 0)
+            return -1;
     }
     if (inc->state == CORRELATE_OPEN && !inc->in_scope_list) {
         if (index_add(c, &c->gmap, ekey(inc->scope, ANY_GROUP), s) < 0)
@@ -881,6 +895,18 @@ static int cand_cmp_ctx_less(const struct correlate *c, uint32_t x, uint32_t y)
     return strcmp(a->id, b->id) < 0;
 }
 
+/* Where ENTITY sits for topology_hops: a pod counts as its service, so a
+ * pod of cart and a pod of its cache (pod-cart-cache-pod) are as near as
+ * cart and the cache are, and pod-level alerts group like service-level
+ * ones. The service's pods are one hop from it, so the pod itself is in
+ * reach. */
+static uint32_t graph_position(const struct topology *t, int32_t entity)
+{
+    int32_t svc = topology_pod_service(t, (uint32_t)entity);
+
+    return svc >= 0 ? (uint32_t)svc : (uint32_t)entity;
+}
+
 static int isolated(const struct topology *t, int32_t entity)
 {
     const uint32_t *ids;
@@ -909,17 +935,22 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
         if (pass == 1)
             from_graph = c->cand.n;
         if (pass == 0 && entity >= 0)
-            n = topology_neighbours(c->t, (uint32_t)entity, c->r->hops,
-                                    c->nbuf, QUENCH_MAX_NEIGHBOURS);
+            n = topology_neighbours(c->t, graph_position(c->t, entity),
+                                    c->r->hops, c->nbuf, QUENCH_MAX_NEIGHBOURS);
         /* The group joins only alerts the graph cannot relate to
          * anything: no entity, or an entity with no edges yet (a node
          * no known pod runs on). With group_by [alertname] a group spans
          * unrelated systems, so placed alerts never join by it. */
         if (pass == 1 && g != NONE && (entity < 0 || isolated(c->t, entity)))
             n = 1;
-        for (int i = 0; i < n; i++) {
-            l = pass == 0 ? index_get(c, &c->emap, ekey(scope, c->nbuf[i]))
-                          : index_get(c, &c->gmap, ekey(scope, g));
+        for (int i = 0; i < 2 * n; i++) {
+            /* pass 0 looks at each neighbour twice: incidents holding it,
+             * and incidents holding a pod of it (pmap) */
+            if (pass == 0)
+                l = index_get(c, i % 2 ? &c->pmap : &c->emap,
+                              ekey(scope, c->nbuf[i / 2]));
+            else
+                l = i == 0 ? index_get(c, &c->gmap, ekey(scope, g)) : NULL;
             if (l == NULL)
                 continue;
             for (uint32_t j = 0; j < l->n; j++) {
@@ -1323,7 +1354,7 @@ size_t correlate_bytes(const struct correlate *c)
     for (uint32_t i = 0; i < c->nlists; i++)
         b += c->lists[i].cap * sizeof(uint32_t);
     b += (size_t)c->lists_cap * sizeof *c->lists;
-    b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) +
+    b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) + map_bytes(&c->pmap) +
          map_bytes(&c->gmap) + map_bytes(&c->scopemap) +
          map_bytes(&c->groupmap);
     b += c->heap_cap * sizeof *c->heap;

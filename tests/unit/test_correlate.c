@@ -139,8 +139,14 @@ static const struct gcase cases[] = {
     { "pods and nodes", NULL,
       { { 0, "alertname=A,pod=cart-0,service=cart,node=n1", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,node=n1", 'f', 0, NULL, 'J' },
-        { 20, "alertname=C,pod=payment-0,service=payment,node=n2", 'f', 0, NULL, 'O' } },
+        { 20, "alertname=C,pod=far1-0,service=far1,node=n2", 'f', 0, NULL, 'O' } },
       "A B|C", "oo" },
+    { "a pod counts as its service for hops", NULL,
+      { { 0, "alertname=A,pod=redis-0,service=redis", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,pod=checkout-0,service=checkout", 'f', 0, NULL, 'J' },
+        { 20, "alertname=C,pod=frontend-0,service=frontend", 'f', 0, NULL, 'J' },
+        { 30, "alertname=D,pod=far1-0,service=far1", 'f', 0, NULL, 'O' } },
+      "A B C|D", "oo" },
     { "no entity, no group", NULL,
       { { 0, "alertname=A", 'f', 0, NULL, 'O' },
         { 10, "alertname=B", 'f', 0, NULL, 'O' } },
@@ -481,7 +487,8 @@ static void test_ids_deterministic(void **state)
     feed_sequence(&b);
     render(a.c, ra, sizeof ra, sa, sizeof sa);
     render(b.c, rb, sizeof rb, sb, sizeof sb);
-    assert_string_equal(ra, "A|B E|C|D");   /* cart-0 is 3 hops from frontend */
+    /* cart-0 counts as cart, 2 hops from frontend */
+    assert_string_equal(ra, "A B E|C|D");
     assert_string_equal(ra, rb);
     for (uint32_t s = 0; s < correlate_incident_slots(a.c); s++) {
         struct correlate_incident x, y;
