@@ -1016,6 +1016,40 @@ static void explain(struct rank *r, struct work *w, size_t k,
                  : g->cls == RANK_SYMPTOM ? " (symptom-type alert)"
                                           : "");
     }
+    /* A service or node whose evidence is its pods': name the pods' most
+     * telling alerts, so a person sees what actually fired. */
+    if (nbest < 2 && te->kind != ENTITY_POD && c->nalerting_pods > 0) {
+        const uint32_t *ids;
+        size_t m = te->kind == ENTITY_NODE ? topology_in(t, c->id, &ids)
+                                           : topology_out(t, c->id, &ids);
+        uint32_t pbest[2] = {0};
+        size_t npb = 0;
+        for (i = 0; i < m; i++) {
+            const struct cand *pc = is_pod(t, ids[i]) ? cand_of(w, ids[i]) : NULL;
+            for (uint32_t q = 0; pc != NULL && q < pc->ng; q++) {
+                uint32_t gi = pc->g0 + q;
+                size_t j = npb < 2 ? npb++ : 2;
+                if (j == 2) {
+                    if (w->g[gi].surprise <= w->g[pbest[1]].surprise)
+                        continue;
+                    j = 1;
+                }
+                while (j > 0 && w->g[pbest[j - 1]].surprise < w->g[gi].surprise) {
+                    pbest[j] = pbest[j - 1];
+                    j--;
+                }
+                pbest[j] = gi;
+            }
+        }
+        for (i = 0; i < npb && ne < QUENCH_RANK_MAX_EVIDENCE; i++) {
+            const struct group *g = &w->g[pbest[i]];
+            clock_of(g->onset, when);
+            relative(w, g->onset, rel, sizeof rel);
+            snprintf(r->ev[k][ne++], EV_LEN, "%s on %s %s (%s %s) at %s, %s",
+                     r->names[g->name], "pod", ename(t, g->entity),
+                     te->kind == ENTITY_NODE ? "on" : "of", te->name, when, rel);
+        }
+    }
     if (c->npods > 0 && c->nalerting_pods > 0 && ne < QUENCH_RANK_MAX_EVIDENCE)
         snprintf(r->ev[k][ne++], EV_LEN,
                  "%u of %u pods %s %s alert, %.1fx as strongly as the "
@@ -1027,11 +1061,14 @@ static void explain(struct rank *r, struct work *w, size_t k,
         snprintf(r->ev[k][ne++], EV_LEN,
                  "none of what %s depends on alerts: the deepest anomalous "
                  "entity on this path", te->name);
-    if (c->e == 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+    if (c->e == 0 && c->nalerting_pods == 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
         const uint32_t *in;
         size_t m = topology_in(t, c->id, &in), a = 0, j;
-        for (j = 0; j < m; j++)
-            a += ent_e(w, in[j]) > 0;
+        for (j = 0; j < m; j++) {
+            /* a dependent alerts when it or one of its pods does */
+            const struct cand *d = cand_of(w, in[j]);
+            a += d != NULL && (d->e > 0 || d->aonset != INT64_MAX);
+        }
         snprintf(r->ev[k][ne++], EV_LEN,
                  "no alerts of its own, but %zu of its %zu dependents alert",
                  a, m);
@@ -1050,9 +1087,10 @@ static void explain(struct rank *r, struct work *w, size_t k,
         size_t m = topology_in(t, cur, &in), j, q;
         double be = 0;
         for (j = 0; j < m; j++) {
-            /* own alerts or aggregate evidence (a pod's service) */
+            /* own alerts, aggregate evidence, or alerting pods (a
+             * caller whose pods carry the symptoms) */
             const struct cand *d = cand_of(w, in[j]);
-            double e = d != NULL ? d->e + d->l : 0;
+            double e = d != NULL ? d->e + d->l + d->pods_sum : 0;
             int dup = 0;
             for (q = 0; q < np; q++)
                 dup |= r->path[k][q] == in[j];
