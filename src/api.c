@@ -88,11 +88,18 @@ static void h_one(struct http_req *req, void *ud)
     const char *id = http_req_subpath(req);
     int64_t slot;
     char detail[API_MAX_ECHO + 32];
+    struct correlate_incident ci;
     json_t *v;
 
     if (id == NULL)
         id = "";
     slot = a->cr ? correlator_find(a->cr, id) : engine_find(a->e, id);
+    /* Past the horizon an incident is as good as pruned (housekeeping
+     * drops it within a minute): answer as the list and a restart would. */
+    if (slot >= 0 && correlate_incident(engine_correlate(a->e), (uint32_t)slot, &ci) == 0 &&
+        ci.state == CORRELATE_CLOSED &&
+        ci.closed_at < a->clock_ms() - a->closed_ttl_ms)
+        slot = -1;
     if (slot < 0) {
         snprintf(detail, sizeof detail, "no incident %.*s", API_MAX_ECHO, id);
         http_req_respond_error(req, 404, "not_found", detail);
@@ -114,7 +121,7 @@ int api_new(struct api **out, struct engine *e, const struct correlator *cr,
     a->e = e;
     a->cr = cr;
     a->closed_ttl_ms = o && o->closed_ttl_ms > 0 ? o->closed_ttl_ms
-                                                 : 7LL * 24 * 3600 * 1000;
+                                                 : CORRELATOR_CLOSED_TTL_MS;
     a->clock_ms = o && o->clock_ms ? o->clock_ms : wall_ms;
     if (o && o->bearer_token) {
         a->token = strdup(o->bearer_token);

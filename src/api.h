@@ -4,7 +4,8 @@
  *                                those closed within the retention, in
  *                                engine_list order (opened_at, then id)
  *   GET /api/v1/incidents/<id>   one incident; a merged id gives its
- *                                survivor; 404 {"error":"not_found",...}
+ *                                survivor; 404 {"error":"not_found",...},
+ *                                also for one closed past the retention
  *
  * Each incident is engine_incident_json (the replay report's format), so a
  * live incident and its replay compare field by field. Bearer auth when a
@@ -28,7 +29,8 @@ struct api;   /* opaque */
 
 struct api_options {
     const char *bearer_token;   /* copied; NULL: no auth */
-    int64_t closed_ttl_ms;      /* closed incidents listed this long; 7 d */
+    int64_t closed_ttl_ms;      /* closed incidents shown this long (list and
+                                 * by id); CORRELATOR_CLOSED_TTL_MS */
     int64_t (*clock_ms)(void);  /* for that window; CLOCK_REALTIME */
 };
 

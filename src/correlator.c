@@ -11,9 +11,9 @@
  * One chain of commands at a time, strictly sequential, on a connection of
  * our own (a blocking XREADGROUP would stall anyone sharing it):
  *
- *   connect -> XGROUP CREATE -> (first time) restore -> pending (id 0...)
- *     -> XAUTOCLAIM sweep -> new (">", BLOCK) -> new -> ... (a sweep again
- *     every claim_idle_ms)
+ *   connect -> XGROUP CREATE -> (first time) restore -> pending (XPENDING
+ *     for delivery counts, then id <last>...) -> XAUTOCLAIM sweep -> new
+ *     (">", BLOCK) -> new -> ... (a sweep again every claim_idle_ms)
  *
  * and after every read: ingest the batch, persist the dirty incidents,
  * XACK the batch. Any failure (error reply, watchdog, disconnect) drops
@@ -22,9 +22,18 @@
  * never advance a new chain. Incidents stay dirty until a write of them is
  * confirmed, so a failed persist is retried by the next chain.
  *
- * Dirty incidents are tracked by engine slot: slots stay valid because the
- * serve engine is never pruned (see the report: pruning needs an engine
- * call that also drops rank state). */
+ * Dead letters. Every re-delivery of an entry goes through the pending
+ * read: a failed chain, a crash, a claim from a dead consumer all leave it
+ * in our PEL. So the pending read asks XPENDING first for the delivery
+ * counts: an entry already delivered CORRELATOR_MAX_DELIVERIES times is
+ * copied to quench:deadletter (in the persist round, before the XACK)
+ * instead of being correlated again. And when any pending entry has been
+ * delivered twice already, the pending entries are read one at a time, so
+ * a poison entry cannot drag the rest of its batch past the limit with it.
+ *
+ * Dirty incidents are tracked by engine slot. engine_prune (housekeeping)
+ * may release a dirty slot; persisting a released slot writes nothing, and
+ * a slot reused meanwhile holds a new incident that is dirty anyway. */
 #include "correlator.h"
 
 #include <errno.h>
@@ -53,12 +62,15 @@
 #define STREAM_ID_SIZE 48
 /* Merge chains longer than this are treated as broken (a cycle). */
 #define MAX_ALIAS_HOPS 32
+/* How often the group's lag is asked for (XINFO GROUPS). */
+#define LAG_EVERY_S 5.0
 
 enum phase {
     PH_IDLE = 0,    /* no chain: waiting for a connection or the backoff */
     PH_CREATE,      /* XGROUP CREATE */
     PH_INDEX,       /* SMEMBERS quench:incidents */
     PH_LOAD,        /* HMGET of each indexed incident, in parallel */
+    PH_PCOUNT,      /* XPENDING ... <consumer>: delivery counts */
     PH_PENDING,     /* XREADGROUP ... <last id>: our own unacked entries */
     PH_CLAIM,       /* XAUTOCLAIM sweep */
     PH_NEW,         /* XREADGROUP ... BLOCK ... > */
@@ -71,12 +83,27 @@ struct alias {
     char into[CORRELATE_ID_SIZE];
 };
 
+/* Delivery count of one pending entry, before the read that follows. */
+struct pcount {
+    char id[STREAM_ID_SIZE];
+    long long deliveries;
+};
+
+/* An entry of the current batch to dead-letter (copies: the reply it came
+ * from is freed before the write is sent). */
+struct dead {
+    char id[STREAM_ID_SIZE];
+    long long deliveries;
+    char *received_at, *body;       /* NULL when absent */
+    size_t received_at_len, body_len;
+};
+
 struct correlator {
     struct ev_loop *loop;
     struct redis_ev *r;
     struct engine *e;
     char *consumer;
-    int64_t claim_idle_ms, closed_ttl_ms;
+    int64_t claim_idle_ms, closed_ttl_ms, prune_every_ms;
     unsigned block_ms, batch;
     int64_t (*clock_ms)(void);
 
@@ -104,17 +131,30 @@ struct correlator {
 
     json_t *loaded;             /* restore: incident states read so far */
 
-    struct alias *aliases;      /* merged ids from before a restart */
+    struct alias *aliases;      /* merged ids whose slot is gone (before a
+                                 * restart, or pruned) -> their survivor */
     size_t naliases, aliases_cap;
+
+    struct pcount *pcounts;     /* of the pending read in progress */
+    size_t npcounts, pcounts_cap;
+    struct dead *dead;          /* dead letters of the batch */
+    size_t ndead, dead_cap;
+    char last_failure[160];     /* why the last chain failed, for reasons */
 
     ev_timer tick;              /* 1 s: engine_tick on the wall clock */
     ev_timer retry;             /* backoff before a new chain */
+    ev_timer housekeeping;      /* prune_every_ms: engine_prune */
+    ev_tstamp last_lag;
 
     struct correlator_status st;
 };
 
 static void chain_begin(struct correlator *c);
 static void next_read(struct correlator *c);
+static void dead_clear(struct correlator *c);
+static const redisReply *field(const redisReply *fields, const char *name);
+static int add_alias(struct correlator *c, const char *id, const char *into);
+static void request_lag(struct correlator *c);
 
 static int64_t wall_ms(void)
 {
@@ -179,6 +219,7 @@ static void chain_fail(struct correlator *c, const char *what, const char *reaso
 {
     double delay;
 
+    snprintf(c->last_failure, sizeof c->last_failure, "%s: %s", what, reason);
     if (c->failures++ == 0)
         log_warn("correlator: %s failed: %s; retrying", what, reason);
     else
@@ -189,6 +230,7 @@ static void chain_fail(struct correlator *c, const char *what, const char *reaso
      * again by the next chain. */
     c->nacks = 0;
     c->group_left = 0;
+    dead_clear(c);
     /* 250 ms x 2^n, capped at 5 s. */
     delay = 0.25;
     for (unsigned i = 1; i < c->failures && delay < 5.0; i++)
@@ -242,6 +284,7 @@ static void on_state(int connected, const char *reason, void *ud)
         c->caught_up = 0;
         c->nacks = 0;
         c->group_left = 0;
+        dead_clear(c);
     }
 }
 
@@ -292,6 +335,134 @@ static void on_engine(void *ctx, struct engine *e, uint32_t slot,
                   "persisted until it changes again", slot);
 }
 
+/* ---- dead letters -------------------------------------------------------- */
+
+static void dead_clear(struct correlator *c)
+{
+    for (size_t i = 0; i < c->ndead; i++) {
+        free(c->dead[i].received_at);
+        free(c->dead[i].body);
+    }
+    c->ndead = 0;
+}
+
+static char *dup_bytes(const redisReply *v, size_t *len)
+{
+    char *p;
+
+    *len = 0;
+    if (v == NULL || v->type != REDIS_REPLY_STRING)
+        return NULL;
+    p = malloc(v->len + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, v->str, v->len);
+    p[v->len] = 0;
+    *len = v->len;
+    return p;
+}
+
+/* Delivery count of ID before the current read, or 0 if unknown. */
+static long long deliveries_of(const struct correlator *c, const char *id,
+                               size_t len)
+{
+    for (size_t i = 0; i < c->npcounts; i++)
+        if (strlen(c->pcounts[i].id) == len && memcmp(c->pcounts[i].id, id, len) == 0)
+            return c->pcounts[i].deliveries;
+    return 0;
+}
+
+/* Queue entry ID (FIELDS may be nil) for the dead letter stream. -1 OOM. */
+static int dead_push(struct correlator *c, const redisReply *id,
+                     const redisReply *fields, long long deliveries)
+{
+    struct dead *d;
+
+    if (c->ndead == c->dead_cap) {
+        size_t cap = c->dead_cap ? c->dead_cap * 2 : 8;
+        struct dead *n = realloc(c->dead, cap * sizeof *n);
+
+        if (n == NULL)
+            return -1;
+        c->dead = n;
+        c->dead_cap = cap;
+    }
+    d = &c->dead[c->ndead];
+    memset(d, 0, sizeof *d);
+    snprintf(d->id, sizeof d->id, "%.*s", (int)id->len, id->str);
+    d->deliveries = deliveries;
+    if (fields->type == REDIS_REPLY_ARRAY) {
+        const redisReply *ra = field(fields, "received_at"), *b = field(fields, "body");
+
+        d->received_at = dup_bytes(ra, &d->received_at_len);
+        d->body = dup_bytes(b, &d->body_len);
+        if ((ra && ra->type == REDIS_REPLY_STRING && d->received_at == NULL) ||
+            (b && b->type == REDIS_REPLY_STRING && d->body == NULL)) {
+            free(d->received_at);
+            free(d->body);
+            return -1;
+        }
+    }
+    c->ndead++;
+    return 0;
+}
+
+static void on_persist_reply(enum redis_ev_result res,
+                             const struct redisReply *rep, void *ud);
+
+/* XADD dead letter I. 0 sent (on_persist_reply will be called), -1 not. */
+static int dead_send(struct correlator *c, size_t i)
+{
+    const struct dead *d = &c->dead[i];
+    char reason[300], n[24];
+    const char *argv[13];
+    size_t lens[13];
+    int argc = 0;
+
+    snprintf(reason, sizeof reason,
+             "delivered %lld times without being acknowledged: correlating it "
+             "failed or the process died on it (last failure seen here: %s)",
+             d->deliveries, c->last_failure[0] ? c->last_failure : "none");
+    snprintf(n, sizeof n, "%lld", d->deliveries);
+#define ARG(s_, l_) do { argv[argc] = (s_); lens[argc] = (l_); argc++; } while (0)
+    ARG("XADD", 4);
+    ARG(CORRELATOR_DEADLETTER, strlen(CORRELATOR_DEADLETTER));
+    ARG("*", 1);
+    ARG("id", 2);
+    ARG(d->id, strlen(d->id));
+    ARG("reason", 6);
+    ARG(reason, strlen(reason));
+    ARG("deliveries", 10);
+    ARG(n, strlen(n));
+    if (d->received_at) {
+        ARG("received_at", 11);
+        ARG(d->received_at, d->received_at_len);
+    }
+    if (d->body) {
+        ARG("body", 4);
+        ARG(d->body, d->body_len);
+    }
+#undef ARG
+    if (redis_ev_command(c->r, argc, argv, lens, CMD_TIMEOUT_MS, on_persist_reply,
+                         c) < 0)
+        return -1;
+    c->outstanding++;
+    return 0;
+}
+
+/* The dead letters of a round are stored: say so once each. */
+static void dead_done(struct correlator *c)
+{
+    for (size_t i = 0; i < c->ndead; i++) {
+        log_error("correlator: archive entry %s moved to " CORRELATOR_DEADLETTER
+                  " after %lld deliveries without an acknowledgement (last "
+                  "failure seen here: %s)", c->dead[i].id, c->dead[i].deliveries,
+                  c->last_failure[0] ? c->last_failure : "none");
+        c->st.dead_letters++;
+    }
+    dead_clear(c);
+}
+
 /* ---- persist ------------------------------------------------------------- */
 
 static void send_acks(struct correlator *c);
@@ -319,6 +490,7 @@ static void on_persist_reply(enum redis_ev_result res,
         return;
     }
     c->nflight = 0;
+    dead_done(c);
     send_acks(c);
 }
 
@@ -384,33 +556,50 @@ out:
     return rc;
 }
 
-/* Write every dirty incident, then XACK the batch. */
+/* Write the batch's dead letters and every dirty incident, then XACK the
+ * batch. */
 static void persist_then_ack(struct correlator *c)
 {
-    if (c->ndirty == 0) {
+    if (c->ndirty == 0 && c->ndead == 0) {
         send_acks(c);
         return;
     }
     /* Move the dirty list into flight: slots dirtied while the writes are
      * out are written by the next round. */
-    if (c->flight_cap < c->ndirty) {
-        uint32_t *l = realloc(c->flist, c->ndirty * sizeof *l);
-        if (l == NULL) {
-            chain_fail(c, "persisting incidents", "out of memory");
-            return;
+    c->nflight = 0;
+    if (c->ndirty > 0) {
+        if (c->flight_cap < c->ndirty) {
+            uint32_t *l = realloc(c->flist, c->ndirty * sizeof *l);
+            if (l == NULL) {
+                chain_fail(c, "persisting incidents", "out of memory");
+                return;
+            }
+            c->flist = l;
+            c->flight_cap = c->ndirty;
         }
-        c->flist = l;
-        c->flight_cap = c->ndirty;
+        memcpy(c->flist, c->dlist, c->ndirty * sizeof *c->flist);
+        c->nflight = c->ndirty;
+        for (size_t i = 0; i < c->ndirty; i++)
+            c->dflag[c->dlist[i]] = 0;
+        c->ndirty = 0;
     }
-    memcpy(c->flist, c->dlist, c->ndirty * sizeof *c->flist);
-    c->nflight = c->ndirty;
-    for (size_t i = 0; i < c->ndirty; i++)
-        c->dflag[c->dlist[i]] = 0;
-    c->ndirty = 0;
 
     c->phase = PH_PERSIST;
     c->group_left = 0;
     c->group_failed = 0;
+    for (size_t i = 0; i < c->ndead; i++) {
+        if (dead_send(c, i) < 0) {
+            c->group_failed = 1;
+            if (c->group_left == 0) {
+                for (size_t j = 0; j < c->nflight; j++)
+                    (void)mark_dirty(c, c->flist[j]);
+                c->nflight = 0;
+                chain_fail(c, "dead-lettering", "not connected");
+            }
+            return;
+        }
+        c->group_left++;
+    }
     for (size_t i = 0; i < c->nflight; i++) {
         int n = persist_slot(c, c->flist[i]);
 
@@ -429,6 +618,7 @@ static void persist_then_ack(struct correlator *c)
     }
     if (c->group_left == 0) {   /* only released slots: nothing to wait for */
         c->nflight = 0;
+        dead_done(c);
         send_acks(c);
     }
 }
@@ -446,6 +636,7 @@ static void on_ack_reply(enum redis_ev_result res, const struct redisReply *rep,
         chain_fail(c, "XACK", why(res, rep));
         return;
     }
+    c->st.acked += c->nacks;
     c->nacks = 0;
     c->failures = 0;
     next_read(c);
@@ -532,6 +723,11 @@ static int take_entry(struct correlator *c, const redisReply *ent)
     memcpy(c->last_id, id->str, id->len < STREAM_ID_SIZE ? id->len : 0);
     c->last_id[id->len < STREAM_ID_SIZE ? id->len : 0] = 0;
     c->st.entries++;
+    if (deliveries_of(c, id->str, id->len) >= CORRELATOR_MAX_DELIVERIES &&
+        fields->type == REDIS_REPLY_ARRAY) {
+        /* Not correlated again: this delivery is past the limit. */
+        return dead_push(c, id, fields, deliveries_of(c, id->str, id->len) + 1);
+    }
     if (fields->type != REDIS_REPLY_ARRAY) {
         log_info("correlator: archive entry %.*s was deleted while pending; "
                  "acknowledged", (int)id->len, id->str);
@@ -545,6 +741,7 @@ static int take_entry(struct correlator *c, const redisReply *ent)
         log_warn("correlator: archive entry %.*s lacks received_at or body; "
                  "acknowledged without correlating", (int)id->len, id->str);
         c->st.skipped++;
+        c->st.parse_failures++;
         return 0;
     }
     memcpy(num, ra->str, ra->len);
@@ -555,6 +752,7 @@ static int take_entry(struct correlator *c, const redisReply *ent)
         log_warn("correlator: archive entry %.*s has a bad received_at; "
                  "acknowledged without correlating", (int)id->len, id->str);
         c->st.skipped++;
+        c->st.parse_failures++;
         return 0;
     }
     memset(&err, 0, sizeof err);
@@ -570,6 +768,7 @@ static int take_entry(struct correlator *c, const redisReply *ent)
         log_warn("correlator: archive entry %.*s is not a valid webhook (%s); "
                  "acknowledged without correlating", (int)id->len, id->str, line);
         c->st.skipped++;
+        c->st.parse_failures++;
         return 0;
     }
     if (engine_ingest_webhook(c->e, wh, (int64_t)received_at, &err) < 0) {
@@ -587,6 +786,7 @@ static int take_entry(struct correlator *c, const redisReply *ent)
 static void take_batch(struct correlator *c, const redisReply *entries)
 {
     c->nacks = 0;
+    dead_clear(c);
     for (size_t i = 0; entries != NULL && i < entries->elements; i++) {
         if (take_entry(c, entries->element[i]) < 0) {
             chain_fail(c, "correlating", "out of memory");
@@ -689,6 +889,68 @@ static void on_claim_reply(enum redis_ev_result res, const struct redisReply *re
     take_batch(c, entries);
 }
 
+/* XPENDING extended form: [[id, consumer, idle, deliveries], ...] of our
+ * pending entries after last_id. Then the pending read itself, one entry
+ * at a time when any of them has been delivered twice: one of them may be
+ * what failed (or killed us) last time. */
+static void on_pcount_reply(enum redis_ev_result res, const struct redisReply *rep,
+                            void *ud)
+{
+    struct correlator *c = ud;
+    char count[16];
+    int narrow = 0;
+
+    if (!reply_live(c) || c->phase != PH_PCOUNT)
+        return;
+    if (is_error(res, rep) || rep->type != REDIS_REPLY_ARRAY) {
+        chain_fail(c, "XPENDING", why(res, rep));
+        return;
+    }
+    c->npcounts = 0;
+    if (rep->elements > c->pcounts_cap) {
+        struct pcount *p = realloc(c->pcounts, rep->elements * sizeof *p);
+
+        if (p == NULL) {
+            chain_fail(c, "XPENDING", "out of memory");
+            return;
+        }
+        c->pcounts = p;
+        c->pcounts_cap = rep->elements;
+    }
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[0]->len >= STREAM_ID_SIZE ||
+            e->element[3]->type != REDIS_REPLY_INTEGER)
+            continue;
+        memcpy(c->pcounts[c->npcounts].id, e->element[0]->str, e->element[0]->len);
+        c->pcounts[c->npcounts].id[e->element[0]->len] = 0;
+        c->pcounts[c->npcounts].deliveries = e->element[3]->integer;
+        if (e->element[3]->integer >= 2)
+            narrow = 1;
+        c->npcounts++;
+    }
+    if (rep->elements == 0) {
+        /* Our backlog is done; now what dead consumers left behind. The
+         * round still runs: incidents dirtied meanwhile are written. */
+        c->read_phase = PH_CLAIM;
+        snprintf(c->cursor, sizeof c->cursor, "0-0");
+        take_batch(c, NULL);
+        return;
+    }
+    snprintf(count, sizeof count, "%u", narrow ? 1u : c->batch);
+    {
+        const char *argv[] = {"XREADGROUP", "GROUP", CORRELATOR_GROUP, c->consumer,
+                              "COUNT", count, "STREAMS", ARCHIVE_STREAM, c->last_id};
+
+        c->phase = PH_PENDING;
+        if (send_cmd(c, on_read_reply, CMD_TIMEOUT_MS, 9, argv) < 0)
+            chain_fail(c, "reading the archive", "not connected");
+    }
+}
+
 /* Issue the read the chain is at. */
 static void next_read(struct correlator *c)
 {
@@ -704,11 +966,21 @@ static void next_read(struct correlator *c)
         snprintf(c->cursor, sizeof c->cursor, "0-0");
     }
     c->phase = c->read_phase;
+    if (c->read_phase != PH_PENDING)
+        c->npcounts = 0;   /* counts are of the pending read only */
     switch (c->read_phase) {
     case PH_PENDING: {
-        const char *argv[] = {"XREADGROUP", "GROUP", CORRELATOR_GROUP, c->consumer,
-                              "COUNT", count, "STREAMS", ARCHIVE_STREAM, c->last_id};
-        rc = send_cmd(c, on_read_reply, CMD_TIMEOUT_MS, 9, argv);
+        /* Exclusive start after the last entry taken ("(" since 6.2). */
+        char start[STREAM_ID_SIZE + 1];
+        const char *argv[] = {"XPENDING", ARCHIVE_STREAM, CORRELATOR_GROUP,
+                              start, "+", count, c->consumer};
+
+        if (strcmp(c->last_id, "0") == 0)
+            snprintf(start, sizeof start, "-");
+        else
+            snprintf(start, sizeof start, "(%s", c->last_id);
+        c->phase = PH_PCOUNT;
+        rc = send_cmd(c, on_pcount_reply, CMD_TIMEOUT_MS, 7, argv);
         break;
     }
     case PH_CLAIM: {
@@ -759,6 +1031,13 @@ static int add_alias(struct correlator *c, const char *id, const char *into)
 {
     if (strlen(id) >= CORRELATE_ID_SIZE || strlen(into) >= CORRELATE_ID_SIZE)
         return 0;
+    /* Keep chains one hop long: what led to ID now leads to INTO. */
+    for (size_t i = 0; i < c->naliases; i++) {
+        if (strcmp(c->aliases[i].id, id) == 0)
+            return 0;
+        if (strcmp(c->aliases[i].into, id) == 0)
+            snprintf(c->aliases[i].into, CORRELATE_ID_SIZE, "%s", into);
+    }
     if (c->naliases == c->aliases_cap) {
         size_t cap = c->aliases_cap ? c->aliases_cap * 2 : 16;
         struct alias *a = realloc(c->aliases, cap * sizeof *a);
@@ -1006,11 +1285,142 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)loop;
     (void)revents;
+    if (ev_now(c->loop) - c->last_lag >= LAG_EVERY_S) {
+        c->last_lag = ev_now(c->loop);
+        request_lag(c);
+    }
     if (!c->caught_up_once)
         return;
     n = engine_tick(c->e, c->clock_ms());
     if (n > 0)
         log_info("correlator: %zu incident(s) closed", n);
+}
+
+/* ---- housekeeping -------------------------------------------------------- */
+
+/* Fire-and-forget: a failure only delays what it tidies (an index entry
+ * whose key expires anyway, a lag reading). */
+static void send_tidy(struct correlator *c, int argc, const char *const *argv)
+{
+    (void)send_cmd(c, on_ignore, CMD_TIMEOUT_MS, argc, argv);
+}
+
+/* Forget incident ID in Redis too: the index entry and the key (which
+ * would expire on its own; dropping it now keeps a restart from restoring
+ * what memory no longer holds). */
+static void forget_in_redis(struct correlator *c, const char *id)
+{
+    char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
+    const char *srem[] = {"SREM", CORRELATOR_INDEX, id};
+    const char *unlink_[] = {"UNLINK", key};
+
+    snprintf(key, sizeof key, "%s%s", CORRELATOR_INCIDENT_PREFIX, id);
+    send_tidy(c, 3, srem);
+    send_tidy(c, 2, unlink_);
+}
+
+static void on_lag_reply(enum redis_ev_result res, const struct redisReply *rep,
+                         void *ud)
+{
+    struct correlator *c = ud;
+
+    c->outstanding--;
+    if (c->closing || is_error(res, rep) || rep->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *g = rep->element[i], *name, *lag;
+
+        if (g->type != REDIS_REPLY_ARRAY)
+            continue;
+        name = field(g, "name");
+        if (name == NULL || name->type != REDIS_REPLY_STRING ||
+            strcmp(name->str, CORRELATOR_GROUP) != 0)
+            continue;
+        lag = field(g, "lag");
+        /* nil when Redis cannot tell (entries deleted mid-stream). */
+        c->st.lag = lag && lag->type == REDIS_REPLY_INTEGER ? lag->integer : -1;
+    }
+}
+
+/* Drop closed incidents older than the TTL from the engine, in step with
+ * the API (which stops listing them at the same age) and with Redis
+ * (where their keys expire at about the same age). A merged-away slot is
+ * released by every prune; its id keeps resolving through an alias for as
+ * long as its survivor lives, as it does after a restart. */
+static void prune(struct correlator *c, int64_t now)
+{
+    const struct correlate *cr = engine_correlate(c->e);
+    uint32_t nslots = correlate_incident_slots(cr);
+    int64_t before = now - c->closed_ttl_ms;
+    char (*gone)[CORRELATE_ID_SIZE] = NULL;
+    size_t ngone = 0, released, k = 0;
+
+    gone = malloc((nslots ? nslots : 1) * sizeof *gone);
+    if (gone == NULL)
+        return;   /* next time */
+    for (uint32_t s = 0; s < nslots; s++) {
+        struct correlate_incident ci, si;
+        int64_t into;
+
+        if (correlate_incident(cr, s, &ci) < 0)
+            continue;
+        if (ci.state == CORRELATE_CLOSED && ci.closed_at < before) {
+            snprintf(gone[ngone++], CORRELATE_ID_SIZE, "%s", ci.id);
+        } else if (ci.state == CORRELATE_MERGED) {
+            into = engine_find(c->e, ci.id);
+            if (into >= 0 && correlate_incident(cr, (uint32_t)into, &si) == 0 &&
+                add_alias(c, ci.id, si.id) < 0) {
+                free(gone);
+                return;   /* keep the slot (and its id) until memory allows */
+            }
+        }
+    }
+    released = engine_prune(c->e, before);
+    c->st.pruned += released;
+    for (size_t i = 0; i < ngone; i++)
+        if (correlate_find(cr, gone[i]) < 0)
+            forget_in_redis(c, gone[i]);
+    free(gone);
+    /* Aliases whose survivor went too lead nowhere now. */
+    for (size_t i = 0; i < c->naliases; i++) {
+        if (correlator_find(c, c->aliases[i].id) >= 0) {
+            c->aliases[k++] = c->aliases[i];
+            continue;
+        }
+        forget_in_redis(c, c->aliases[i].id);
+    }
+    c->naliases = k;
+    if (released > 0)
+        log_info("correlator: pruned %zu incident(s) closed before the "
+                 "%lld ms horizon", released, (long long)c->closed_ttl_ms);
+}
+
+/* Housekeeping, every prune_every_ms (each job non-blocking):
+ * - prune: closed incidents past closed_ttl_ms leave memory and Redis, so
+ *   memory follows the live incidents (once restored: pruning before the
+ *   restore would miss what it loads);
+ * - lag: XINFO GROUPS for /metrics and /readyz (queued behind a blocking
+ *   read at worst: block_ms late). */
+static void on_housekeeping(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct correlator *c = container_of(w, struct correlator, housekeeping);
+
+    (void)loop;
+    (void)revents;
+    /* Not while writes are owed: a merged slot released before its
+     * merged_into was written would leave its id unresolvable after a
+     * restart. Those wait for Redis; the prune waits for them. */
+    if (c->restored && c->ndirty == 0 && c->nflight == 0)
+        prune(c, c->clock_ms());
+}
+
+static void request_lag(struct correlator *c)
+{
+    const char *argv[] = {"XINFO", "GROUPS", ARCHIVE_STREAM};
+
+    if (!c->connected)
+        return;
+    (void)send_cmd(c, on_lag_reply, CMD_TIMEOUT_MS, 3, argv);
 }
 
 /* ---- public -------------------------------------------------------------- */
@@ -1033,7 +1443,9 @@ int correlator_new(struct correlator **out, struct ev_loop *loop,
     c->consumer = strdup(o->consumer && o->consumer[0] ? o->consumer : "quench");
     c->claim_idle_ms = o->claim_idle_ms > 0 ? o->claim_idle_ms : 60000;
     c->closed_ttl_ms = o->closed_ttl_ms > 0 ? o->closed_ttl_ms
-                                            : 7LL * 24 * 3600 * 1000;
+                                            : CORRELATOR_CLOSED_TTL_MS;
+    c->prune_every_ms = o->prune_every_ms > 0 ? o->prune_every_ms : 60000;
+    c->st.lag = -1;
     c->block_ms = o->block_ms ? o->block_ms : 2000;
     c->batch = o->batch ? o->batch : 100;
     c->clock_ms = o->clock_ms ? o->clock_ms : wall_ms;
@@ -1051,6 +1463,9 @@ int correlator_new(struct correlator **out, struct ev_loop *loop,
     redis_ev_on_state(c->r, on_state, c);
     ev_timer_init(&c->tick, on_tick, 1.0, 1.0);
     ev_timer_init(&c->retry, on_retry, 0.25, 0.0);
+    ev_timer_init(&c->housekeeping, on_housekeeping,
+                  (double)c->prune_every_ms / 1000.0,
+                  (double)c->prune_every_ms / 1000.0);
     engine_set_hook(e, on_engine, c);
     *out = c;
     return 0;
@@ -1059,7 +1474,9 @@ int correlator_new(struct correlator **out, struct ev_loop *loop,
 void correlator_start(struct correlator *c)
 {
     c->last_claim = ev_now(c->loop);
+    c->last_lag = ev_now(c->loop) - LAG_EVERY_S;
     ev_timer_start(c->loop, &c->tick);
+    ev_timer_start(c->loop, &c->housekeeping);
     redis_ev_start(c->r);
 }
 
@@ -1070,6 +1487,7 @@ void correlator_free(struct correlator *c)
     c->closing = 1;
     ev_timer_stop(c->loop, &c->tick);
     ev_timer_stop(c->loop, &c->retry);
+    ev_timer_stop(c->loop, &c->housekeeping);
     engine_set_hook(c->e, NULL, NULL);
     /* Runs our callbacks with DISCONNECTED; `closing` makes them count
      * down only. */
@@ -1080,16 +1498,33 @@ void correlator_free(struct correlator *c)
     free(c->dlist);
     free(c->flist);
     free(c->aliases);
+    dead_clear(c);
+    free(c->dead);
+    free(c->pcounts);
     free(c->consumer);
     free(c);
 }
 
 void correlator_status(const struct correlator *c, struct correlator_status *out)
 {
+    const struct correlate *cr = engine_correlate(c->e);
+    uint32_t n = correlate_incident_slots(cr);
+
     *out = c->st;
     out->connected = c->connected;
     out->restored = c->restored;
     out->caught_up = c->caught_up;
+    out->incidents_open = out->incidents_closed = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        struct correlate_incident ci;
+
+        if (correlate_incident(cr, s, &ci) < 0)
+            continue;
+        if (ci.state == CORRELATE_OPEN)
+            out->incidents_open++;
+        else if (ci.state == CORRELATE_CLOSED)
+            out->incidents_closed++;
+    }
 }
 
 int correlator_ready(const struct correlator *c)
@@ -1174,6 +1609,8 @@ int correlator_serve_new(struct correlator_serve **out, struct ev_loop *loop,
     memset(&co, 0, sizeof co);
     memset(&ao, 0, sizeof ao);
     co.consumer = cfg->consumer_name;
+    /* One horizon for the API, memory and Redis (correlator.h). */
+    co.closed_ttl_ms = ao.closed_ttl_ms = CORRELATOR_CLOSED_TTL_MS;
     ao.bearer_token = cfg->auth.api_bearer_token;
     if (load_rules_dir(s, cfg->rules_dir ? cfg->rules_dir : "rules", err) < 0)
         goto fail;

@@ -5,7 +5,10 @@
  * quench:incident:<id> (index set quench:incidents) and acknowledges the
  * entries only after those writes are confirmed: a crash re-reads, never
  * loses. A 1 s timer advances the engine on the wall clock so incidents
- * close on time.
+ * close on time; a housekeeping timer (prune_every_ms) drops incidents
+ * closed more than closed_ttl_ms ago from memory and Redis (engine_prune).
+ * An entry delivered CORRELATOR_MAX_DELIVERIES times without an XACK is
+ * moved to CORRELATOR_DEADLETTER instead of being correlated again.
  *
  * On start it restores the incidents held in Redis into the engine, then
  * re-reads this consumer's pending entries, claims entries other consumers
@@ -30,6 +33,15 @@
 #define CORRELATOR_GROUP "correlator"
 #define CORRELATOR_INCIDENT_PREFIX "quench:incident:"
 #define CORRELATOR_INDEX "quench:incidents"
+/* Archive entries delivered this often without an XACK (processing failed,
+ * or the process died on them) are moved here instead of a further
+ * delivery: fields id, reason, deliveries, then the entry's own. */
+#define CORRELATOR_DEADLETTER "quench:deadletter"
+#define CORRELATOR_MAX_DELIVERIES 5
+/* How long a closed incident stays: listed by the API, kept in memory,
+ * kept in Redis (PEXPIRE). One value for all three, so what a restart
+ * restores is what the API showed before it. */
+#define CORRELATOR_CLOSED_TTL_MS (7LL * 24 * 3600 * 1000)
 
 struct ev_loop;
 struct correlator;   /* opaque */
@@ -38,7 +50,12 @@ struct correlator;   /* opaque */
 struct correlator_options {
     const char *consumer;       /* group member name (copied); "quench" */
     int64_t claim_idle_ms;      /* XAUTOCLAIM entries idle this long; 60 s */
-    int64_t closed_ttl_ms;      /* PEXPIRE of closed and merged incidents; 7 d */
+    int64_t closed_ttl_ms;      /* PEXPIRE of closed and merged incidents,
+                                 * and how long after closing they are
+                                 * pruned from memory;
+                                 * CORRELATOR_CLOSED_TTL_MS */
+    int64_t prune_every_ms;     /* housekeeping period (engine_prune, lag);
+                                 * 60 s */
     unsigned block_ms;          /* XREADGROUP BLOCK; 2000 */
     unsigned batch;             /* XREADGROUP / XAUTOCLAIM COUNT; 100 */
     int64_t (*clock_ms)(void);  /* wall clock for the tick; CLOCK_REALTIME */
@@ -66,12 +83,22 @@ struct correlator_status {
                                  * reading new ones */
     unsigned long entries;      /* stream entries taken */
     unsigned long skipped;      /* of those, unparsable or deleted: acked */
+    unsigned long parse_failures;     /* of the skipped, not a valid webhook
+                                       * or lacking received_at/body */
+    unsigned long acked;        /* entries acknowledged (XACK confirmed) */
+    unsigned long dead_letters; /* entries moved to CORRELATOR_DEADLETTER */
     unsigned long restored_incidents;
     unsigned long persist_failures;   /* batches whose writes failed */
+    unsigned long pruned;       /* closed incidents dropped from memory */
+    unsigned long incidents_open;     /* now, in the engine */
+    unsigned long incidents_closed;   /* now, in the engine (within the TTL) */
+    long long lag;              /* archive entries not yet delivered to the
+                                 * group (XINFO GROUPS, refreshed by the
+                                 * housekeeping); -1 unknown */
 };
 void correlator_status(const struct correlator *c, struct correlator_status *out);
 
-/* 1 when connected, restored and caught up (for /readyz), else 0. */
+/* 1 when connected, restored and caught up, else 0. */
 int correlator_ready(const struct correlator *c);
 
 /* Slot of incident ID in the engine, following merges, including merges

@@ -364,6 +364,38 @@ size_t engine_tick(struct engine *e, int64_t now)
     return n;
 }
 
+/* correlate_prune decides what goes; the engine then drops whatever it
+ * holds for slots correlate no longer has, rather than repeating the
+ * criteria here. Order matters for the class cache: the fed_slot of a
+ * surviving alert may name a released slot (it left that incident on a
+ * refire), and that slot may be reused by the next incident opened, whose
+ * rank state must not be thrown away for it; so it is reset to "none". */
+size_t engine_prune(struct engine *e, int64_t closed_before)
+{
+    size_t n = correlate_prune(e->c, closed_before);
+    struct correlate_incident ci;
+    struct correlate_alert ca;
+
+    for (uint32_t s = 0; s < e->nslots; s++) {
+        if (correlate_incident(e->c, s, &ci) == 0)
+            continue;
+        rank_free(e->slots[s].rank);
+        memset(&e->slots[s], 0, sizeof e->slots[s]);
+    }
+    for (uint32_t m = 0; m < e->nkinds; m++) {
+        struct kind_cache *k = &e->kinds[m];
+
+        if (correlate_alert(e->c, m, &ca) < 0) {
+            memset(k, 0, sizeof *k);
+            continue;
+        }
+        if (k->valid && k->fed_slot >= 0 &&
+            correlate_incident(e->c, (uint32_t)k->fed_slot, &ci) < 0)
+            k->fed_slot = -1;
+    }
+    return n;
+}
+
 /* ---- reading and rendering ----------------------------------------------- */
 
 /* Sort keys are copied next to the slot: qsort has no context argument

@@ -58,6 +58,17 @@ int engine_ingest_webhook(struct engine *e, const struct webhook *wh,
 /* Advance to NOW: close due incidents. Number closed. */
 size_t engine_tick(struct engine *e, int64_t now);
 
+/* Serve's housekeeping (replay never prunes): release the incidents that
+ * closed before CLOSED_BEFORE, every merged-away slot, the alerts they
+ * held, and the engine's rank and class state for them, so memory follows
+ * the live incidents rather than everything ever seen. Released ids no
+ * longer resolve (engine_find -1) and their slots are reused; a later
+ * alert with a released fingerprint opens a fresh incident. Rankings of
+ * the incidents kept are unchanged. The string pool is not shrunk (see
+ * docs/operations.md, memory). Not from inside the hook. Number of closed
+ * incidents released (merged slots not counted). */
+size_t engine_prune(struct engine *e, int64_t closed_before);
+
 /* Live incidents (open and closed, not merged) sorted by opened_at, then
  * id, into a new array *slots of *n (caller frees). 0 or -1 OOM. */
 int engine_list(const struct engine *e, uint32_t **slots, size_t *n);

@@ -301,6 +301,16 @@ struct quench {
     struct metric *m_redis_up;      /* quench_redis_connected */
     struct metric *m_http;          /* quench_http_requests_total */
     struct metric *m_webhooks;      /* quench_webhooks_total */
+    /* Mirrors of the correlator's and the HTTP server's own counters,
+     * brought up to date on each scrape (refresh_metrics). */
+    struct metric *m_corr_entries, *m_corr_acked, *m_corr_parse_failures,
+        *m_corr_dead_letters, *m_corr_persist_failures, *m_corr_pruned;
+    struct metric *m_corr_connected, *m_corr_caught_up, *m_corr_lag;
+    struct metric *m_incidents;     /* quench_incidents{state} */
+    struct metric *m_http_suspended, *m_http_bad_headers, *m_http_body_deadline,
+        *m_http_deferred_timeouts, *m_http_clients_gone;
+    struct correlator_status corr_seen;   /* counters as last exported */
+    struct http_stats http_seen;
     struct http_server *http;
     struct http_auth webhook_auth;
     struct http_route routes[4 + CORRELATOR_SERVE_NROUTES];
@@ -328,26 +338,94 @@ static void h_healthz(struct http_req *req, void *ud)
     respond_json(req, 200, "{\"status\":\"ok\"}");
 }
 
+/* Ready means "send me webhooks": Redis (ingest's connection) is up and we
+ * are not stopping. The correlator's state is reported, not required: a
+ * long catch-up must not take the pod out of service, or Alertmanager's
+ * webhooks would stop flowing while the backlog is worked off. */
 static void h_readyz(struct http_req *req, void *ud)
 {
     struct quench *q = ud;
+    struct correlator_status st;
+    json_t *o;
+    char *text = NULL;
 
-    if (q->stopping)
-        http_req_respond_error(req, 503, "not ready", "shutting down");
-    else if (!redis_ev_connected(q->redis))
-        http_req_respond_error(req, 503, "not ready", "Redis is not connected");
-    else
-        respond_json(req, 200, "{\"status\":\"ready\"}");
+    if (q->stopping) {
+        http_req_respond_error(req, 503, "unavailable", "shutting down");
+        return;
+    }
+    if (!redis_ev_connected(q->redis)) {
+        http_req_respond_error(req, 503, "unavailable", "Redis is not connected");
+        return;
+    }
+    correlator_status(correlator_serve_correlator(q->corr), &st);
+    o = json_pack("{s:s, s:{s:b, s:b, s:o}}", "status", "ready", "correlator",
+                  "connected", st.connected, "caught_up", st.caught_up, "lag",
+                  st.lag >= 0 ? json_integer(st.lag) : json_null());
+    if (o != NULL)
+        text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text == NULL) {
+        http_req_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    respond_json(req, 200, text);
+    free(text);
+}
+
+/* Add what counter NOW gained since *SEEN to M. The sources only count up;
+ * a smaller NOW (never expected) is taken as the new base. */
+static void mirror_counter(struct metric *m, unsigned long *seen,
+                           unsigned long now)
+{
+    if (now > *seen)
+        metrics_counter_add(m, NULL, (double)(now - *seen));
+    *seen = now;
+}
+
+static void refresh_metrics(struct quench *q)
+{
+    struct correlator_status st;
+    struct http_stats hs;
+    static const char *const open_v[] = {"open"}, *const closed_v[] = {"closed"};
+
+    correlator_status(correlator_serve_correlator(q->corr), &st);
+    mirror_counter(q->m_corr_entries, &q->corr_seen.entries, st.entries);
+    mirror_counter(q->m_corr_acked, &q->corr_seen.acked, st.acked);
+    mirror_counter(q->m_corr_parse_failures, &q->corr_seen.parse_failures,
+                   st.parse_failures);
+    mirror_counter(q->m_corr_dead_letters, &q->corr_seen.dead_letters,
+                   st.dead_letters);
+    mirror_counter(q->m_corr_persist_failures, &q->corr_seen.persist_failures,
+                   st.persist_failures);
+    mirror_counter(q->m_corr_pruned, &q->corr_seen.pruned, st.pruned);
+    metrics_gauge_set(q->m_corr_connected, NULL, st.connected ? 1 : 0);
+    metrics_gauge_set(q->m_corr_caught_up, NULL, st.caught_up ? 1 : 0);
+    metrics_gauge_set(q->m_corr_lag, NULL, (double)st.lag);
+    metrics_gauge_set(q->m_incidents, open_v, (double)st.incidents_open);
+    metrics_gauge_set(q->m_incidents, closed_v, (double)st.incidents_closed);
+
+    http_server_stats(q->http, &hs);
+    metrics_gauge_set(q->m_http_suspended, NULL, (double)hs.suspended);
+    mirror_counter(q->m_http_bad_headers, &q->http_seen.bad_headers, hs.bad_headers);
+    mirror_counter(q->m_http_body_deadline, &q->http_seen.body_deadline,
+                   hs.body_deadline);
+    mirror_counter(q->m_http_deferred_timeouts, &q->http_seen.deferred_timeouts,
+                   hs.deferred_timeouts);
+    mirror_counter(q->m_http_clients_gone, &q->http_seen.clients_gone,
+                   hs.clients_gone);
 }
 
 static void h_metrics(struct http_req *req, void *ud)
 {
     struct quench *q = ud;
     size_t len;
-    char *text = metrics_render_alloc(q->metrics, &len);
+    char *text;
 
+    refresh_metrics(q);
+    text = metrics_render_alloc(q->metrics, &len);
     if (text == NULL) {
-        http_req_respond_error(req, 500, "out of memory", "cannot render metrics");
+        http_req_respond_error(req, 500, "internal", "cannot render metrics: "
+                               "out of memory");
         return;
     }
     http_req_respond(req, 200, METRICS_CONTENT_TYPE, text, len, NULL);
@@ -438,7 +516,9 @@ static void on_private_redis_exit(struct ev_loop *loop, ev_child *w,
 
 /* Housekeeping, every HOUSEKEEPING_S (add jobs here, each non-blocking):
  * - archive trim: XTRIM MINID ~ <now - retention>, for a stream that no
- *   XADD has trimmed because nothing arrived. */
+ *   XADD has trimmed because nothing arrived.
+ * The correlator keeps its own (correlator.c, on its connection): pruning
+ * closed incidents past the API's horizon, and the consumer group's lag. */
 static void on_housekeeping(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct quench *q = container_of(w, struct quench, housekeeping);
@@ -447,6 +527,69 @@ static void on_housekeeping(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     if (redis_ev_connected(q->redis))
         archive_trim(q->archive, wall_ms());
+}
+
+/* The correlator's and HTTP server's counters (refresh_metrics). */
+static int serve_setup_corr_metrics(struct quench *q, struct qerr *err)
+{
+    static const char *const state[] = {"state", NULL};
+    struct metrics *m = q->metrics;
+
+    q->m_corr_entries = metrics_counter(m, "quench_correlator_entries_total",
+        "Archive stream entries the correlator took (correlated, skipped or "
+        "dead-lettered).", NULL, err);
+    q->m_corr_acked = metrics_counter(m, "quench_correlator_acked_total",
+        "Archive entries acknowledged (XACK) after their incidents were "
+        "persisted.", NULL, err);
+    q->m_corr_parse_failures = metrics_counter(m,
+        "quench_correlator_parse_failures_total",
+        "Archive entries acknowledged without correlating: not a valid "
+        "webhook, or no received_at or body.", NULL, err);
+    q->m_corr_dead_letters = metrics_counter(m,
+        "quench_correlator_dead_letters_total",
+        "Archive entries moved to quench:deadletter after too many "
+        "deliveries without an acknowledgement.", NULL, err);
+    q->m_corr_persist_failures = metrics_counter(m,
+        "quench_correlator_persist_failures_total",
+        "Rounds of incident writes to Redis that failed (retried).", NULL, err);
+    q->m_corr_pruned = metrics_counter(m, "quench_correlator_pruned_total",
+        "Closed incidents dropped from memory and Redis past the retention.",
+        NULL, err);
+    q->m_corr_connected = metrics_gauge(m, "quench_correlator_connected",
+        "1 while the correlator's own Redis connection is up.", NULL, err);
+    q->m_corr_caught_up = metrics_gauge(m, "quench_correlator_caught_up",
+        "1 once the correlator has worked off its pending and claimable "
+        "entries and reads new ones.", NULL, err);
+    q->m_corr_lag = metrics_gauge(m, "quench_correlator_lag_entries",
+        "Archive entries not yet delivered to the correlator group (XINFO "
+        "GROUPS lag, every 5 s); -1 while unknown.", NULL, err);
+    q->m_incidents = metrics_gauge(m, "quench_incidents",
+        "Incidents held in memory, by state (closed ones until the "
+        "retention).", state, err);
+    q->m_http_suspended = metrics_gauge(m, "quench_http_suspended_requests",
+        "Requests waiting for a deferred answer (webhooks waiting for Redis).",
+        NULL, err);
+    q->m_http_bad_headers = metrics_counter(m, "quench_http_bad_headers_total",
+        "Requests refused 400 by header hygiene.", NULL, err);
+    q->m_http_body_deadline = metrics_counter(m,
+        "quench_http_body_deadline_total",
+        "Connections dropped because the body did not arrive in time.", NULL,
+        err);
+    q->m_http_deferred_timeouts = metrics_counter(m,
+        "quench_http_deferred_timeouts_total",
+        "Deferred requests answered 503 at the deferred deadline.", NULL, err);
+    q->m_http_clients_gone = metrics_counter(m, "quench_http_clients_gone_total",
+        "Clients that disconnected while their request was deferred.", NULL,
+        err);
+    if (!q->m_corr_entries || !q->m_corr_acked || !q->m_corr_parse_failures ||
+        !q->m_corr_dead_letters || !q->m_corr_persist_failures ||
+        !q->m_corr_pruned || !q->m_corr_connected || !q->m_corr_caught_up ||
+        !q->m_corr_lag || !q->m_incidents || !q->m_http_suspended ||
+        !q->m_http_bad_headers || !q->m_http_body_deadline ||
+        !q->m_http_deferred_timeouts || !q->m_http_clients_gone)
+        return -1;
+    metrics_gauge_set(q->m_corr_lag, NULL, -1);
+    return 0;
 }
 
 static int serve_setup_metrics(struct quench *q, struct qerr *err)
@@ -474,7 +617,7 @@ static int serve_setup_metrics(struct quench *q, struct qerr *err)
                                 "code.", route_code, err);
     if (!q->m_redis_up || !q->m_webhooks || !q->m_http)
         return -1;
-    return 0;
+    return serve_setup_corr_metrics(q, err);
 }
 
 static void serve_cleanup(struct quench *q)

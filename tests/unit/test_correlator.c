@@ -148,7 +148,8 @@ static void drop_engine(struct fx *f)
     f->r = NULL;
 }
 
-static void start(struct fx *f, int64_t claim_idle_ms, int64_t (*clock)(void))
+static void start_with(struct fx *f, int64_t claim_idle_ms, int64_t (*clock)(void),
+                       int64_t closed_ttl_ms, int64_t prune_every_ms)
 {
     struct redis_ev_options ro = {0};
     struct correlator_options o = {0};
@@ -158,9 +159,16 @@ static void start(struct fx *f, int64_t claim_idle_ms, int64_t (*clock)(void))
     o.claim_idle_ms = claim_idle_ms;
     o.block_ms = 200;
     o.clock_ms = clock;
+    o.closed_ttl_ms = closed_ttl_ms;
+    o.prune_every_ms = prune_every_ms;
     make_engine(f);
     assert_int_equal(correlator_new(&f->c, f->loop, &ro, f->e, &o, NULL), 0);
     correlator_start(f->c);
+}
+
+static void start(struct fx *f, int64_t claim_idle_ms, int64_t (*clock)(void))
+{
+    start_with(f, claim_idle_ms, clock, 0, 0);
 }
 
 static long long pending(struct fx *f)
@@ -445,6 +453,132 @@ static void test_resumes_after_redis_restart(void **state)
     assert_true(correlator_ready(f->c));
 }
 
+/* Settled, and our XACK callbacks have run (Redis may answer the test's
+ * connection before the correlator has read its own reply). */
+static int settled_all_acked(struct fx *f)
+{
+    struct correlator_status st;
+
+    correlator_status(f->c, &st);
+    return st.acked == 3 && settled(f);
+}
+
+/* An entry delivered 5 times without an XACK (each time the process died
+ * on it, say) is not correlated a sixth time: it goes to quench:deadletter
+ * with its id, the reason, the count and its fields, and is acknowledged.
+ * One delivered 4 times is still correlated; so is one never delivered. */
+static void test_dead_letter(void **state)
+{
+    struct fx *f = *state;
+    char poison[64], fourth[64], *pb, *b;
+    struct correlator_status st;
+    redisReply *r;
+    const redisReply *fl;
+
+    NEED_REDIS(f);
+    freeReplyObject(cmd(f, "XGROUP CREATE quench:archive correlator 0 MKSTREAM"));
+    pb = body("cart", "00000000000000f1", "firing");
+    xadd(f, pb, wall_ms(), poison, sizeof poison);
+    b = body("shop", "00000000000000f2", "firing");
+    xadd(f, b, wall_ms(), fourth, sizeof fourth);
+    free(b);
+    /* Deliveries 1..4 of both, then a 5th of the first only. */
+    freeReplyObject(cmd(f, "XREADGROUP GROUP correlator " CONSUMER
+                           " COUNT 2 STREAMS quench:archive >"));
+    for (int i = 0; i < 3; i++)
+        freeReplyObject(cmd(f, "XREADGROUP GROUP correlator " CONSUMER
+                               " COUNT 2 STREAMS quench:archive 0"));
+    freeReplyObject(cmd(f, "XREADGROUP GROUP correlator " CONSUMER
+                           " COUNT 1 STREAMS quench:archive 0"));
+    b = body("web", "00000000000000f3", "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled_all_acked, 5000));
+    correlator_status(f->c, &st);
+    assert_int_equal(st.dead_letters, 1);
+    assert_int_equal(st.acked, 3);
+    assert_int_equal(n_incidents(f), 2);   /* shop and web, not cart */
+    r = cmd(f, "XRANGE quench:deadletter - +");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 1);
+    fl = r->element[0]->element[1];
+    assert_string_equal(info_field(fl, "id")->str, poison);
+    assert_string_equal(info_field(fl, "deliveries")->str, "6");
+    assert_non_null(strstr(info_field(fl, "reason")->str, "without being acknowledged"));
+    assert_string_equal(info_field(fl, "body")->str, pb);
+    assert_non_null(info_field(fl, "received_at"));
+    freeReplyObject(r);
+    free(pb);
+}
+
+static int pruned_one(struct fx *f)
+{
+    struct correlator_status st;
+
+    correlator_status(f->c, &st);
+    return st.pruned == 1;
+}
+
+/* Housekeeping prunes a closed incident once it is closed_ttl_ms old:
+ * gone from the engine, from the index and its key, while the open one
+ * stays; the status counts what is held. */
+static void test_prune_closed(void **state)
+{
+    struct fx *f = *state;
+    char id[CORRELATE_ID_SIZE], key[64], *b;
+    struct correlator_status st;
+    int64_t t0 = wall_ms();
+    uint32_t *slots;
+    size_t n;
+    struct correlate_incident ci;
+
+    NEED_REDIS(f);
+    b = body("cart", "0000000000000101", "firing");
+    xadd(f, b, t0, NULL, 0);
+    free(b);
+    b = body("cart", "0000000000000101", "resolved");
+    xadd(f, b, t0 + 1, NULL, 0);
+    free(b);
+    b = body("shop", "0000000000000102", "firing");
+    xadd(f, b, t0 + 2, NULL, 0);
+    free(b);
+    fake_now = t0;
+    start_with(f, 0, fake_clock, 60000, 100);
+    assert_true(run_until(f, settled, 5000));
+    assert_int_equal(n_incidents(f), 2);
+    /* Find the cart incident's id (the one resolved). */
+    assert_int_equal(engine_list(f->e, &slots, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(correlate_incident(engine_correlate(f->e), slots[i], &ci), 0);
+        if (ci.nfiring == 0)
+            snprintf(id, sizeof id, "%s", ci.id);
+    }
+    free(slots);
+    snprintf(key, sizeof key, "quench:incident:%s", id);
+
+    fake_now = t0 + 6 * 60 * 1000;      /* past resolve_quiet: closes */
+    run_until(f, never, 1500);
+    correlator_status(f->c, &st);
+    assert_int_equal(st.incidents_closed, 1);
+    assert_int_equal(st.incidents_open, 1);
+    assert_int_equal(st.pruned, 0);     /* closed, but within the TTL */
+    assert_int_equal(cmd_int(f, "SISMEMBER quench:incidents %s", id), 1);
+
+    fake_now = t0 + 8 * 60 * 1000;      /* closed at ~5 min, TTL 1 min */
+    assert_true(run_until(f, pruned_one, 3000));
+    assert_int_equal(n_incidents(f), 1);
+    assert_true(correlator_find(f->c, id) < 0);
+    correlator_status(f->c, &st);
+    assert_int_equal(st.incidents_closed, 0);
+    assert_int_equal(st.incidents_open, 1);
+    run_until(f, never, 300);          /* the tidy-up commands land */
+    assert_int_equal(cmd_int(f, "SISMEMBER quench:incidents %s", id), 0);
+    assert_int_equal(cmd_int(f, "EXISTS %s", key), 0);
+    assert_int_equal(cmd_int(f, "SCARD %s", "quench:incidents"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +590,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_resumes_after_redis_restart, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_closed, setup, teardown),
     };
 
     if (getenv("UT_DEBUG"))

@@ -189,10 +189,225 @@ static void test_pipeline(void **state)
     topology_free(t);
 }
 
+static const char graph2[] =
+    "services:\n"
+    "  frontend: {calls: [checkout]}\n"
+    "  checkout: {calls: [payment]}\n"
+    "  payment:\n"
+    "  search: {calls: [index]}\n"
+    "  index:\n";
+
+static char *incident_text(struct engine *e, const char *id)
+{
+    int64_t s = engine_find(e, id);
+    json_t *j;
+    char *text;
+
+    assert_true(s >= 0);
+    j = engine_incident_json(e, (uint32_t)s);
+    assert_non_null(j);
+    text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(j);
+    assert_non_null(text);
+    return text;
+}
+
+static void ingest(struct engine *e, const char *group, const char *specs, int64_t now)
+{
+    struct webhook *wh = webhook(e, group, specs);
+    struct qerr err;
+
+    assert_true(engine_ingest_webhook(e, wh, now, &err) >= 0);
+    webhook_free(wh);
+}
+
+static size_t n_listed(struct engine *e)
+{
+    uint32_t *slots;
+    size_t n;
+
+    assert_int_equal(engine_list(e, &slots, &n), 0);
+    free(slots);
+    return n;
+}
+
+/* Prune drops a closed incident (after a merge) with its alerts, frees
+ * the merged slot, and leaves the open one exactly as it was; a refire of
+ * a pruned fingerprint opens a fresh incident whose ranking equals a fresh
+ * engine's, so no rank state of the released slot leaked into its reuse. */
+static void test_prune(void **state)
+{
+    (void)state;
+    struct topology *t = NULL, *t2 = NULL;
+    struct rules *r = NULL;
+    struct engine *e = NULL, *fresh = NULL;
+    struct events ev = { 0, 0, 0, "" };
+    struct qerr err;
+    char merged_id[CORRELATE_ID_SIZE], closed_id[CORRELATE_ID_SIZE];
+    char search_id[CORRELATE_ID_SIZE];
+    char *before, *after, *mine, *theirs;
+    int64_t closed_slot;
+    uint64_t closed_fp;
+    const int64_t closes = T0 + 60000 + 300000;
+
+    assert_int_equal(topology_load_buf(&t, graph2, strlen(graph2), "g", NULL, &err), 0);
+    assert_int_equal(rules_load_buf(&r, "topology_hops: 1\n", 17, "c", &err), 0);
+    assert_int_equal(engine_new(&e, t, r), 0);
+    engine_set_hook(e, hook, &ev);
+
+    ingest(e, "g1", "CpuHigh:payment:firing:2022-03-20T00_40_00Z "
+                    "LatencyHigh:payment:firing:2022-03-20T00_40_05Z", T0 + 1000);
+    ingest(e, "g2", "ErrorsHigh:frontend:firing:2022-03-20T00_40_10Z", T0 + 2000);
+    snprintf(merged_id, sizeof merged_id, "%s", ev.last_id);
+    ingest(e, "g3", "LatencyHigh:checkout:firing:2022-03-20T00_40_20Z", T0 + 3000);
+    assert_int_equal(ev.merged, 1);
+    snprintf(closed_id, sizeof closed_id, "%s", ev.last_id);
+    assert_string_not_equal(closed_id, merged_id);
+    ingest(e, "g4", "DiskFull:index:firing:2022-03-20T00_40_30Z "
+                    "LatencyHigh:search:firing:2022-03-20T00_40_31Z", T0 + 4000);
+    snprintf(search_id, sizeof search_id, "%s", ev.last_id);
+    ingest(e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z "
+                    "LatencyHigh:payment:resolved:2022-03-20T00_40_05Z "
+                    "ErrorsHigh:frontend:resolved:2022-03-20T00_40_10Z "
+                    "LatencyHigh:checkout:resolved:2022-03-20T00_40_20Z", T0 + 60000);
+    assert_int_equal(engine_tick(e, closes), 1);
+    closed_slot = engine_find(e, closed_id);
+    assert_true(closed_slot >= 0);
+
+    {
+        struct correlate_incident ci;
+        struct correlate_alert ca;
+
+        assert_int_equal(correlate_incident(engine_correlate(e), (uint32_t)closed_slot,
+                                            &ci), 0);
+        assert_int_equal(ci.nalerts, 4);
+        assert_int_equal(correlate_alert(engine_correlate(e), ci.alerts[0], &ca), 0);
+        closed_fp = ca.alert->fingerprint;
+    }
+    assert_int_equal(n_listed(e), 2);
+    assert_int_equal(correlate_alert_count(engine_correlate(e)), 6);
+    before = incident_text(e, search_id);
+
+    /* Closed exactly at the cutoff: kept; the merged-away slot goes. */
+    assert_int_equal(engine_prune(e, closes), 0);
+    assert_int_equal(n_listed(e), 2);
+    assert_int_equal(engine_find(e, merged_id), -1);
+    assert_int_equal(engine_find(e, closed_id), closed_slot);
+
+    assert_int_equal(engine_prune(e, closes + 1), 1);
+    assert_int_equal(n_listed(e), 1);
+    assert_int_equal(correlate_alert_count(engine_correlate(e)), 2);
+    assert_int_equal(engine_find(e, closed_id), -1);
+    assert_int_equal(correlate_alert_find(engine_correlate(e), closed_fp), -1);
+    after = incident_text(e, search_id);
+    assert_string_equal(before, after);
+    free(after);
+
+    /* The same fingerprints again, a new episode: a fresh incident, ranked
+     * from its own alerts only. */
+    ingest(e, "g5", "LatencyHigh:checkout:firing:2022-03-20T01_00_00Z "
+                    "CpuHigh:payment:firing:2022-03-20T01_00_01Z", T0 + 1200000);
+    assert_int_equal(n_listed(e), 2);
+    mine = incident_text(e, ev.last_id);
+    assert_string_not_equal(ev.last_id, search_id);
+
+    assert_int_equal(topology_load_buf(&t2, graph2, strlen(graph2), "g", NULL, &err), 0);
+    assert_int_equal(engine_new(&fresh, t2, r), 0);
+    ingest(fresh, "g5", "LatencyHigh:checkout:firing:2022-03-20T01_00_00Z "
+                        "CpuHigh:payment:firing:2022-03-20T01_00_01Z", T0 + 1200000);
+    theirs = incident_text(fresh, ev.last_id);
+    assert_string_equal(mine, theirs);
+    free(mine);
+    free(theirs);
+
+    /* The surviving incident still renders as it did. */
+    after = incident_text(e, search_id);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+
+    engine_free(fresh);
+    engine_free(e);
+    rules_free(r);
+    topology_free(t2);
+    topology_free(t);
+}
+
+/* A long run of short incidents whose alerts carry unique annotations
+ * (as real ones do: values, timestamps), pruned as serve does. What prune
+ * releases (alerts, incidents, rank state) must stay flat; the string
+ * pool only grows. Prints both, so the bound in docs/operations.md can be
+ * checked against a measurement. */
+static void test_prune_bounds_memory(void **state)
+{
+    (void)state;
+    struct topology *t = NULL;
+    struct rules *r = NULL;
+    struct engine *e = NULL;
+    struct qerr err;
+    const int rounds = 2000;
+    size_t other_mid = 0, pool_mid = 0, pool0;
+
+    assert_int_equal(topology_load_buf(&t, graph2, strlen(graph2), "g", NULL, &err), 0);
+    assert_int_equal(rules_load_buf(&r, "topology_hops: 1\n", 17, "c", &err), 0);
+    assert_int_equal(engine_new(&e, t, r), 0);
+    pool0 = intern_bytes(engine_pool(e));
+    for (int i = 0; i < rounds; i++) {
+        int64_t now = T0 + (int64_t)i * 3600000;   /* one an hour */
+        char body[2048], at[40], end[40];
+        struct webhook *wh;
+
+        alert_time_format(now, at, sizeof at);
+        alert_time_format(now + 60000, end, sizeof end);
+        for (int k = 0; k < 2; k++) {
+            snprintf(body, sizeof body,
+                     "{\"version\":\"4\",\"groupKey\":\"g\",\"status\":\"firing\","
+                     "\"receiver\":\"q\",\"groupLabels\":{},\"commonLabels\":{},"
+                     "\"commonAnnotations\":{},\"externalURL\":\"\",\"alerts\":["
+                     "{\"status\":\"%s\",\"labels\":{\"alertname\":\"CpuHigh\","
+                     "\"service\":\"payment\"},\"annotations\":{\"summary\":"
+                     "\"cpu at %d.%d%% on payment-7d9f-%05d\"},\"startsAt\":\"%s\","
+                     "\"endsAt\":\"%s\",\"generatorURL\":\"\"}]}",
+                     k ? "resolved" : "firing", 90 + i % 10, i % 7, i, at,
+                     k ? end : "0001-01-01T00:00:00Z");
+            assert_int_equal(webhook_parse(&wh, body, strlen(body), engine_pool(e),
+                                           &err), 0);
+            assert_true(engine_ingest_webhook(e, wh, now + k * 60000, &err) >= 0);
+            webhook_free(wh);
+        }
+        engine_tick(e, now + 30 * 60000);
+        /* Keep the last 6 h of closed incidents, as serve keeps its
+         * horizon. */
+        engine_prune(e, now - 6 * 3600000);
+        if (i == rounds / 2) {
+            pool_mid = intern_bytes(engine_pool(e));
+            other_mid = correlate_bytes(engine_correlate(e)) - pool_mid;
+        }
+    }
+    {
+        size_t pool = intern_bytes(engine_pool(e));
+        size_t other = correlate_bytes(engine_correlate(e)) - pool;
+
+        print_message("prune: %d incidents, %zu held; non-pool bytes %zu -> %zu; "
+                      "pool %zu -> %zu -> %zu bytes (%.1f per incident)\n",
+                      rounds, n_listed(e), other_mid, other, pool0, pool_mid, pool,
+                      (double)(pool - pool0) / rounds);
+        assert_true(n_listed(e) <= 7);
+        assert_int_equal(correlate_alert_count(engine_correlate(e)), n_listed(e));
+        /* Flat between the middle and the end of the run. */
+        assert_true(other <= other_mid + other_mid / 10);
+    }
+    engine_free(e);
+    rules_free(r);
+    topology_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_prune_bounds_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
