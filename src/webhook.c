@@ -1,17 +1,31 @@
 /* webhook.c - Alertmanager v4 webhook body -> struct webhook.
  *
- * jansson decodes the body; this file walks the tree twice with the same
- * code. The first walk (ctx.pool == NULL) checks everything (types, caps,
- * times, fingerprints) and allocates nothing; the second interns strings
- * and fills the struct, and can only fail for lack of memory. So a rejected
- * body never grows the caller's intern pool, and every schema error comes
- * from one place. The tree is dropped as soon as the struct is built: a
- * jansson tree costs ~3 KB per alert, the struct ~100 B plus its labels.
+ * jansson decodes the body; one walk over the tree checks everything
+ * (types, caps, times, fingerprints) and fills the struct with strings
+ * borrowed from the tree; only when the whole body is valid are those
+ * strings interned, so a rejected body never grows the caller's intern
+ * pool. An allocation that fails during the walk is remembered, not
+ * returned: the walk goes on validating, so a body with a schema error is
+ * always reported as such, whatever the memory. The tree is dropped as soon
+ * as the struct is built: a jansson tree costs ~3 KB per alert, the struct
+ * ~100 B plus its labels.
+ *
+ * Each object is read in one pass over its members (no hash lookup per
+ * field); the fields are then checked in a fixed order, so the first error
+ * reported does not depend on the order of keys in the body.
  *
  * Errors carry the JSON path of the offending value ("$.alerts[3].startsAt")
- * in qerr.source. Paths and messages are plain printable ASCII: anything
- * else from the input is escaped, so the HTTP layer can put them in a JSON
- * error body and a log line as they are. */
+ * in qerr.source. The walk keeps the path as a chain of `struct seg` on the
+ * C stack and formats it only when it reports an error. Paths and messages
+ * are plain printable ASCII: anything else from the input is escaped, so
+ * the HTTP layer can put them in a JSON error body and a log line as they
+ * are.
+ *
+ * Depth: containers nested deeper than QUENCH_MAX_JSON_DEPTH anywhere are
+ * an error that wins over every other. The walk only depth-checks the
+ * members it does not read (what it reads is shallow by construction); on
+ * any error, the whole tree is checked again in document order so the
+ * report is the same as if depth had been checked first. */
 #include "webhook.h"
 
 #include <stdarg.h>
@@ -24,12 +38,34 @@
 /* Bytes of an offending input value quoted in an error message. */
 #define QUOTE_MAX 64
 
-struct ctx {
-    struct intern *pool;     /* NULL during the validation walk */
-    struct qerr *err;
-    char path[sizeof ((struct qerr *)0)->source];
-    size_t plen;
+#define SOURCE_CAP sizeof ((struct qerr *)0)->source
+
+/* The walk found a container nested too deep but formatted no error: the
+ * caller re-checks the whole tree for the first such container. */
+#define TOO_DEEP (-100)
+
+/* One step of a JSON path, on the C stack; the chain up to NULL (the root,
+ * "$") is the path of a value. */
+struct seg {
+    const struct seg *up;
+    const char *key;        /* member name (klen bytes), NULL for an index */
+    size_t klen;
+    size_t idx;
 };
+
+struct ctx {
+    struct qerr *err;
+    int oom;                 /* an allocation failed: allocate no more */
+    char oom_path[SOURCE_CAP];
+};
+
+/* A member the walk reads: its name and the name's length. */
+struct field {
+    const char *name;
+    size_t len;
+};
+
+#define FIELD(s) {s, sizeof s - 1}
 
 /* ---- error text -------------------------------------------------------- */
 
@@ -99,14 +135,66 @@ static const char *jtype(const json_t *v)
     return "an unknown value";
 }
 
-static int schema(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* ---- JSON path --------------------------------------------------------- */
 
-static int schema(struct ctx *c, const char *fmt, ...)
+static int is_ident(const char *k, size_t n)
+{
+    if (n == 0 || !((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_'))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z') || k[i] == '_'
+              || (k[i] >= '0' && k[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+/* Append S to BUF as is, only if it fits whole. */
+static void path_raw(char *buf, size_t *pos, const char *s, size_t n)
+{
+    if (*pos + n < SOURCE_CAP) {
+        memcpy(buf + *pos, s, n + 1);
+        *pos += n;
+    }
+}
+
+/* The path of S into BUF (SOURCE_CAP bytes): "$", then ".key",
+ * "[\"key\"]" or "[i]" per step from the root. A path past SOURCE_CAP is
+ * cut short, never overflowed; an escape is never cut. */
+static void path_fmt(const struct seg *s, char *buf, size_t *pos)
+{
+    char tmp[32];
+    int n;
+
+    if (s == NULL) {
+        buf[0] = '$';
+        buf[1] = '\0';
+        *pos = 1;
+        return;
+    }
+    path_fmt(s->up, buf, pos);
+    if (s->key == NULL) {
+        n = snprintf(tmp, sizeof tmp, "[%zu]", s->idx);
+        esc_append(buf, SOURCE_CAP, pos, tmp, (size_t)n);
+    } else if (is_ident(s->key, s->klen)) {
+        path_raw(buf, pos, ".", 1);
+        esc_append(buf, SOURCE_CAP, pos, s->key, s->klen);
+    } else {
+        path_raw(buf, pos, "[\"", 2);
+        esc_append(buf, SOURCE_CAP - 2, pos, s->key, s->klen);
+        path_raw(buf, pos, "\"]", 2);
+    }
+}
+
+static int schema(struct ctx *c, const struct seg *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int schema(struct ctx *c, const struct seg *at, const char *fmt, ...)
 {
     va_list ap;
+    size_t pos;
 
     if (c->err != NULL) {
-        memcpy(c->err->source, c->path, c->plen + 1);
+        path_fmt(at, c->err->source, &pos);
         c->err->line = 0;
         c->err->column = 0;
         va_start(ap, fmt);
@@ -116,86 +204,115 @@ static int schema(struct ctx *c, const char *fmt, ...)
     return WEBHOOK_ESCHEMA;
 }
 
-static int nomem(struct ctx *c)
+/* An allocation for the value at AT failed: note where (the first time)
+ * and allocate nothing more; the walk goes on validating. */
+static void oom_at(struct ctx *c, const struct seg *at)
 {
-    qerr_set(c->err, c->path, 0, 0, "out of memory");
+    size_t pos;
+
+    if (!c->oom)
+        path_fmt(at, c->oom_path, &pos);
+    c->oom = 1;
+}
+
+static int nomem(struct qerr *err, const struct seg *at)
+{
+    char path[SOURCE_CAP];
+    size_t pos;
+
+    path_fmt(at, path, &pos);
+    qerr_set(err, path, 0, 0, "out of memory");
     return WEBHOOK_ENOMEM;
 }
 
-/* ---- JSON path --------------------------------------------------------- */
+/* ---- depth ------------------------------------------------------------- */
 
-static int is_ident(const char *k)
+/* True if V, at level DEPTH (root = 1), is or holds a container past
+ * QUENCH_MAX_JSON_DEPTH. Recursion stops at the cap. */
+static int too_deep(const json_t *v, int depth)
 {
-    if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_'))
+    if (json_is_array(v)) {
+        if (depth > QUENCH_MAX_JSON_DEPTH)
+            return 1;
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (too_deep(json_array_get(v, i), depth + 1))
+                return 1;
+    } else if (json_is_object(v)) {
+        if (depth > QUENCH_MAX_JSON_DEPTH)
+            return 1;
+        /* jansson iterates a non-const object; this only reads it. */
+        for (void *it = json_object_iter((json_t *)v); it != NULL;
+             it = json_object_iter_next((json_t *)v, it))
+            if (too_deep(json_object_iter_value(it), depth + 1))
+                return 1;
+    }
+    return 0;
+}
+
+/* The first container past the cap in document order, as an error at its
+ * path; 0 if there is none. */
+static int check_depth(struct ctx *c, const struct seg *at, const json_t *v, int depth)
+{
+    int rc = 0;
+
+    if (!json_is_object(v) && !json_is_array(v))
         return 0;
-    for (k++; *k; k++)
-        if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_'
-              || (*k >= '0' && *k <= '9')))
-            return 0;
-    return 1;
-}
-
-/* Append S to the path as is, only if it fits whole. */
-static void path_raw(struct ctx *c, const char *s)
-{
-    size_t n = strlen(s);
-
-    if (c->plen + n < sizeof c->path) {
-        memcpy(c->path + c->plen, s, n + 1);
-        c->plen += n;
+    if (depth > QUENCH_MAX_JSON_DEPTH)
+        return schema(c, at, "JSON nested deeper than QUENCH_MAX_JSON_DEPTH (%d)",
+                      QUENCH_MAX_JSON_DEPTH);
+    if (json_is_array(v)) {
+        for (size_t i = 0; rc == 0 && i < json_array_size(v); i++) {
+            struct seg s = {at, NULL, 0, i};
+            rc = check_depth(c, &s, json_array_get(v, i), depth + 1);
+        }
+        return rc;
     }
-}
-
-/* Append ".key" or "[\"key\"]" to the path; returns the length to pop back
- * to. A path past sizeof path is cut short, never overflowed. */
-static size_t path_key(struct ctx *c, const char *key)
-{
-    size_t old = c->plen;
-
-    if (is_ident(key)) {
-        path_raw(c, ".");
-        esc_append(c->path, sizeof c->path, &c->plen, key, strlen(key));
-    } else {
-        path_raw(c, "[\"");
-        esc_append(c->path, sizeof c->path - 2, &c->plen, key, strlen(key));
-        path_raw(c, "\"]");
+    for (void *it = json_object_iter((json_t *)v); rc == 0 && it != NULL;
+         it = json_object_iter_next((json_t *)v, it)) {
+        struct seg s = {at, json_object_iter_key(it), json_object_iter_key_len(it), 0};
+        rc = check_depth(c, &s, json_object_iter_value(it), depth + 1);
     }
-    return old;
-}
-
-static size_t path_index(struct ctx *c, size_t i)
-{
-    size_t old = c->plen;
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "[%zu]", i);
-
-    esc_append(c->path, sizeof c->path, &c->plen, tmp, (size_t)n);
-    return old;
-}
-
-static void path_pop(struct ctx *c, size_t old)
-{
-    c->plen = old;
-    c->path[old] = '\0';
+    return rc;
 }
 
 /* ---- fields ------------------------------------------------------------ */
 
-/* Member KEY of object OBJ into *out: NULL when absent, or when null and
- * OPTIONAL (Go encodes a nil map or pointer as null). A missing required
- * key is an error naming the key's path. */
-static int member(struct ctx *c, const json_t *obj, const char *key, int required,
-                  const json_t **out)
+/* OBJ's members named in F[0..nf) into SLOT[0..nf) (NULL when absent), in
+ * one pass. The others are not read, only depth-checked at DEPTH + 1
+ * (OBJ's level is DEPTH): 0, or TOO_DEEP. */
+static int members(const json_t *obj, int depth, const struct field *f, size_t nf,
+                   const json_t **slot)
 {
-    const json_t *v = json_object_get(obj, key);
+    for (size_t j = 0; j < nf; j++)
+        slot[j] = NULL;
+    for (void *it = json_object_iter((json_t *)obj); it != NULL;
+         it = json_object_iter_next((json_t *)obj, it)) {
+        const char *k = json_object_iter_key(it);
+        size_t klen = json_object_iter_key_len(it), j;
+        const json_t *v = json_object_iter_value(it);
 
+        for (j = 0; j < nf; j++)
+            if (f[j].len == klen && memcmp(f[j].name, k, klen) == 0)
+                break;
+        if (j < nf)
+            slot[j] = v;
+        else if (too_deep(v, depth + 1))
+            return TOO_DEEP;
+    }
+    return 0;
+}
+
+/* Member F of the object at AT, found as V, into *out: NULL when absent, or
+ * when null and optional (Go encodes a nil map or pointer as null). A
+ * missing required key is an error naming the key's path. */
+static int member(struct ctx *c, const struct seg *at, const struct field *f,
+                  const json_t *v, int required, const json_t **out)
+{
     *out = NULL;
     if (v == NULL || (json_is_null(v) && !required)) {
         if (required) {
-            size_t old = path_key(c, key);
-            int rc = schema(c, "required key \"%s\" is missing", key);
-            path_pop(c, old);
-            return rc;
+            struct seg s = {at, f->name, f->len, 0};
+            return schema(c, &s, "required key \"%s\" is missing", f->name);
         }
         return 0;
     }
@@ -203,375 +320,480 @@ static int member(struct ctx *c, const json_t *obj, const char *key, int require
     return 0;
 }
 
-/* Intern S[0..n) into *out (build walk only). */
-static int put(struct ctx *c, const char *s, size_t n, const char **out)
+/* String member F (found as V) of at most MAX bytes into *s and *n; *s is
+ * NULL when an optional key is absent. */
+static int get_string(struct ctx *c, const struct seg *at, const struct field *f,
+                      const json_t *v, int required, size_t max, const char **s, size_t *n)
 {
-    if (c->pool == NULL)
-        return 0;
-    *out = intern_str(c->pool, s, n);
-    return *out == NULL ? nomem(c) : 0;
-}
-
-/* String member KEY of at most MAX bytes into *s and *n; *s is NULL when an
- * optional key is absent. */
-static int get_string(struct ctx *c, const json_t *obj, const char *key, int required,
-                      size_t max, const char **s, size_t *n)
-{
-    const json_t *v;
-    size_t old;
-    int rc = member(c, obj, key, required, &v);
+    struct seg here = {at, f->name, f->len, 0};
+    int rc = member(c, at, f, v, required, &v);
 
     *s = NULL;
     *n = 0;
     if (rc != 0 || v == NULL)
         return rc;
-    old = path_key(c, key);
-    if (!json_is_string(v)) {
-        rc = schema(c, "expected a string, got %s", jtype(v));
-    } else if (json_string_length(v) > max) {
-        rc = schema(c, "string of %zu bytes exceeds %s (%zu)", json_string_length(v),
+    if (!json_is_string(v))
+        return schema(c, &here, "expected a string, got %s", jtype(v));
+    *n = json_string_length(v);
+    if (*n > max) {
+        rc = schema(c, &here, "string of %zu bytes exceeds %s (%zu)", *n,
                     max == QUENCH_MAX_LABEL_VALUE ? "QUENCH_MAX_LABEL_VALUE"
                                                   : "QUENCH_MAX_WEBHOOK_STRING", max);
-    } else {
-        *s = json_string_value(v);
-        *n = json_string_length(v);
+        *n = 0;
+        return rc;
     }
-    path_pop(c, old);
+    *s = json_string_value(v);
+    return 0;
+}
+
+/* String member into *out, borrowed from the tree until interned; "" when
+ * an optional key is absent. */
+static int get_text(struct ctx *c, const struct seg *at, const struct field *f,
+                    const json_t *v, int required, const char **out)
+{
+    const char *s;
+    size_t n;
+    int rc = get_string(c, at, f, v, required, QUENCH_MAX_WEBHOOK_STRING, &s, &n);
+
+    if (rc == 0)
+        *out = s != NULL ? s : "";
     return rc;
 }
 
-/* Interned string member; "" when an optional key is absent. */
-static int get_interned(struct ctx *c, const json_t *obj, const char *key, int required,
-                        const char **out)
+static int get_status(struct ctx *c, const struct seg *at, const json_t *v,
+                      enum alert_status *out)
 {
-    const char *s;
-    size_t n;
-    int rc = get_string(c, obj, key, required, QUENCH_MAX_WEBHOOK_STRING, &s, &n);
-
-    if (rc != 0)
-        return rc;
-    return put(c, s ? s : "", n, out);
-}
-
-static int get_status(struct ctx *c, const json_t *obj, enum alert_status *out)
-{
+    static const struct field f = FIELD("status");
+    struct seg here = {at, f.name, f.len, 0};
     const char *s;
     size_t n;
     char q[QUOTE_MAX * 4 + 8];
-    int rc = get_string(c, obj, "status", 1, QUENCH_MAX_WEBHOOK_STRING, &s, &n);
+    int rc = get_string(c, at, &f, v, 1, QUENCH_MAX_WEBHOOK_STRING, &s, &n);
 
     if (rc != 0)
         return rc;
-    if (n == 6 && memcmp(s, "firing", 6) == 0) {
+    if (n == 6 && memcmp(s, "firing", 6) == 0)
         *out = ALERT_FIRING;
-    } else if (n == 8 && memcmp(s, "resolved", 8) == 0) {
+    else if (n == 8 && memcmp(s, "resolved", 8) == 0)
         *out = ALERT_RESOLVED;
-    } else {
-        size_t old = path_key(c, "status");
-        rc = schema(c, "expected \"firing\" or \"resolved\", got %s", quote(q, sizeof q, s, n));
-        path_pop(c, old);
-    }
+    else
+        rc = schema(c, &here, "expected \"firing\" or \"resolved\", got %s",
+                    quote(q, sizeof q, s, n));
     return rc;
 }
 
 /* RFC 3339 time member into *ms; ALERT_NO_END when an optional key is
  * absent or Go's zero time. A required time (startsAt) must be a real one. */
-static int get_time(struct ctx *c, const json_t *obj, const char *key, int required,
-                    int64_t *ms)
+static int get_time(struct ctx *c, const struct seg *at, const struct field *f,
+                    const json_t *v, int required, int64_t *ms)
 {
+    struct seg here = {at, f->name, f->len, 0};
     const char *s;
-    size_t n, old;
+    size_t n;
     char q[QUOTE_MAX * 4 + 8];
-    int rc = get_string(c, obj, key, required, QUENCH_MAX_WEBHOOK_STRING, &s, &n);
+    int rc = get_string(c, at, f, v, required, QUENCH_MAX_WEBHOOK_STRING, &s, &n);
 
     *ms = ALERT_NO_END;
     if (rc != 0 || s == NULL)
         return rc;
-    old = path_key(c, key);
     if (alert_time_parse(s, n, ms) != 0)
-        rc = schema(c, "expected an RFC 3339 time, got %s", quote(q, sizeof q, s, n));
+        rc = schema(c, &here, "expected an RFC 3339 time, got %s", quote(q, sizeof q, s, n));
     else if (required && *ms == ALERT_NO_END)
-        rc = schema(c, "expected a real time, got Go's zero time %s", quote(q, sizeof q, s, n));
-    path_pop(c, old);
+        rc = schema(c, &here, "expected a real time, got Go's zero time %s",
+                    quote(q, sizeof q, s, n));
     return rc;
 }
 
-/* Object-of-strings member KEY into a sorted label array. KIND ("label",
- * "annotation") names the pairs in error messages. */
-static int get_labels(struct ctx *c, const json_t *obj, const char *key, int required,
-                      const char *kind, struct label **out, uint16_t *nout)
+/* Object-of-strings member F (found as V) into a label array sorted by
+ * name, strings borrowed from the tree. KIND ("label", "annotation") names
+ * the pairs in error messages. No array is allocated once c->oom is set. */
+static int get_labels(struct ctx *c, const struct seg *at, const struct field *f,
+                      const json_t *v, int required, const char *kind,
+                      struct label **out, uint16_t *nout)
 {
-    const json_t *v;
+    struct seg here = {at, f->name, f->len, 0};
     struct label *arr = NULL;
-    size_t n = 0, old, i = 0;
-    void *it;
-    int rc = member(c, obj, key, required, &v);
+    size_t n, i = 0;
+    int rc = member(c, at, f, v, required, &v);
 
     *out = NULL;
     *nout = 0;
     if (rc != 0 || v == NULL)
         return rc;
-    old = path_key(c, key);
-    if (!json_is_object(v)) {
-        rc = schema(c, "expected an object of %ss, got %s", kind, jtype(v));
-        goto out;
-    }
+    if (!json_is_object(v))
+        return schema(c, &here, "expected an object of %ss, got %s", kind, jtype(v));
     n = json_object_size(v);
-    if (n > QUENCH_MAX_LABELS) {
-        rc = schema(c, "%zu %ss exceed QUENCH_MAX_LABELS (%d)", n, kind, QUENCH_MAX_LABELS);
-        goto out;
-    }
+    if (n > QUENCH_MAX_LABELS)
+        return schema(c, &here, "%zu %ss exceed QUENCH_MAX_LABELS (%d)", n, kind,
+                      QUENCH_MAX_LABELS);
     if (n == 0)
-        goto out;
-    if (c->pool != NULL) {
+        return 0;
+    if (!c->oom) {
         arr = malloc(n * sizeof *arr);
-        if (arr == NULL) {
-            rc = nomem(c);
-            goto out;
-        }
+        if (arr == NULL)
+            oom_at(c, &here);
     }
-    /* jansson iterates a non-const object; the walk only reads it. */
-    for (it = json_object_iter((json_t *)v); it != NULL;
+    for (void *it = json_object_iter((json_t *)v); it != NULL;
          it = json_object_iter_next((json_t *)v, it), i++) {
         const char *name = json_object_iter_key(it);
+        size_t nlen = json_object_iter_key_len(it);
         const json_t *val = json_object_iter_value(it);
-        size_t nlen = strlen(name), kold = path_key(c, name);
+        struct seg ks = {&here, name, nlen, 0};
 
         if (nlen == 0)
-            rc = schema(c, "empty %s name", kind);
+            rc = schema(c, &ks, "empty %s name", kind);
         else if (nlen > QUENCH_MAX_LABEL_NAME)
-            rc = schema(c, "%s name of %zu bytes exceeds QUENCH_MAX_LABEL_NAME (%d)", kind,
-                        nlen, QUENCH_MAX_LABEL_NAME);
+            rc = schema(c, &ks, "%s name of %zu bytes exceeds QUENCH_MAX_LABEL_NAME (%d)",
+                        kind, nlen, QUENCH_MAX_LABEL_NAME);
         else if (!json_is_string(val))
-            rc = schema(c, "expected a string %s value, got %s", kind, jtype(val));
+            rc = schema(c, &ks, "expected a string %s value, got %s", kind, jtype(val));
         else if (json_string_length(val) > QUENCH_MAX_LABEL_VALUE)
-            rc = schema(c, "%s value of %zu bytes exceeds QUENCH_MAX_LABEL_VALUE (%u)", kind,
-                        json_string_length(val), QUENCH_MAX_LABEL_VALUE);
-        if (rc == 0 && arr != NULL) {
-            rc = put(c, name, nlen, &arr[i].name);
-            if (rc == 0)
-                rc = put(c, json_string_value(val), json_string_length(val), &arr[i].value);
+            rc = schema(c, &ks, "%s value of %zu bytes exceeds QUENCH_MAX_LABEL_VALUE (%u)",
+                        kind, json_string_length(val), QUENCH_MAX_LABEL_VALUE);
+        if (rc != 0) {
+            free(arr);
+            return rc;
         }
-        if (rc != 0)
-            goto out;
-        path_pop(c, kold);
+        if (arr != NULL) {
+            arr[i].name = name;
+            arr[i].value = json_string_value(val);
+        }
     }
     if (arr != NULL) {
         alert_labels_sort(arr, n);
         *out = arr;
         *nout = (uint16_t)n;
-        arr = NULL;
     }
-out:
-    free(arr);
-    path_pop(c, old);
-    return rc;
+    return 0;
 }
 
 /* ---- the document ------------------------------------------------------ */
 
-/* Reject containers nested deeper than QUENCH_MAX_JSON_DEPTH anywhere, read
- * or not. DEPTH is V's level (root = 1); recursion stops at the cap. */
-static int check_depth(struct ctx *c, const json_t *v, int depth)
-{
-    size_t old;
-    int rc = 0;
+enum { A_LABELS, A_ANNOTATIONS, A_STATUS, A_STARTS_AT, A_ENDS_AT, A_GENERATOR_URL,
+       A_FINGERPRINT, A_COUNT };
 
-    if (!json_is_object(v) && !json_is_array(v))
-        return 0;
-    if (depth > QUENCH_MAX_JSON_DEPTH)
-        return schema(c, "JSON nested deeper than QUENCH_MAX_JSON_DEPTH (%d)",
-                      QUENCH_MAX_JSON_DEPTH);
-    if (json_is_array(v)) {
-        for (size_t i = 0; rc == 0 && i < json_array_size(v); i++) {
-            old = path_index(c, i);
-            rc = check_depth(c, json_array_get(v, i), depth + 1);
-            path_pop(c, old);
-        }
-        return rc;
-    }
-    for (void *it = json_object_iter((json_t *)v); rc == 0 && it != NULL;
-         it = json_object_iter_next((json_t *)v, it)) {
-        old = path_key(c, json_object_iter_key(it));
-        rc = check_depth(c, json_object_iter_value(it), depth + 1);
-        path_pop(c, old);
-    }
-    return rc;
-}
+static const struct field alert_fields[A_COUNT] = {
+    [A_LABELS] = FIELD("labels"),
+    [A_ANNOTATIONS] = FIELD("annotations"),
+    [A_STATUS] = FIELD("status"),
+    [A_STARTS_AT] = FIELD("startsAt"),
+    [A_ENDS_AT] = FIELD("endsAt"),
+    [A_GENERATOR_URL] = FIELD("generatorURL"),
+    [A_FINGERPRINT] = FIELD("fingerprint"),
+};
 
-static int parse_alert(struct ctx *c, const json_t *v, struct alert *a)
+/* Alert V (at AT, level DEPTH) into *A. */
+static int parse_alert(struct ctx *c, const struct seg *at, int depth, const json_t *v,
+                       struct alert *a)
 {
+    const struct field *f = alert_fields;
+    const json_t *m[A_COUNT];
     const char *fp;
     size_t fplen;
     char q[QUOTE_MAX * 4 + 8];
     int rc;
 
     if (!json_is_object(v))
-        return schema(c, "expected an alert object, got %s", jtype(v));
-    rc = get_labels(c, v, "labels", 1, "label", &a->labels, &a->nlabels);
+        return schema(c, at, "expected an alert object, got %s", jtype(v));
+    rc = members(v, depth, f, A_COUNT, m);
     if (rc == 0)
-        rc = get_labels(c, v, "annotations", 0, "annotation", &a->annotations,
-                        &a->nannotations);
+        rc = get_labels(c, at, &f[A_LABELS], m[A_LABELS], 1, "label", &a->labels,
+                        &a->nlabels);
     if (rc == 0)
-        rc = get_status(c, v, &a->status);
+        rc = get_labels(c, at, &f[A_ANNOTATIONS], m[A_ANNOTATIONS], 0, "annotation",
+                        &a->annotations, &a->nannotations);
     if (rc == 0)
-        rc = get_time(c, v, "startsAt", 1, &a->starts_at);
+        rc = get_status(c, at, m[A_STATUS], &a->status);
     if (rc == 0)
-        rc = get_time(c, v, "endsAt", 0, &a->ends_at);
+        rc = get_time(c, at, &f[A_STARTS_AT], m[A_STARTS_AT], 1, &a->starts_at);
     if (rc == 0)
-        rc = get_interned(c, v, "generatorURL", 0, &a->generator_url);
+        rc = get_time(c, at, &f[A_ENDS_AT], m[A_ENDS_AT], 0, &a->ends_at);
     if (rc == 0)
-        rc = get_string(c, v, "fingerprint", 0, QUENCH_MAX_WEBHOOK_STRING, &fp, &fplen);
+        rc = get_text(c, at, &f[A_GENERATOR_URL], m[A_GENERATOR_URL], 0, &a->generator_url);
+    if (rc == 0)
+        rc = get_string(c, at, &f[A_FINGERPRINT], m[A_FINGERPRINT], 0,
+                        QUENCH_MAX_WEBHOOK_STRING, &fp, &fplen);
     if (rc != 0)
         return rc;
     if (fp == NULL) {
-        /* Absent (e.g. hand-written tests): compute it as Alertmanager does. */
+        /* Absent (e.g. hand-written tests): compute it as Alertmanager does.
+         * The labels are sorted and, borrowed or interned, the same bytes. */
         a->fingerprint = alert_fingerprint(a->labels, a->nlabels);
     } else if (fplen != 16 || alert_fingerprint_parse(fp, &a->fingerprint) != 0) {
-        size_t old = path_key(c, "fingerprint");
-        rc = schema(c, "expected 16 hex digits, got %s", quote(q, sizeof q, fp, fplen));
-        path_pop(c, old);
+        struct seg here = {at, f[A_FINGERPRINT].name, f[A_FINGERPRINT].len, 0};
+        rc = schema(c, &here, "expected 16 hex digits, got %s", quote(q, sizeof q, fp, fplen));
     }
     return rc;
 }
 
-static int parse_alerts(struct ctx *c, const json_t *root, struct webhook *w)
+static int parse_alerts(struct ctx *c, const struct field *f, const json_t *v,
+                        struct webhook *w)
 {
-    const json_t *v;
-    size_t n, old;
-    int rc = member(c, root, "alerts", 1, &v);
+    struct seg here = {NULL, f->name, f->len, 0};
+    size_t n;
+    int rc = member(c, NULL, f, v, 1, &v);
 
     if (rc != 0)
         return rc;
-    old = path_key(c, "alerts");
-    if (!json_is_array(v)) {
-        rc = schema(c, "expected an array of alerts, got %s", jtype(v));
-        goto out;
-    }
+    if (!json_is_array(v))
+        return schema(c, &here, "expected an array of alerts, got %s", jtype(v));
     n = json_array_size(v);
-    if (n > QUENCH_MAX_ALERTS_PER_WEBHOOK) {
-        rc = schema(c, "%zu alerts exceed QUENCH_MAX_ALERTS_PER_WEBHOOK (%d)", n,
-                    QUENCH_MAX_ALERTS_PER_WEBHOOK);
-        goto out;
-    }
-    if (c->pool != NULL && n > 0) {
+    if (n > QUENCH_MAX_ALERTS_PER_WEBHOOK)
+        return schema(c, &here, "%zu alerts exceed QUENCH_MAX_ALERTS_PER_WEBHOOK (%d)", n,
+                      QUENCH_MAX_ALERTS_PER_WEBHOOK);
+    if (!c->oom && n > 0) {
         w->alerts = calloc(n, sizeof *w->alerts);
-        if (w->alerts == NULL) {
-            rc = nomem(c);
-            goto out;
-        }
-        w->nalerts = n;   /* zeroed alerts clean up as no-ops */
+        if (w->alerts == NULL)
+            oom_at(c, &here);
+        else
+            w->nalerts = n;   /* zeroed alerts clean up as no-ops */
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct alert scratch = {0};
-        size_t iold = path_index(c, i);
+        struct seg s = {&here, NULL, 0, i};
 
-        rc = parse_alert(c, json_array_get(v, i), c->pool != NULL ? &w->alerts[i] : &scratch);
-        path_pop(c, iold);
+        /* Without the array (out of memory) the alert is only validated;
+         * c->oom is set, so scratch gets no arrays to leak. */
+        rc = parse_alert(c, &s, 3, json_array_get(v, i),
+                         w->alerts != NULL ? &w->alerts[i] : &scratch);
     }
-out:
-    path_pop(c, old);
     return rc;
 }
 
-static int parse_version(struct ctx *c, const json_t *root)
+static int parse_version(struct ctx *c, const struct field *f, const json_t *v)
 {
+    struct seg here = {NULL, f->name, f->len, 0};
     const char *s;
-    size_t n, old;
+    size_t n;
     char q[QUOTE_MAX * 4 + 8];
-    int rc = get_string(c, root, "version", 1, QUENCH_MAX_WEBHOOK_STRING, &s, &n);
+    int rc = get_string(c, NULL, f, v, 1, QUENCH_MAX_WEBHOOK_STRING, &s, &n);
 
     if (rc != 0)
         return rc;
     if (n == 1 && s[0] == '4')
         return 0;
-    old = path_key(c, "version");
-    rc = schema(c, "unsupported webhook version %s, expected \"4\"", quote(q, sizeof q, s, n));
-    path_pop(c, old);
-    return rc;
+    return schema(c, &here, "unsupported webhook version %s, expected \"4\"",
+                  quote(q, sizeof q, s, n));
 }
 
-static int parse_truncated(struct ctx *c, const json_t *root, int64_t *out)
+static int parse_truncated(struct ctx *c, const struct field *f, const json_t *v,
+                           int64_t *out)
 {
-    const json_t *v;
-    size_t old;
-    int rc = member(c, root, "truncatedAlerts", 0, &v);
+    struct seg here = {NULL, f->name, f->len, 0};
+    int rc = member(c, NULL, f, v, 0, &v);
 
     *out = 0;
     if (rc != 0 || v == NULL)
         return rc;
-    old = path_key(c, "truncatedAlerts");
     if (!json_is_integer(v))
-        rc = schema(c, "expected a non-negative integer, got %s", jtype(v));
-    else if (json_integer_value(v) < 0)
-        rc = schema(c, "expected a non-negative integer, got %" JSON_INTEGER_FORMAT,
-                    json_integer_value(v));
-    else
-        *out = json_integer_value(v);
-    path_pop(c, old);
+        return schema(c, &here, "expected a non-negative integer, got %s", jtype(v));
+    if (json_integer_value(v) < 0)
+        return schema(c, &here, "expected a non-negative integer, got %" JSON_INTEGER_FORMAT,
+                      json_integer_value(v));
+    *out = json_integer_value(v);
+    return 0;
+}
+
+enum { R_VERSION, R_RECEIVER, R_STATUS, R_GROUP_KEY, R_EXTERNAL_URL, R_REASON, R_TRUNCATED,
+       R_GROUP_LABELS, R_COMMON_LABELS, R_COMMON_ANNOTATIONS, R_ROUTE_LABELS, R_ALERTS,
+       R_COUNT };
+
+static const struct field root_fields[R_COUNT] = {
+    [R_VERSION] = FIELD("version"),
+    [R_RECEIVER] = FIELD("receiver"),
+    [R_STATUS] = FIELD("status"),
+    [R_GROUP_KEY] = FIELD("groupKey"),
+    [R_EXTERNAL_URL] = FIELD("externalURL"),
+    [R_REASON] = FIELD("notification_reason"),
+    [R_TRUNCATED] = FIELD("truncatedAlerts"),
+    [R_GROUP_LABELS] = FIELD("groupLabels"),
+    [R_COMMON_LABELS] = FIELD("commonLabels"),
+    [R_COMMON_ANNOTATIONS] = FIELD("commonAnnotations"),
+    [R_ROUTE_LABELS] = FIELD("routeLabels"),
+    [R_ALERTS] = FIELD("alerts"),
+};
+
+/* The one walk over ROOT (an object), filling W with borrowed strings. */
+static int walk(struct ctx *c, const json_t *root, struct webhook *w)
+{
+    const struct field *f = root_fields;
+    const json_t *m[R_COUNT];
+    int rc = members(root, 1, f, R_COUNT, m);
+
+    /* Version first: a v3 body should be told so, not about some field. */
+    if (rc == 0)
+        rc = parse_version(c, &f[R_VERSION], m[R_VERSION]);
+    if (rc == 0)
+        rc = get_text(c, NULL, &f[R_RECEIVER], m[R_RECEIVER], 1, &w->receiver);
+    if (rc == 0)
+        rc = get_status(c, NULL, m[R_STATUS], &w->status);
+    if (rc == 0)
+        rc = get_text(c, NULL, &f[R_GROUP_KEY], m[R_GROUP_KEY], 1, &w->group_key);
+    if (rc == 0)
+        rc = get_text(c, NULL, &f[R_EXTERNAL_URL], m[R_EXTERNAL_URL], 0, &w->external_url);
+    if (rc == 0)
+        rc = get_text(c, NULL, &f[R_REASON], m[R_REASON], 0, &w->notification_reason);
+    if (rc == 0)
+        rc = parse_truncated(c, &f[R_TRUNCATED], m[R_TRUNCATED], &w->truncated_alerts);
+    if (rc == 0)
+        rc = get_labels(c, NULL, &f[R_GROUP_LABELS], m[R_GROUP_LABELS], 0, "label",
+                        &w->group_labels, &w->ngroup_labels);
+    if (rc == 0)
+        rc = get_labels(c, NULL, &f[R_COMMON_LABELS], m[R_COMMON_LABELS], 0, "label",
+                        &w->common_labels, &w->ncommon_labels);
+    if (rc == 0)
+        rc = get_labels(c, NULL, &f[R_COMMON_ANNOTATIONS], m[R_COMMON_ANNOTATIONS], 0,
+                        "annotation", &w->common_annotations, &w->ncommon_annotations);
+    if (rc == 0)
+        rc = get_labels(c, NULL, &f[R_ROUTE_LABELS], m[R_ROUTE_LABELS], 0, "label",
+                        &w->route_labels, &w->nroute_labels);
+    if (rc == 0)
+        rc = parse_alerts(c, &f[R_ALERTS], m[R_ALERTS], w);
     return rc;
 }
 
-/* One walk over ROOT. With c->pool NULL it only validates and W may be a
- * scratch struct; otherwise it fills W, whose arrays webhook_free frees. */
-static int walk(struct ctx *c, const json_t *root, struct webhook *w)
+/* ---- interning --------------------------------------------------------- */
+
+/* Label names, and many values, repeat from alert to alert of a webhook:
+ * a small direct-mapped cache of what this webhook already interned saves
+ * intern_str's keyed hash for them. A collision only costs a miss. */
+#define ICACHE_SLOTS 64
+
+struct icache {
+    struct {
+        const char *s;       /* pooled copy, NULL when empty */
+        size_t len;
+    } e[ICACHE_SLOTS];
+};
+
+/* The pooled copy of S[0..len), or NULL on OOM. */
+static const char *cached(struct intern *pool, struct icache *ic, const char *s, size_t len)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t h = len == 0 ? 0 : (len * 7 + u[0] + u[len - 1] * 3u + u[len / 2] * 5u)
+                                   % ICACHE_SLOTS;
+    const char *p;
+
+    if (ic->e[h].s != NULL && ic->e[h].len == len && memcmp(ic->e[h].s, s, len) == 0)
+        return ic->e[h].s;
+    p = intern_str(pool, s, len);
+    if (p != NULL) {
+        ic->e[h].s = p;
+        ic->e[h].len = len;
+    }
+    return p;
+}
+
+/* Replace the borrowed *S by its pooled copy. AT names it for an error. */
+static int put(struct intern *pool, struct icache *ic, const char **s, struct qerr *err,
+               const struct seg *at)
+{
+    const char *p = cached(pool, ic, *s, strlen(*s));
+
+    if (p == NULL)
+        return nomem(err, at);
+    *s = p;
+    return 0;
+}
+
+static int put_labels(struct intern *pool, struct icache *ic, struct label *l, size_t n,
+                      struct qerr *err, const struct seg *at)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct seg s = {at, l[i].name, strlen(l[i].name), 0};
+        const char *name = cached(pool, ic, l[i].name, s.klen);
+        const char *value = name == NULL ? NULL : cached(pool, ic, l[i].value,
+                                                         strlen(l[i].value));
+
+        if (value == NULL)
+            return nomem(err, &s);
+        l[i].name = name;
+        l[i].value = value;
+    }
+    return 0;
+}
+
+/* Intern every string of W, which the walk borrowed from the tree. */
+static int put_all(struct intern *pool, struct webhook *w, struct qerr *err)
+{
+    const struct field *f = root_fields;
+    struct seg rs[R_COUNT];
+    struct icache cache = {0}, *ic = &cache;
     int rc;
 
-    if (!json_is_object(root))
-        return schema(c, "expected a webhook object, got %s", jtype(root));
-    /* Version first: a v3 body should be told so, not about some field. */
-    rc = parse_version(c, root);
+    for (size_t i = 0; i < R_COUNT; i++)
+        rs[i] = (struct seg){NULL, f[i].name, f[i].len, 0};
+    rc = put(pool, ic, &w->receiver, err, &rs[R_RECEIVER]);
     if (rc == 0)
-        rc = get_interned(c, root, "receiver", 1, &w->receiver);
+        rc = put(pool, ic, &w->group_key, err, &rs[R_GROUP_KEY]);
     if (rc == 0)
-        rc = get_status(c, root, &w->status);
+        rc = put(pool, ic, &w->external_url, err, &rs[R_EXTERNAL_URL]);
     if (rc == 0)
-        rc = get_interned(c, root, "groupKey", 1, &w->group_key);
+        rc = put(pool, ic, &w->notification_reason, err, &rs[R_REASON]);
     if (rc == 0)
-        rc = get_interned(c, root, "externalURL", 0, &w->external_url);
+        rc = put_labels(pool, ic, w->group_labels, w->ngroup_labels, err, &rs[R_GROUP_LABELS]);
     if (rc == 0)
-        rc = get_interned(c, root, "notification_reason", 0, &w->notification_reason);
+        rc = put_labels(pool, ic, w->common_labels, w->ncommon_labels, err,
+                        &rs[R_COMMON_LABELS]);
     if (rc == 0)
-        rc = parse_truncated(c, root, &w->truncated_alerts);
+        rc = put_labels(pool, ic, w->common_annotations, w->ncommon_annotations, err,
+                        &rs[R_COMMON_ANNOTATIONS]);
     if (rc == 0)
-        rc = get_labels(c, root, "groupLabels", 0, "label", &w->group_labels,
-                        &w->ngroup_labels);
-    if (rc == 0)
-        rc = get_labels(c, root, "commonLabels", 0, "label", &w->common_labels,
-                        &w->ncommon_labels);
-    if (rc == 0)
-        rc = get_labels(c, root, "commonAnnotations", 0, "annotation",
-                        &w->common_annotations, &w->ncommon_annotations);
-    if (rc == 0)
-        rc = get_labels(c, root, "routeLabels", 0, "label", &w->route_labels,
-                        &w->nroute_labels);
-    if (rc == 0)
-        rc = parse_alerts(c, root, w);
+        rc = put_labels(pool, ic, w->route_labels, w->nroute_labels, err, &rs[R_ROUTE_LABELS]);
+    for (size_t i = 0; rc == 0 && i < w->nalerts; i++) {
+        struct alert *a = &w->alerts[i];
+        struct seg as = {&rs[R_ALERTS], NULL, 0, i};
+        struct seg ls = {&as, alert_fields[A_LABELS].name, alert_fields[A_LABELS].len, 0};
+        struct seg ns = {&as, alert_fields[A_ANNOTATIONS].name,
+                         alert_fields[A_ANNOTATIONS].len, 0};
+        struct seg gs = {&as, alert_fields[A_GENERATOR_URL].name,
+                         alert_fields[A_GENERATOR_URL].len, 0};
+
+        rc = put_labels(pool, ic, a->labels, a->nlabels, err, &ls);
+        if (rc == 0)
+            rc = put_labels(pool, ic, a->annotations, a->nannotations, err, &ns);
+        if (rc == 0)
+            rc = put(pool, ic, &a->generator_url, err, &gs);
+    }
     return rc;
 }
 
 int webhook_parse_json(struct webhook **out, const json_t *root, struct intern *pool,
                        struct qerr *err)
 {
-    struct ctx c = {.pool = NULL, .err = err, .path = "$", .plen = 1};
+    struct ctx c = {.err = err, .oom = 0};
     struct webhook scratch = {0};
     struct webhook *w = NULL;
     int rc;
 
     *out = NULL;
     if (root == NULL)
-        return schema(&c, "no JSON value");
-    rc = json_is_object(root) ? check_depth(&c, root, 1) : 0;
-    if (rc == 0)
-        rc = walk(&c, root, &scratch);
-    if (rc != 0)
-        return rc;
+        return schema(&c, NULL, "no JSON value");
+    if (!json_is_object(root))
+        return schema(&c, NULL, "expected a webhook object, got %s", jtype(root));
     w = calloc(1, sizeof *w);
     if (w == NULL)
-        return nomem(&c);
-    c.pool = pool;
-    rc = walk(&c, root, w);
+        oom_at(&c, NULL);
+    /* Without W (out of memory) the body is only validated. */
+    rc = walk(&c, root, w != NULL ? w : &scratch);
+    if (rc != 0) {
+        /* Too deep anywhere wins over any other error, as if checked first. */
+        int drc = check_depth(&c, NULL, root, 1);
+        if (drc != 0)
+            rc = drc;
+        /* The walk saw a container past the cap, so the full check must. */
+        if (rc == TOO_DEEP)
+            rc = schema(&c, NULL, "JSON nested deeper than QUENCH_MAX_JSON_DEPTH (%d)",
+                        QUENCH_MAX_JSON_DEPTH);
+        goto out;
+    }
+    if (c.oom) {
+        qerr_set(err, c.oom_path, 0, 0, "out of memory");
+        rc = WEBHOOK_ENOMEM;
+        goto out;
+    }
+    rc = put_all(pool, w, err);
+out:
     if (rc != 0) {
         webhook_free(w);
         return rc;
