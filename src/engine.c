@@ -9,6 +9,11 @@
  * promises that computing after every update equals one compute after all
  * of them, so laziness changes cost, never output.
  *
+ * Closed incidents are remembered in a history of (entity, alertname)
+ * pairs; an alert's recurrence is looked up at its incident's opened_at,
+ * so it counts only incidents closed before this one opened and stays
+ * the same whenever the rank state is (re)built.
+ *
  * The alert_kinds class of an alert is cached per correlate alert slot:
  * a merge re-feeds every alert of the incident, and the regexes should run
  * once per notification, not once per merge. */
@@ -17,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "history.h"
 #include "rank.h"
 
 struct slot_state {
@@ -44,6 +50,7 @@ struct engine {
     uint32_t nkinds;
     uint32_t *dirty;            /* slots updated during one ingest */
     size_t ndirty, dirty_cap;
+    struct history *hist;       /* pairs of closed incidents (recurrence) */
 };
 
 int engine_new(struct engine **out, struct topology *t, const struct rules *r)
@@ -55,7 +62,13 @@ int engine_new(struct engine **out, struct topology *t, const struct rules *r)
         return -1;
     e->t = t;
     e->r = r;
+    if (history_new(&e->hist, &(struct history_config){
+                        r->history.window_ms, r->history.min_incidents}) < 0) {
+        free(e);
+        return -1;
+    }
     if (correlate_new(&e->c, t, r) < 0) {
+        history_free(e->hist);
         free(e);
         return -1;
     }
@@ -73,6 +86,7 @@ void engine_free(struct engine *e)
     free(e->kinds);
     free(e->dirty);
     correlate_free(e->c);
+    history_free(e->hist);
     free(e);
 }
 
@@ -95,6 +109,11 @@ const struct correlate *engine_correlate(const struct engine *e)
 struct correlate *engine_correlate_mut(struct engine *e)
 {
     return e->c;
+}
+
+struct history *engine_history(struct engine *e)
+{
+    return e->hist;
 }
 
 /* ---- slot bookkeeping ---------------------------------------------------- */
@@ -177,7 +196,8 @@ static int feed(struct engine *e, struct rank *rank, uint32_t m, int refresh)
 {
     struct correlate_alert ca;
     const struct kind_cache *k;
-    struct rank_alert ra;
+    struct rank_alert ra = {0};
+    struct correlate_incident ci;
 
     if (correlate_alert(e->c, m, &ca) < 0 || ca.entity < 0)
         return 0;
@@ -192,6 +212,20 @@ static int feed(struct engine *e, struct rank *rank, uint32_t m, int refresh)
     ra.weight = k->weight;
     ra.severity = rank_severity_parse(alert_label(ca.alert, "severity"));
     ra.alertname = alert_label(ca.alert, "alertname");
+    /* Background: how many incidents closed before this one opened held
+     * the same pair. At opened_at, so a rebuild gives the same value. */
+    if (e->r->history.weight > 0 &&
+        correlate_incident(e->c, ca.incident, &ci) == 0) {
+        const struct topology_entity *te =
+            topology_entity(e->t, (uint32_t)ca.entity);
+        struct history_hits hh;
+        if (te != NULL) {
+            ra.recurrence = history_recurrence(e->hist, te->name, ra.alertname,
+                                               ci.opened_at, &hh);
+            ra.recur_seen = hh.seen;
+            ra.recur_of = hh.of;
+        }
+    }
     /* Past QUENCH_MAX_RANK_ALERTS the alert is left out of the ranking:
      * the incident still holds it; the ranking uses the first ones. */
     (void)rank_update(rank, &ra, NULL);
@@ -210,6 +244,7 @@ static int rebuild(struct engine *e, uint32_t slot)
     s->rank = NULL;
     if (rank_new(&s->rank, e->t) < 0)
         return -1;
+    rank_set_recurrence_weight(s->rank, e->r->history.weight);
     for (size_t i = 0; i < ci.nalerts; i++) {
         if (feed(e, s->rank, ci.alerts[i], 0) < 0)
             return -1;
@@ -247,6 +282,35 @@ static void fire(struct engine *e, uint32_t slot, enum engine_event ev)
 {
     if (e->hook != NULL)
         e->hook(e->hook_ctx, e, slot, ev);
+}
+
+/* Remember the (entity, alertname) pairs closed incident SLOT held. A
+ * storm past QUENCH_HISTORY_MAX_INCIDENT_PAIRS, or OOM, leaves it out of
+ * the history; ranking goes on. */
+static void record_closed(struct engine *e, uint32_t slot)
+{
+    struct correlate_incident ci;
+    struct history_pair *p;
+    size_t n = 0;
+
+    if (correlate_incident(e->c, slot, &ci) < 0 ||
+        ci.closed_at == CORRELATE_NO_TIME)
+        return;
+    p = malloc((ci.nalerts ? ci.nalerts : 1) * sizeof *p);
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < ci.nalerts; i++) {
+        struct correlate_alert ca;
+        const struct topology_entity *te;
+        if (correlate_alert(e->c, ci.alerts[i], &ca) < 0 || ca.entity < 0)
+            continue;
+        te = topology_entity(e->t, (uint32_t)ca.entity);
+        if (te != NULL)
+            p[n++] = (struct history_pair){te->name,
+                                           alert_label(ca.alert, "alertname")};
+    }
+    (void)history_record(e->hist, ci.closed_at, p, n, NULL);
+    free(p);
 }
 
 /* Apply correlate's delta of one ingest/tick: drop merged slots' ranks,
@@ -290,8 +354,10 @@ static int apply_delta(struct engine *e, int outcome, uint64_t fp)
         s->stale = 0;
         fire(e, d->merged[i], ENGINE_INCIDENT_MERGED);
     }
-    for (size_t i = 0; i < d->nclosed; i++)
+    for (size_t i = 0; i < d->nclosed; i++) {
+        record_closed(e, d->closed[i]);
         fire(e, d->closed[i], ENGINE_INCIDENT_CLOSED);
+    }
     for (size_t i = 0; i < d->nupdated; i++) {
         uint32_t slot = d->updated[i];
         struct slot_state *s = slot_state(e, slot);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "correlate.h"
+#include "history.h"
 #include "qerr.h"
 #include "rules.h"
 #include "topology.h"
@@ -48,6 +49,10 @@ struct intern *engine_pool(struct engine *e);
 /* The correlation state, for reading incidents and alerts. Borrowed. */
 const struct correlate *engine_correlate(const struct engine *e);
 struct correlate *engine_correlate_mut(struct engine *e);
+/* The history of closed incidents behind recurrence (history.h), for serve
+ * to persist (history_dump) and restore at start (history_restore, before
+ * the first ingest). Borrowed, valid until engine_free. */
+struct history *engine_history(struct engine *e);
 
 /* Take every alert of WH, received at RECEIVED_AT. WH is only read. The
  * number of alerts that changed something, or -1 with ERR describing the

@@ -149,4 +149,27 @@
  * 20-40 on incident graphs, the cap only bounds the worst case. */
 #define QUENCH_RANK_MAX_ITER 60
 
+/* ---- History (history.c) ---------------------------------------------- */
+
+/* Closed incidents the recurrence store remembers (a close time and an
+ * offset, 16 B each). The default horizon is a day; even a noisy fleet
+ * closes far fewer than 4,096 incidents a day. Past it the oldest incident
+ * is forgotten, so recurrence then covers less than the horizon. */
+#define QUENCH_HISTORY_MAX_INCIDENTS 4096
+/* (entity, alertname) references over all remembered incidents (an
+ * 8-byte close time each), and so the distinct pairs (~100 B each with
+ * names: 64k pairs is ~7 MB). The shared cases hold ~40 pairs per incident. Past it the
+ * oldest incidents are forgotten until the new one fits. */
+#define QUENCH_HISTORY_MAX_REFS (64u * 1024)
+/* Distinct pairs recorded for one incident. A storm beyond this is
+ * refused by history_record (-1, nothing recorded) rather than flushing
+ * the whole store for one incident. */
+#define QUENCH_HISTORY_MAX_INCIDENT_PAIRS (8u * 1024)
+/* history.min_incidents: a pair 16 recent incidents held is background
+ * by any standard; a larger threshold is a typo. Past it: rules refused. */
+#define QUENCH_HISTORY_MAX_MIN_INCIDENTS 16
+/* Bytes of an entity name or alertname kept per pair; longer names are
+ * cut (cut names still compare equal to themselves, so lookups agree). */
+#define QUENCH_HISTORY_MAX_NAME 256
+
 #endif

@@ -102,11 +102,14 @@ struct ralert {
     uint32_t entity;
     uint32_t name;          /* index into names[] */
     double weight;
+    double recur;           /* rank_alert.recurrence, in [0, 1] */
+    uint32_t seen, of;
     uint8_t cls, sev, firing;
 };
 
 struct rank {
     const struct topology *t;
+    double recur_weight;    /* rank_set_recurrence_weight */
     struct ralert *a;
     size_t n, cap;
     uint32_t *key_slot;     /* open addressing, index+1, 0 = empty */
@@ -201,8 +204,16 @@ int rank_new(struct rank **out, const struct topology *t)
     if (r == NULL)
         return -1;
     r->t = t;
+    /* 0: recurrence is ignored until the owner opts in with a weight */
+    r->recur_weight = 0;
     *out = r;
     return 0;
+}
+
+void rank_set_recurrence_weight(struct rank *r, double weight)
+{
+    r->recur_weight = !(weight > 0) ? 0 : weight > 1 ? 1 : weight;
+    r->ncauses = 0;
 }
 
 void rank_free(struct rank *r)
@@ -346,6 +357,11 @@ int rank_update(struct rank *r, const struct rank_alert *a, struct qerr *err)
     slot->cls = (uint8_t)a->cls;
     slot->sev = (uint8_t)a->severity;
     slot->firing = a->firing ? 1 : 0;
+    /* NaN and out-of-range values are a caller's bug; clamp them rather
+     * than let one alert poison every sum it enters */
+    slot->recur = !(a->recurrence > 0) ? 0 : a->recurrence > 1 ? 1 : a->recurrence;
+    slot->seen = slot->recur > 0 ? a->recur_seen : 0;
+    slot->of = slot->recur > 0 ? a->recur_of : 0;
     /* a new update invalidates the borrowed result */
     r->ncauses = 0;
     return 0;
@@ -408,6 +424,8 @@ struct group {
     double surprise;
     int cls;
     int firing;
+    double recur;           /* the largest of its alerts' */
+    uint32_t seen, of;      /* of the alert with that recurrence */
 };
 
 /* Per candidate. */
@@ -567,6 +585,15 @@ static int build_groups(struct rank *r, struct work *w)
             g = &w->g[w->ng - 1];
             g->count++;
             g->firing |= a->firing;
+            /* alerts of one pair normally share a recurrence; if they
+             * were looked up at different times, the largest counts, so
+             * the result does not depend on which alert came first */
+            if (a->recur > g->recur ||
+                (a->recur == g->recur && a->seen > g->seen)) {
+                g->recur = a->recur;
+                g->seen = a->seen;
+                g->of = a->of;
+            }
             /* the group's weight is its strongest alert's */
             if (a->weight * sev_factor(a->sev) > g->surprise)
                 g->surprise = a->weight * sev_factor(a->sev);
@@ -575,7 +602,7 @@ static int build_groups(struct rank *r, struct work *w)
         g = &w->g[w->ng++];
         *g = (struct group){a->entity, a->name, 1, a->starts_at,
                             a->weight * sev_factor(a->sev), a->cls,
-                            a->firing};
+                            a->firing, a->recur, a->seen, a->of};
     }
     if (count_owners(r, w) < 0)
         return -1;
@@ -585,6 +612,13 @@ static int build_groups(struct rank *r, struct work *w)
         double tf = late > 0 ? exp(-late / TAU_MS) : 1.0;
         g->surprise *= pow((double)w->name_ents[g->name], -BETA) *
                        (1.0 + LOGC * log((double)g->count)) * tf;
+        /* Background: a pair that recent incidents held too says little
+         * about this one (an incident-level IDF). Damping the group, not
+         * the final score, keeps E, the contrasts built on it, the walk
+         * and the evidence consistent. Skipped at 0 so rankings without
+         * history are bit-identical to those before it existed. */
+        if (g->recur > 0)
+            g->surprise *= 1.0 - r->recur_weight * g->recur;
     }
     return 0;
 }
@@ -977,6 +1011,40 @@ static const char *ename(const struct topology *t, uint32_t id)
     return e ? e->name : "?";
 }
 
+/* The most recurring group behind C: its own groups, else (service or
+ * node) its pods'. Ties keep the first in (entity, name) order. NULL if
+ * none recurs. */
+static const struct group *background_group(struct work *w,
+                                            const struct topology *t,
+                                            const struct cand *c)
+{
+    const struct topology_entity *te = topology_entity(t, c->id);
+    const struct group *best = NULL;
+    const uint32_t *ids;
+    size_t m, i;
+
+    for (i = 0; i < c->ng; i++) {
+        const struct group *g = &w->g[c->g0 + i];
+        if (g->recur > 0 && (best == NULL || g->recur > best->recur))
+            best = g;
+    }
+    if (best != NULL || te->kind == ENTITY_POD || c->nalerting_pods == 0)
+        return best;
+    m = te->kind == ENTITY_NODE ? topology_in(t, c->id, &ids)
+                                : topology_out(t, c->id, &ids);
+    for (i = 0; i < m; i++) {
+        const struct cand *pc = is_pod(t, ids[i]) ? cand_of(w, ids[i]) : NULL;
+        for (uint32_t q = 0; pc != NULL && q < pc->ng; q++) {
+            const struct group *g = &w->g[pc->g0 + q];
+            if (g->recur > 0 && (best == NULL || g->recur > best->recur ||
+                                 (g->recur == best->recur &&
+                                  g->entity < best->entity)))
+                best = g;
+        }
+    }
+    return best;
+}
+
 /* Evidence sentences and path for cause slot K from candidate C. */
 static void explain(struct rank *r, struct work *w, size_t k,
                     const struct cand *c)
@@ -1049,6 +1117,19 @@ static void explain(struct rank *r, struct work *w, size_t k,
                      r->names[g->name], "pod", ename(t, g->entity),
                      te->kind == ENTITY_NODE ? "on" : "of", te->name, when, rel);
         }
+    }
+    /* Background: say which of the alerts behind this cause recent
+     * incidents held too, so a person sees why it ranks lower than its
+     * alerts alone suggest (the most recurring one, own groups first). */
+    {
+        const struct group *bg =
+            r->recur_weight > 0 ? background_group(w, t, c) : NULL;
+        if (bg != NULL && ne < QUENCH_RANK_MAX_EVIDENCE)
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "%s on %s also fired in %u of the last %u incidents: "
+                     "treated as background",
+                     r->names[bg->name], ename(t, bg->entity),
+                     (unsigned)bg->seen, (unsigned)bg->of);
     }
     if (c->npods > 0 && c->nalerting_pods > 0 && ne < QUENCH_RANK_MAX_EVIDENCE)
         snprintf(r->ev[k][ne++], EV_LEN,

@@ -42,6 +42,15 @@ struct rank_alert {
     double weight;              /* from alert_kinds, >= 0; 1.0 if none */
     enum rank_severity severity;
     const char *alertname;      /* for evidence; may be NULL */
+    /* How much of an "it always fires" background the alert's (entity,
+     * alertname) pair is, from history_recurrence: 0 = new (the default:
+     * rankings are then exactly what they are without history), 1 = held
+     * by every recent incident. The group's surprise is scaled by
+     * 1 - weight * recurrence (rank_set_recurrence_weight; weight 0, the
+     * default, ignores this field). */
+    double recurrence;
+    uint32_t recur_seen, recur_of;  /* for evidence: fired in SEEN of the
+                                     * last OF incidents (history_hits) */
 };
 
 /* One ranked cause. Strings and arrays are owned by the rank state and
@@ -71,6 +80,14 @@ int rank_new(struct rank **out, const struct topology *t);
 
 /* Free R. R may be NULL. */
 void rank_free(struct rank *r);
+
+/* How strongly recurrence damps a group's surprise: the share removed
+ * from a group that recurs in every recent incident (correlation.yaml
+ * history.weight; the engine passes it). Clamped to [0, 1]; 0 until set,
+ * so a caller that never sets it ranks exactly as without history, and
+ * rank_alert.recurrence is then not used at all. Takes effect at the next
+ * rank_compute. */
+void rank_set_recurrence_weight(struct rank *r, double weight);
 
 /* Add alert A, or replace the alert with the same key (status change,
  * re-fire). 0; -1 with ERR if A->entity is not in the topology or the

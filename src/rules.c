@@ -44,17 +44,21 @@ static const char default_yaml[] =
     "    weight: 1.0\n"
     "  - match: {alertname: \"(?i).*log.*\"}\n"
     "    kind: neutral\n"
-    "    weight: 0.5\n";
+    "    weight: 0.5\n"
+    "history: {window: 24h, min_incidents: 2, weight: 0.5}\n";
 
 static const char *const top_keys[] = {
     "entity_labels", "window", "topology_hops", "scope", "resolve_quiet",
-    "flap", "alert_kinds", "default_namespace", NULL
+    "flap", "alert_kinds", "default_namespace", "history", NULL
 };
 static const char *const entity_keys[] = {
     "pod", "service", "node", "namespace", NULL
 };
 static const char *const flap_keys[] = { "count", "within", NULL };
 static const char *const kind_keys[] = { "match", "kind", "weight", NULL };
+static const char *const history_keys[] = {
+    "window", "min_incidents", "weight", NULL
+};
 
 static void labels_clear(struct rules_labels *l)
 {
@@ -313,6 +317,27 @@ static int apply_doc(struct rules *r, const struct ytree_doc *d,
     n = ytree_get(root, "alert_kinds");
     if (n != NULL && read_kinds(d, n, r, err) < 0)
         return -1;
+    n = ytree_get(root, "history");
+    if (n != NULL) {
+        const struct ytree_node *x;
+        if (ytree_check_keys(d, n, history_keys, err) < 0)
+            return -1;
+        x = ytree_get(n, "window");
+        /* ytree_duration refuses 0: an empty horizon would make every
+         * lookup "0 of 0" and history_new refuse the config */
+        if (x != NULL && ytree_duration(d, x, &r->history.window_ms, err) < 0)
+            return -1;
+        x = ytree_get(n, "min_incidents");
+        if (x != NULL) {
+            if (ytree_int(d, x, 1, QUENCH_HISTORY_MAX_MIN_INCIDENTS, &v, err) < 0)
+                return -1;
+            r->history.min_incidents = (unsigned)v;
+        }
+        x = ytree_get(n, "weight");
+        if (x != NULL &&
+            ytree_double(d, x, 0.0, 1.0, &r->history.weight, err) < 0)
+            return -1;
+    }
     n = ytree_get(root, "default_namespace");
     if (n != NULL) {
         const char *s;

@@ -54,6 +54,14 @@ struct rules {
     size_t nkinds;
     char *default_namespace;    /* default_namespace: what services.yaml
                                  * services without `namespace` get; "" */
+    struct rules_history {      /* history: background across incidents */
+        int64_t window_ms;      /* history.window: closed incidents this
+                                 * far back count (history_config) */
+        unsigned min_incidents; /* history.min_incidents */
+        double weight;          /* history.weight: surprise removed from a
+                                 * pair every recent incident held (rank);
+                                 * 0 turns the damping off */
+    } history;
 };
 
 /* The DESIGN.md defaults into *out. 0 or -1 on OOM. */

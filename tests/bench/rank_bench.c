@@ -3,6 +3,20 @@
  *   rank_bench cases FILE   rank every case of FILE (written by
  *                           rca-sim/rank_input.py) and print one line per
  *                           case: id, then name score confidence per cause
+ *   rank_bench sequence FILE WINDOW MIN WEIGHT
+ *                           the same, with one history across the cases in
+ *                           file order (FILE from rank_input.py --timeline:
+ *                           each case's "T open close" line is when its
+ *                           incident opens and closes). Alerts get the
+ *                           recurrence history_recurrence gives at the
+ *                           case's open time (WINDOW in hours, MIN =
+ *                           min_incidents, WEIGHT = history.weight), and
+ *                           the case's pairs are recorded at its close:
+ *                           what the engine does (docs/ranking.md).
+ *                           RANK_BENCH_RECUR=binary makes recurrence 1 once
+ *                           seen >= MIN (the prototype's rule), =share
+ *                           seen / of (share of the horizon's incidents):
+ *                           the alternatives docs/ranking.md compares.
  *   rank_bench speed [SERVICES ALERTS ROUNDS]
  *                           time rank_compute on an incident of ALERTS alerts
  *                           on a random SERVICES-service graph (default
@@ -14,15 +28,27 @@
 #include <string.h>
 #include <time.h>
 
+#include "history.h"
 #include "rank.h"
 #include "topology.h"
+
+/* sequence mode: the shared history and the current case's pairs */
+struct seq {
+    struct history *h;
+    double weight;
+    int binary;
+    unsigned min;
+    int64_t open, close;
+    struct { uint32_t ent; char name[256]; } *pairs;
+    size_t np, cap;
+};
 
 static int kind_of(const char *s, enum entity_kind *k)
 {
     return entity_kind_parse(s, k);
 }
 
-static int run_cases(const char *path)
+static int run_cases(const char *path, struct seq *sq)
 {
     FILE *f = fopen(path, "r");
     char line[1024], id[1024] = "";
@@ -56,6 +82,13 @@ static int run_cases(const char *path)
             if (sscanf(line, "L %u %u", &a, &b) != 2 || a >= nids || b >= nids)
                 return fprintf(stderr, "bad line %s\n", line), 1;
             topology_link(t, (uint32_t)ids[a], (uint32_t)ids[b]);
+        } else if (line[0] == 'T' && sq != NULL) {
+            long long o, c;
+            if (sscanf(line, "T %lld %lld", &o, &c) != 2)
+                return fprintf(stderr, "bad line %s\n", line), 1;
+            sq->open = o;
+            sq->close = c;
+            sq->np = 0;
         } else if (line[0] == 'A') {
             struct rank_alert a = {0};
             unsigned long long key;
@@ -75,6 +108,26 @@ static int run_cases(const char *path)
             a.cls = (enum rank_class)cls;
             a.severity = (enum rank_severity)sev;
             a.alertname = name;
+            if (sq != NULL) {
+                struct history_hits hh;
+                const char *en = topology_entity(t, a.entity)->name;
+                a.recurrence = history_recurrence(sq->h, en, name, sq->open, &hh);
+                if (sq->binary == 1)
+                    a.recurrence = hh.seen >= sq->min && hh.seen > 0 ? 1.0 : 0.0;
+                else if (sq->binary == 2)
+                    a.recurrence = hh.seen >= sq->min && hh.seen > 0 && hh.of > 0
+                                       ? (double)hh.seen / hh.of : 0.0;
+                a.recur_seen = hh.seen;
+                a.recur_of = hh.of;
+                rank_set_recurrence_weight(r, sq->weight);
+                if (sq->np == sq->cap) {
+                    sq->cap = sq->cap ? 2 * sq->cap : 256;
+                    sq->pairs = realloc(sq->pairs, sq->cap * sizeof *sq->pairs);
+                }
+                sq->pairs[sq->np].ent = a.entity;
+                snprintf(sq->pairs[sq->np].name, sizeof sq->pairs[sq->np].name, "%s", name);
+                sq->np++;
+            }
             if (rank_update(r, &a, NULL) < 0)
                 return fprintf(stderr, "rank_update failed\n"), 1;
         } else if (strcmp(line, "end") == 0) {
@@ -100,6 +153,17 @@ static int run_cases(const char *path)
                 for (size_t i = 0; i < c->npath; i++)
                     printf(" %s", topology_entity(t, c->path[i])->name);
                 printf("\n");
+            }
+            if (sq != NULL) {
+                struct history_pair *hp = calloc(sq->np + 1, sizeof *hp);
+                struct qerr he;
+                for (size_t i = 0; i < sq->np; i++)
+                    hp[i] = (struct history_pair){
+                        topology_entity(t, sq->pairs[i].ent)->name, sq->pairs[i].name};
+                if (history_record(sq->h, sq->close, hp, sq->np, &he) < 0)
+                    return fprintf(stderr, "history_record: %s\n", he.msg), 1;
+                free(hp);
+                sq->np = 0;
             }
             rank_free(r);
             r = NULL;
@@ -208,11 +272,29 @@ static int run_speed(unsigned nsvc, unsigned nalerts, unsigned rounds)
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "cases") == 0)
-        return run_cases(argv[2]);
+        return run_cases(argv[2], NULL);
+    if (argc >= 6 && strcmp(argv[1], "sequence") == 0) {
+        struct seq sq = {0};
+        struct history_config hc = {(int64_t)(atof(argv[3]) * 3600e3),
+                                    (unsigned)atoi(argv[4])};
+        int rc;
+        if (history_new(&sq.h, &hc) < 0)
+            return fprintf(stderr, "bad history config\n"), 2;
+        sq.weight = atof(argv[5]);
+        sq.min = hc.min_incidents;
+        sq.binary = !getenv("RANK_BENCH_RECUR") ? 0
+                    : strcmp(getenv("RANK_BENCH_RECUR"), "binary") == 0 ? 1
+                    : strcmp(getenv("RANK_BENCH_RECUR"), "share") == 0 ? 2 : 0;
+        rc = run_cases(argv[2], &sq);
+        history_free(sq.h);
+        free(sq.pairs);
+        return rc;
+    }
     if (argc >= 2 && strcmp(argv[1], "speed") == 0)
         return run_speed(argc > 2 ? (unsigned)atoi(argv[2]) : 10000,
                          argc > 3 ? (unsigned)atoi(argv[3]) : 1000,
                          argc > 4 ? (unsigned)atoi(argv[4]) : 200);
-    fprintf(stderr, "usage: rank_bench cases FILE | speed [SERVICES ALERTS ROUNDS]\n");
+    fprintf(stderr, "usage: rank_bench cases FILE | sequence FILE WINDOW_H MIN WEIGHT | "
+                    "speed [SERVICES ALERTS ROUNDS]\n");
     return 2;
 }

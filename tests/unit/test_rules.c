@@ -73,6 +73,9 @@ static void test_defaults(void **state)
     assert_int_equal(r->kinds[2].kind, RULES_KIND_CAUSE);
     assert_int_equal(r->kinds[4].kind, RULES_KIND_NONE);
     assert_string_equal(r->default_namespace, "");
+    assert_int_equal(r->history.window_ms, 24 * 3600000LL);
+    assert_int_equal(r->history.min_incidents, 2);
+    assert_true(r->history.weight > 0.49 && r->history.weight < 0.51);
     rules_free(r);
 }
 
@@ -101,6 +104,9 @@ static void test_shipped_file_is_default(void **state)
         assert_string_equal(r->kinds[i].match[0].pattern, d->kinds[i].match[0].pattern);
         assert_int_equal(r->kinds[i].kind, d->kinds[i].kind);
     }
+    assert_int_equal(r->history.window_ms, d->history.window_ms);
+    assert_int_equal(r->history.min_incidents, d->history.min_incidents);
+    assert_true(r->history.weight == d->history.weight);
     rules_free(r);
     rules_free(d);
 }
@@ -114,8 +120,12 @@ static void test_overrides(void **state)
                               "flap: {count: 2}\n"
                               "entity_labels: {pod: []}\n"
                               "alert_kinds: []\n"
-                              "default_namespace: shop\n");
+                              "default_namespace: shop\n"
+                              "history: {window: 6h, weight: 1}\n");
     assert_int_equal(r->window_ms, 5400000);
+    assert_int_equal(r->history.window_ms, 6 * 3600000LL);
+    assert_int_equal(r->history.min_incidents, 2);  /* kept */
+    assert_true(r->history.weight == 1.0);
     assert_int_equal(r->hops, 0);
     assert_int_equal(r->scope.n, 0);
     assert_int_equal(r->flap_count, 2);
@@ -214,6 +224,11 @@ static void test_errors(void **state)
         { "alert_kinds:\n  - match: {}\n    kind: cause\n", 2, 12, "non-empty map" },
         { "alert_kinds:\n  - match: {a: x}\n    kind: cause\n    colour: red\n", 4, 5,
           "unknown key 'colour'" },
+        { "history: {windw: 1h}\n", 1, 11, "unknown key 'windw'" },
+        { "history: {window: 0s}\n", 1, 19, "duration" },
+        { "history: {min_incidents: 0}\n", 1, 26, "out of range" },
+        { "history: {min_incidents: 17}\n", 1, 26, "out of range" },
+        { "history: {weight: 1.5}\n", 1, 19, "out of range" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct rules *r = (struct rules *)1;

@@ -6,10 +6,15 @@ node; service -> pod and pod -> node links from the labels) and classing
 alerts with its alert_kinds. Lets rank.c be measured without the engine.
 
   rank_input.py DATASET --rules rules/correlation.yaml > cases.txt
+
+--timeline GAP_S adds a line "T OPEN_MS CLOSE_MS" per case: the cases laid
+one after another with GAP_S between them (timeline.py, the clock
+rca_sequential.py replays on), for `rank_bench sequence`. `rank_bench
+cases` ignores it.
 """
 import argparse, datetime, json, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import alert_kinds
+import alert_kinds, timeline
 
 CLS = {"neutral": 0, "cause": 1, "symptom": 2}
 SEV = {"info": 0, "none": 0, "critical": 2, "error": 2, "page": 2}
@@ -32,7 +37,7 @@ def services(path):
 def ms(s):
     return int(datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
 
-def convert(dataset, kinds, cid, out):
+def convert(dataset, kinds, cid, out, span=None):
     svcs = services(os.path.join(dataset, "services.yaml"))
     ents, idx, links = [], {}, set()
     def ent(kind, name):
@@ -65,6 +70,7 @@ def convert(dataset, kinds, cid, out):
         alerts.append((fp, e, ms(a["startsAt"]), 1 if a["status"] == "firing" else 0,
                        CLS.get(cls, 0), w, SEV.get(lab.get("severity", ""), 1), lab.get("alertname", "alert")))
     out.write(f"case {cid}\n")
+    if span is not None: out.write("T %d %d\n" % span)
     for k, n in ents: out.write(f"E {k} {n}\n")
     for a, b in sorted(links): out.write(f"L {a} {b}\n")
     for a in alerts: out.write("A %s %d %d %d %d %g %d %s\n" % a)
@@ -75,11 +81,15 @@ def main():
     ap.add_argument("dataset")
     ap.add_argument("--rules", required=True, help="correlation.yaml with alert_kinds")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--timeline", help="seconds between consecutive cases, or 'recorded' for the cases' own times")
     a = ap.parse_args()
     kinds = alert_kinds.load(a.rules)
     labels = json.load(open(os.path.join(a.dataset, "labels.json")))
-    for cid in sorted(labels)[: a.limit or None]:
-        convert(a.dataset, kinds, cid, sys.stdout)
+    cids = sorted(labels)[: a.limit or None]
+    spans = timeline.offsets(a.dataset, cids, None if a.timeline == "recorded" else int(float(a.timeline) * 1000)) if a.timeline is not None else {}
+    for cid in cids:
+        sp = spans.get(cid)
+        convert(a.dataset, kinds, cid, sys.stdout, sp[1:] if sp else None)
 
 if __name__ == "__main__":
     main()

@@ -18,7 +18,17 @@ Model (deliberately simple, stated so results can be judged):
    per hop): latency/error alerts on the service and a storm of trace
    latency alerts on caller pods;
  - noise: unrelated alerts (resource, latency, logs) on random entities at
-   random times in the window, clock jitter on every startsAt.
+   random times in the window, clock jitter on every startsAt;
+ - --background K: K chronic alerters (pods, and a node from K >= 3), each
+   with 1-2 fixed resource alertnames, that fire at the onset of each fault
+   with probability 0.8 (what the shared cases 026-044 show: the same pods
+   alert at every incident's onset). Drawn from their own random stream, so
+   the faults are the same with and without them;
+ - --repeat P: with probability P a case repeats the previous case's fault
+   (same entity, same alertnames), labelled "repeat": a genuinely recurring
+   cause, which history must not bury.
+Cases are written in order; rank_input.py --timeline lays them one after
+another in time for sequential (history) runs.
 """
 import argparse, json, os, random, sys, datetime
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -64,7 +74,21 @@ def build(graph, rnd):
         for x in d["deps"]: callers[x].append(s)
     return pods, node_of, pods_of, callers, nnodes
 
-def case(graph, env, rnd, noise):
+def chronic(env, rnd, k):
+    """K (labels, [alertname]) chronic alerters."""
+    pods, node_of, pods_of, callers, nnodes = env
+    svc_of = {p: s for s, ps in pods_of.items() for p in ps}
+    out = []
+    for i, p in enumerate(rnd.sample(pods, min(k, len(pods)))):
+        if i == 2:
+            n = node_of[p]
+            out.append(({"node": n, "instance": n}, rnd.sample(NODE_RES[:3], rnd.randint(1, 2))))
+        else:
+            out.append(({"pod": p, "service": svc_of[p], "node": node_of[p], "namespace": "default"},
+                        rnd.sample(RESOURCE[:5], rnd.randint(1, 2))))
+    return out
+
+def case(graph, env, rnd, noise, force=None, background=(), brnd=None):
     pods, node_of, pods_of, callers, nnodes = env
     nnoise, jitter, missing, storm = NOISE[noise]
     svc_of = {p: s for s, ps in pods_of.items() for p in ps}
@@ -79,11 +103,17 @@ def case(graph, env, rnd, noise):
         return {"pod": p, "service": svc_of[p], "node": node_of[p], "namespace": "default"}
     kind = rnd.choice(["service", "pod", "node"])
     services = list(graph)
+    if force is not None:
+        kind = force["kind"]
     if kind == "node":
         node = f"node-{rnd.randrange(nnodes)}"
+        if force is not None: node = force["entity"]
         hosted = [p for p in pods if node_of[p] == node]
         truth = {"entity": node, "kind": "node", "service": None}
-        for n in rnd.sample(NODE_RES, rnd.randint(1, 3)):
+        names = rnd.sample(NODE_RES, rnd.randint(1, 3))
+        if force is not None: names = force["_names"]
+        truth["_names"] = names
+        for n in names:
             add({"alertname": n, "node": node, "instance": node}, t0)
         for p in hosted:
             if rnd.random() < 0.5:
@@ -91,10 +121,12 @@ def case(graph, env, rnd, noise):
         hit = sorted({svc_of[p] for p in hosted})
     else:
         s = rnd.choice(services)
+        if force is not None: s = force["service"]
         is_store = graph[s]["kind"] != "service"
         silent = rnd.random() < missing or (is_store and rnd.random() < 0.5)
         if kind == "pod" and len(pods_of[s]) > 1:
             p = rnd.choice(pods_of[s])
+            if force is not None: p = force["entity"]
             truth = {"entity": p, "kind": "pod", "service": s}
             targets = [p]
         else:
@@ -102,6 +134,9 @@ def case(graph, env, rnd, noise):
             targets = pods_of[s]
         if not silent:
             names = rnd.sample(STORE_RES if is_store else RESOURCE, rnd.randint(1, 3))
+            # a repeat is the same failure again: same alertnames
+            if force is not None and force.get("_names"): names = force["_names"]
+            truth["_names"] = names
             for p in targets:
                 for n in names:
                     if rnd.random() < 0.85:
@@ -123,6 +158,13 @@ def case(graph, env, rnd, noise):
                 add({"alertname": "TraceLatencyHigh", "service": s, "pod": callee, "caller": cp,
                      "node": node_of[callee], "operation": f"{s}/op{rnd.randrange(5)}"}, tc)
             frontier.append((c, tc, hop + 1))
+    # chronic background at the onset, from its own stream
+    for labels, names in background:
+        if brnd.random() < 0.8:
+            for n in names:
+                t = t0 + brnd.uniform(-30, 30) + brnd.uniform(-jitter, jitter)
+                alerts.append({"labels": dict(labels, alertname=n, severity="warning"),
+                               "annotations": {"summary": ""}, "startsAt": iso(t), "t": t})
     # noise
     for _ in range(nnoise):
         r = rnd.random(); t = t0 + rnd.uniform(-120, 600)
@@ -175,6 +217,8 @@ def main():
     ap.add_argument("--noise", default="medium", choices=sorted(NOISE))
     ap.add_argument("--cases", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--background", type=int, default=0, help="chronic alerters")
+    ap.add_argument("--repeat", type=float, default=0, help="probability a case repeats the previous fault")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     graph = topologies.power_law(10000, 2) if a.topology == "powerlaw-10k" else topologies.TOPOLOGIES[a.topology]()
@@ -182,8 +226,17 @@ def main():
     os.makedirs(os.path.join(a.out, "cases"), exist_ok=True)
     write_services(graph, os.path.join(a.out, "services.yaml"))
     labels = {}
+    # background and repeats draw from their own stream: the main stream,
+    # and so every fault, is the same with and without them
+    brnd = random.Random(a.seed * 7919 + 1)
+    background = chronic(env, brnd, a.background)
+    prev = None
     for i in range(a.cases):
-        truth, alerts = case(graph, env, rnd, a.noise)
+        force = prev if prev is not None and a.repeat > 0 and brnd.random() < a.repeat else None
+        truth, alerts = case(graph, env, rnd, a.noise, force, background, brnd)
+        if force is not None: truth = dict(truth, repeat=True)
+        prev = truth
+        truth = {k: v for k, v in truth.items() if not k.startswith("_")}
         recs = webhooks(alerts)
         cid = "%03d" % i
         with open(os.path.join(a.out, "cases", cid + ".jsonl"), "w") as f:
