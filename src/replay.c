@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -457,46 +456,11 @@ static int usage(const char *msg)
     return 2;
 }
 
-static int file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static void print_qerr(const struct qerr *e)
 {
     char buf[1024];
     qerr_format(e, buf, sizeof buf);
     fprintf(stderr, "%s\n", buf);
-}
-
-static int load_rules_dir(const char *dir, struct rules **r,
-                          struct topology **t)
-{
-    char path[4096];
-    struct qerr err;
-
-    snprintf(path, sizeof path, "%s/correlation.yaml", dir);
-    if (file_exists(path)) {
-        if (rules_load(r, path, &err) < 0) {
-            print_qerr(&err);
-            return -1;
-        }
-    } else if (rules_new_default(r) < 0) {
-        fprintf(stderr, "quench replay: out of memory\n");
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/services.yaml", dir);
-    if (file_exists(path)) {
-        if (topology_load(t, path, (*r)->default_namespace, &err) < 0) {
-            print_qerr(&err);
-            return -1;
-        }
-    } else if (topology_new_empty(t) < 0) {
-        fprintf(stderr, "quench replay: out of memory\n");
-        return -1;
-    }
-    return 0;
 }
 
 int replay_main(int argc, char **argv)
@@ -567,8 +531,13 @@ int replay_main(int argc, char **argv)
     }
     if (rules_dir == NULL)
         rules_dir = "rules";
-    if (load_rules_dir(rules_dir, &r, &t) < 0)
-        goto out;
+    {
+        struct qerr err;
+        if (rules_load_dir(rules_dir, &r, &t, &err) < 0) {
+            print_qerr(&err);
+            goto out;
+        }
+    }
     if (baseline != NULL) {
         json_error_t jerr;
         base = json_load_file(baseline, 0, &jerr);

@@ -13,6 +13,7 @@
 #include "rules.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -503,4 +504,36 @@ int rules_resolve(const struct rules *r, struct topology *t,
                 : out->service >= 0 ? out->service
                 : out->node;
     return rc;
+}
+
+int rules_load_dir(const char *dir, struct rules **r, struct topology **t,
+                   struct qerr *err)
+{
+    char path[4096];
+    struct stat st;
+
+    *r = NULL;
+    *t = NULL;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return qerr_set(err, dir, 0, 0, "rules directory not found");
+    snprintf(path, sizeof path, "%s/correlation.yaml", dir);
+    if (stat(path, &st) == 0) {
+        if (rules_load(r, path, err) < 0)
+            return -1;
+    } else if (rules_new_default(r) < 0) {
+        return qerr_set(err, path, 0, 0, "out of memory");
+    }
+    snprintf(path, sizeof path, "%s/services.yaml", dir);
+    if (stat(path, &st) == 0) {
+        if (topology_load(t, path, (*r)->default_namespace, err) < 0)
+            goto fail;
+    } else if (topology_new_empty(t) < 0) {
+        qerr_set(err, path, 0, 0, "out of memory");
+        goto fail;
+    }
+    return 0;
+fail:
+    rules_free(*r);
+    *r = NULL;
+    return -1;
 }

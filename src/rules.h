@@ -75,6 +75,15 @@ int rules_load_buf(struct rules **out, const char *buf, size_t len,
 /* Free R. R may be NULL. */
 void rules_free(struct rules *r);
 
+/* The rules of a rules directory, as serve, replay and check all read
+ * them: DIR/correlation.yaml into *r (the defaults when the file is
+ * absent) and DIR/services.yaml into *t (an empty graph when absent).
+ * 0, or -1 with *r and *t NULL and ERR naming file:line:column, or DIR
+ * itself when it is not a directory (a mistyped --rules must not silently
+ * mean "no rules"). */
+int rules_load_dir(const char *dir, struct rules **r, struct topology **t,
+                   struct qerr *err);
+
 /* The first alert_kinds entry A matches: its kind, and its weight into
  * *weight (RULES_DEFAULT_WEIGHT and RULES_KIND_NONE when none matches). */
 enum rules_kind rules_classify(const struct rules *r, const struct alert *a,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rules.h"
 
@@ -312,6 +313,57 @@ static void test_resolve(void **state)
     intern_free(p);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The loader serve, replay and check share: defaults for missing files,
+ * positions for broken ones, an error for a directory that is not there. */
+static void test_load_dir(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/quench-rules-XXXXXX", path[256];
+    struct rules *r = (struct rules *)1;
+    struct topology *t = (struct topology *)1;
+    struct qerr err;
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(rules_load_dir(dir, &r, &t, &err), 0);   /* empty dir */
+    assert_int_equal(r->nkinds, 5);
+    assert_int_equal(topology_count(t), 0);
+    rules_free(r);
+    topology_free(t);
+
+    snprintf(path, sizeof path, "%s/services.yaml", dir);
+    write_file(path, "services:\n  a: {calls: [b]}\n  b:\n");
+    assert_int_equal(rules_load_dir(dir, &r, &t, &err), 0);
+    assert_int_equal(topology_count(t), 2);
+    rules_free(r);
+    topology_free(t);
+
+    write_file(path, "services:\n  a: {calls: [nobody]}\n");
+    assert_int_equal(rules_load_dir(dir, &r, &t, &err), -1);
+    assert_null(r);
+    assert_null(t);
+    assert_int_equal(err.line, 2);
+    unlink(path);
+
+    snprintf(path, sizeof path, "%s/correlation.yaml", dir);
+    write_file(path, "window: soon\n");
+    assert_int_equal(rules_load_dir(dir, &r, &t, &err), -1);
+    assert_null(r);
+    assert_int_equal(err.line, 1);
+    unlink(path);
+    rmdir(dir);
+
+    assert_int_equal(rules_load_dir(dir, &r, &t, &err), -1);
+    assert_non_null(strstr(err.msg, "not found"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_resolve),
+        cmocka_unit_test(test_load_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
