@@ -574,18 +574,14 @@ out:
     return rc;
 }
 
-int topology_load_buf(struct topology **out, const char *buf, size_t len,
-                      const char *source, const char *default_ns,
-                      struct qerr *err)
+/* Build *out from the parsed document D (freed here), SOURCE naming it. */
+static int load_parsed(struct topology **out, struct ytree_doc *d,
+                       const char *source, const char *default_ns,
+                       struct qerr *err)
 {
-    struct ytree_doc *d = NULL;
-    struct topology *t = NULL;
+    struct topology *t = alloc_topology(default_ns);
     int rc = -1;
 
-    *out = NULL;
-    if (ytree_load_buf(&d, buf, len, source, err) < 0)
-        goto out;
-    t = alloc_topology(default_ns);
     if (t == NULL) {
         qerr_set(err, source, 0, 0, "out of memory");
         goto out;
@@ -601,30 +597,27 @@ out:
     return rc;
 }
 
+int topology_load_buf(struct topology **out, const char *buf, size_t len,
+                      const char *source, const char *default_ns,
+                      struct qerr *err)
+{
+    struct ytree_doc *d = NULL;
+
+    *out = NULL;
+    if (ytree_load_buf(&d, buf, len, source, err) < 0)
+        return -1;
+    return load_parsed(out, d, source, default_ns, err);
+}
+
 int topology_load(struct topology **out, const char *path,
                   const char *default_ns, struct qerr *err)
 {
     struct ytree_doc *d = NULL;
-    struct topology *t = NULL;
-    int rc = -1;
 
     *out = NULL;
     if (ytree_load_file(&d, path, err) < 0)
-        goto out;
-    t = alloc_topology(default_ns);
-    if (t == NULL) {
-        qerr_set(err, path, 0, 0, "out of memory");
-        goto out;
-    }
-    if (load_doc(t, d, err) < 0)
-        goto out;
-    *out = t;
-    t = NULL;
-    rc = 0;
-out:
-    topology_free(t);
-    ytree_free(d);
-    return rc;
+        return -1;
+    return load_parsed(out, d, path, default_ns, err);
 }
 
 /* ---- queries and run-time additions -------------------------------------- */
