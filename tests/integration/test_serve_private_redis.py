@@ -26,7 +26,7 @@ h.check(run("version").stdout == p.stdout, "version != --version")
 p = run("--help")
 h.check(p.returncode == 0 and b"archive export" in p.stdout, "--help")
 for args in (["bogus"], ["serve", "--nope"], ["archive"], ["archive", "import"],
-             ["serve", "--config"], ["check"]):
+             ["serve", "--config"], ["approvals"]):
     p = run(*args)
     h.check(p.returncode == 2, f"{args}: exit {p.returncode}, want 2")
     h.check(p.stderr.count(b"\n") == 1 and p.stderr.startswith(b"quench: "),
