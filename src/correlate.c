@@ -930,13 +930,23 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
     c->cand.n = 0;
     c->cand_weak = 0;
     uint32_t from_graph = 0;
+    /* Reached from a service position without truncation, every pod in
+     * the neighbourhood has its service there too (a pod is next to its
+     * service; one reached through a node would be a hop further), and
+     * pmap of the service already lists the incidents holding that pod:
+     * looking the pods up again is most of the work on a wide graph. */
+    int skip_pods = 0;
     for (int pass = 0; pass < 2; pass++) {
         int n = 0;
         if (pass == 1)
             from_graph = c->cand.n;
-        if (pass == 0 && entity >= 0)
-            n = topology_neighbours(c->t, graph_position(c->t, entity),
-                                    c->r->hops, c->nbuf, QUENCH_MAX_NEIGHBOURS);
+        if (pass == 0 && entity >= 0) {
+            uint32_t pos = graph_position(c->t, entity);
+            n = topology_neighbours(c->t, pos, c->r->hops, c->nbuf,
+                                    QUENCH_MAX_NEIGHBOURS);
+            skip_pods = n < QUENCH_MAX_NEIGHBOURS &&
+                entity_kind_is_service_like(topology_entity(c->t, pos)->kind);
+        }
         /* The group joins only alerts the graph cannot relate to
          * anything: no entity, or an entity with no edges yet (a node
          * no known pod runs on). With group_by [alertname] a group spans
@@ -946,10 +956,14 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
         for (int i = 0; i < 2 * n; i++) {
             /* pass 0 looks at each neighbour twice: incidents holding it,
              * and incidents holding a pod of it (pmap) */
-            if (pass == 0)
-                l = index_get(c, i % 2 ? &c->pmap : &c->emap,
-                              ekey(scope, c->nbuf[i / 2]));
-            else
+            if (pass == 0) {
+                uint32_t x = c->nbuf[i / 2];
+                enum entity_kind k = topology_entity(c->t, x)->kind;
+                if (k == ENTITY_POD ? skip_pods || i % 2
+                                    : i % 2 && !entity_kind_is_service_like(k))
+                    continue;   /* pmap is keyed by services only */
+                l = index_get(c, i % 2 ? &c->pmap : &c->emap, ekey(scope, x));
+            } else
                 l = i == 0 ? index_get(c, &c->gmap, ekey(scope, g)) : NULL;
             if (l == NULL)
                 continue;
