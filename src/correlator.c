@@ -8,10 +8,24 @@
  * the pending entries are simply read again: if their effects were
  * persisted they change nothing, if not they are applied now.
  *
+ * The history of closed incidents (engine_history) rides on the same
+ * rounds: a close dirties it, and the round that writes the closed
+ * incident rewrites quench:history (history_dump) inside the same
+ * MULTI/EXEC. Redis applies a transaction whole (and logs it whole in the
+ * AOF), so what it holds is always one moment of the engine: an incident
+ * stored closed is in the stored history, an incident stored open is not.
+ * After a crash the tick closes the incidents stored open again, at the
+ * same closed_at (it derives from their alerts, not from the clock), and
+ * records them then, once: the history equals an uninterrupted run's. Two
+ * writes without a transaction could leave a close stored without its
+ * history record (lost from recurrence for good: a restored closed
+ * incident never closes again) or the reverse (recorded twice).
+ *
  * One chain of commands at a time, strictly sequential, on a connection of
  * our own (a blocking XREADGROUP would stall anyone sharing it):
  *
- *   connect -> XGROUP CREATE -> (first time) restore -> pending (XPENDING
+ *   connect -> XGROUP CREATE -> (first time) restore: GET quench:history,
+ *     then the incidents -> pending (XPENDING
  *     for delivery counts, then id <last>...) -> XAUTOCLAIM sweep -> new
  *     (">", BLOCK) -> new -> ... (a sweep again every claim_idle_ms)
  *
@@ -40,7 +54,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <ev.h>
@@ -68,13 +81,15 @@
 enum phase {
     PH_IDLE = 0,    /* no chain: waiting for a connection or the backoff */
     PH_CREATE,      /* XGROUP CREATE */
+    PH_HISTORY,     /* GET quench:history */
     PH_INDEX,       /* SMEMBERS quench:incidents */
     PH_LOAD,        /* HMGET of each indexed incident, in parallel */
     PH_PCOUNT,      /* XPENDING ... <consumer>: delivery counts */
     PH_PENDING,     /* XREADGROUP ... <last id>: our own unacked entries */
     PH_CLAIM,       /* XAUTOCLAIM sweep */
     PH_NEW,         /* XREADGROUP ... BLOCK ... > */
-    PH_PERSIST,     /* writes of the dirty incidents, in parallel */
+    PH_PERSIST,     /* MULTI, writes of the dirty incidents and the
+                     * history, EXEC */
     PH_ACK,         /* XACK of the batch */
 };
 
@@ -128,6 +143,11 @@ struct correlator {
     uint32_t dflag_cap;
     uint32_t *dlist, *flist;
     size_t ndirty, dirty_cap, nflight, flight_cap;
+    int hist_dirty;             /* an incident closed since the history was
+                                 * last written */
+    int hist_flight;            /* the history is in the round being written */
+    int multi_open;             /* MULTI sent on this connection without its
+                                 * EXEC or DISCARD: the next chain discards */
 
     json_t *loaded;             /* restore: incident states read so far */
 
@@ -155,6 +175,7 @@ static void dead_clear(struct correlator *c);
 static const redisReply *field(const redisReply *fields, const char *name);
 static int add_alias(struct correlator *c, const char *id, const char *into);
 static void request_lag(struct correlator *c);
+static void flight_back(struct correlator *c);
 
 static int64_t wall_ms(void)
 {
@@ -227,8 +248,9 @@ static void chain_fail(struct correlator *c, const char *what, const char *reaso
     c->phase = PH_IDLE;
     c->caught_up = 0;
     /* The batch is not acknowledged: its entries stay pending and are read
-     * again by the next chain. */
+     * again by the next chain. What it was writing is dirty again. */
     c->nacks = 0;
+    flight_back(c);
     c->group_left = 0;
     dead_clear(c);
     /* 250 ms x 2^n, capped at 5 s. */
@@ -277,6 +299,8 @@ static void on_state(int connected, const char *reason, void *ud)
     }
     /* Callbacks of the lost connection still arrive (DISCONNECTED); the
      * chain is already dead, so they only count down. */
+    /* A MULTI left open died with its connection. */
+    c->multi_open = 0;
     if (c->phase != PH_IDLE) {
         log_warn("correlator: Redis connection lost (%s); resuming after "
                  "reconnect", reason ? reason : "");
@@ -284,6 +308,11 @@ static void on_state(int connected, const char *reason, void *ud)
         c->caught_up = 0;
         c->nacks = 0;
         c->group_left = 0;
+        /* The round's callbacks may come after this (a drop from inside a
+         * reply callback) and then only count down: whatever it was
+         * writing must be dirty again here, or the re-read entries, which
+         * change nothing, would leave it unwritten. */
+        flight_back(c);
         dead_clear(c);
     }
 }
@@ -321,13 +350,28 @@ static int mark_dirty(struct correlator *c, uint32_t slot)
     return 0;
 }
 
+/* The round being written failed or was abandoned: its slots and the
+ * history are dirty again (rewriting them is idempotent). */
+static void flight_back(struct correlator *c)
+{
+    for (size_t i = 0; i < c->nflight; i++)
+        (void)mark_dirty(c, c->flist[i]);
+    c->nflight = 0;
+    if (c->hist_flight)
+        c->hist_dirty = 1;
+    c->hist_flight = 0;
+}
+
 static void on_engine(void *ctx, struct engine *e, uint32_t slot,
                       enum engine_event ev)
 {
     struct correlator *c = ctx;
 
     (void)e;
-    (void)ev;
+    /* A close is what changes the history (engine.c, record_closed): it is
+     * written in the same transaction as this slot. */
+    if (ev == ENGINE_INCIDENT_CLOSED)
+        c->hist_dirty = 1;
     /* Whatever the event, the slot's current state is what gets written:
      * persisting reads the incident when the write is sent. */
     if (mark_dirty(c, slot) < 0)
@@ -474,22 +518,36 @@ static void on_persist_reply(enum redis_ev_result res,
 
     if (!reply_live(c) || c->phase != PH_PERSIST)
         return;
-    if (is_error(res, rep) && !c->group_failed) {
-        c->group_failed = 1;
-        log_warn("correlator: incident write failed: %s", why(res, rep));
+    if (!c->group_failed) {
+        const char *bad = NULL;
+
+        if (is_error(res, rep))
+            bad = why(res, rep);
+        else if (rep->type == REDIS_REPLY_NIL)
+            bad = "transaction aborted";    /* EXEC: nothing applied */
+        else if (rep->type == REDIS_REPLY_ARRAY)
+            /* EXEC: one reply per queued command. Redis does not roll
+             * back a command that failed inside (WRONGTYPE on a key
+             * someone else wrote): the round is then written again. */
+            for (size_t i = 0; i < rep->elements && bad == NULL; i++)
+                if (rep->element[i]->type == REDIS_REPLY_ERROR)
+                    bad = rep->element[i]->str;
+        if (bad != NULL) {
+            c->group_failed = 1;
+            log_warn("correlator: incident write failed: %s", bad);
+        }
     }
     if (--c->group_left > 0)
         return;
     if (c->group_failed) {
         /* Nothing of this round is known to be stored: dirty again. */
-        for (size_t i = 0; i < c->nflight; i++)
-            (void)mark_dirty(c, c->flist[i]);
-        c->nflight = 0;
+        flight_back(c);
         c->st.persist_failures++;
         chain_fail(c, "persisting incidents", "a write was not confirmed");
         return;
     }
     c->nflight = 0;
+    c->hist_flight = 0;
     dead_done(c);
     send_acks(c);
 }
@@ -556,11 +614,43 @@ out:
     return rc;
 }
 
-/* Write the batch's dead letters and every dirty incident, then XACK the
- * batch. */
+/* Send one command of the round. 0, or -1 (not sent; group_failed set). */
+static int round_send(struct correlator *c, int argc, const char *const *argv)
+{
+    if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, argc, argv) < 0) {
+        c->group_failed = 1;
+        return -1;
+    }
+    c->group_left++;
+    return 0;
+}
+
+/* SET quench:history to the engine's history. 0 sent, -1 not. */
+static int history_send(struct correlator *c)
+{
+    json_t *d = history_dump(engine_history(c->e));
+    char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    const char *argv[] = {"SET", CORRELATOR_HISTORY, text};
+    int rc = -1;
+
+    json_decref(d);
+    if (text == NULL)
+        c->group_failed = 1;
+    else
+        rc = round_send(c, 3, argv);
+    free(text);
+    return rc;
+}
+
+/* Write the batch's dead letters, every dirty incident and, after a
+ * close, the history, in one MULTI/EXEC (see the top of this file), then
+ * XACK the batch. */
 static void persist_then_ack(struct correlator *c)
 {
-    if (c->ndirty == 0 && c->ndead == 0) {
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *discard[] = {"DISCARD"};
+    int sent_all = 0;
+
+    if (c->ndirty == 0 && c->ndead == 0 && !c->hist_dirty) {
         send_acks(c);
         return;
     }
@@ -583,44 +673,50 @@ static void persist_then_ack(struct correlator *c)
             c->dflag[c->dlist[i]] = 0;
         c->ndirty = 0;
     }
+    /* The dump below is taken now, with every close so far: each closed
+     * slot is dirty (on_engine), hence in this flight. */
+    c->hist_flight = c->hist_dirty;
+    c->hist_dirty = 0;
 
     c->phase = PH_PERSIST;
     c->group_left = 0;
     c->group_failed = 0;
-    for (size_t i = 0; i < c->ndead; i++) {
+    if (round_send(c, 1, multi) < 0) {
+        chain_fail(c, "persisting incidents", "not connected");
+        return;
+    }
+    c->multi_open = 1;
+    for (size_t i = 0; i < c->ndead; i++)
         if (dead_send(c, i) < 0) {
             c->group_failed = 1;
-            if (c->group_left == 0) {
-                for (size_t j = 0; j < c->nflight; j++)
-                    (void)mark_dirty(c, c->flist[j]);
-                c->nflight = 0;
-                chain_fail(c, "dead-lettering", "not connected");
-            }
-            return;
+            goto sent;
+        } else {
+            c->group_left++;
         }
-        c->group_left++;
-    }
     for (size_t i = 0; i < c->nflight; i++) {
         int n = persist_slot(c, c->flist[i]);
 
         if (n < 0) {
-            /* Callbacks of what was sent find group_failed and re-mark. */
+            /* persist_slot counted what it sent into group_left. */
             c->group_failed = 1;
-            if (c->group_left == 0) {
-                for (size_t j = 0; j < c->nflight; j++)
-                    (void)mark_dirty(c, c->flist[j]);
-                c->nflight = 0;
-                chain_fail(c, "persisting incidents", "not connected or out of memory");
-            }
-            return;
+            goto sent;
         }
         c->group_left += (unsigned)n;
     }
-    if (c->group_left == 0) {   /* only released slots: nothing to wait for */
-        c->nflight = 0;
-        dead_done(c);
-        send_acks(c);
-    }
+    if (c->hist_flight && history_send(c) < 0)
+        goto sent;
+    sent_all = 1;
+sent:
+    /* A partial transaction must not be executed: DISCARD it. Should that
+     * not go out either (not connected: Redis drops the transaction with
+     * the connection; out of memory), multi_open makes the next chain
+     * begin with a DISCARD, so no later command is queued into it. */
+    if (round_send(c, 1, sent_all ? exec : discard) == 0)
+        c->multi_open = 0;
+    else
+        c->group_failed = 1;
+    /* Callbacks of what was sent find group_failed and put the round back
+     * (flight_back); MULTI was sent, so group_left > 0 and they will come. */
 }
 
 /* ---- acknowledge --------------------------------------------------------- */
@@ -1090,8 +1186,9 @@ static void restore_apply(struct correlator *c)
     c->restored = 1;
     c->st.restored = 1;
     c->st.restored_incidents = ok;
-    log_info("correlator: restored %lu incident(s) and %zu merged id(s) from Redis",
-             ok, c->naliases);
+    log_info("correlator: restored %lu incident(s), %zu merged id(s) and a "
+             "history of %lu closed incident(s) from Redis", ok, c->naliases,
+             c->st.restored_history);
 }
 
 /* A fire-and-forget command of no consequence to the chain. */
@@ -1227,6 +1324,53 @@ static void on_index_reply(enum redis_ev_result res, const struct redisReply *re
     }
 }
 
+/* The stored history into the engine, before any incident and entry (the
+ * ranking of every incident looks it up). A malformed value (not JSON,
+ * not a history dump, not a string) is logged and ignored: the history
+ * then starts empty, which costs damping, never correctness, and the next
+ * close overwrites the key. Then the incidents. */
+static void on_history_reply(enum redis_ev_result res, const struct redisReply *rep,
+                             void *ud)
+{
+    struct correlator *c = ud;
+    struct history *h = engine_history(c->e);
+    const char *argv[] = {"SMEMBERS", CORRELATOR_INDEX};
+    char line[600];
+
+    if (!reply_live(c) || c->phase != PH_HISTORY)
+        return;
+    line[0] = 0;
+    if (res == REDIS_EV_REPLY && rep != NULL && rep->type == REDIS_REPLY_ERROR &&
+        strncmp(rep->str, "WRONGTYPE", 9) == 0) {
+        snprintf(line, sizeof line, "not a string");
+    } else if (is_error(res, rep)) {
+        chain_fail(c, "GET " CORRELATOR_HISTORY, why(res, rep));
+        return;
+    } else if (rep->type == REDIS_REPLY_STRING) {
+        json_error_t je;
+        json_t *j = json_loadb(rep->str, rep->len, 0, &je);
+        struct qerr err;
+
+        memset(&err, 0, sizeof err);
+        if (j == NULL)
+            snprintf(line, sizeof line, "not JSON: %s", je.text);
+        else if (history_restore(h, j, &err) < 0)
+            /* H is unchanged: empty, since nothing was ingested yet (a
+             * retried restore read the same key). */
+            qerr_format(&err, line, sizeof line);
+        json_decref(j);
+    } else if (rep->type != REDIS_REPLY_NIL) {   /* nil: never written */
+        snprintf(line, sizeof line, "unexpected reply type %d", rep->type);
+    }
+    if (line[0])
+        log_error("correlator: ignoring the stored history (" CORRELATOR_HISTORY
+                  "): %s; recurrence starts empty", line);
+    c->st.restored_history = history_incidents(h);
+    c->phase = PH_INDEX;
+    if (send_cmd(c, on_index_reply, CMD_TIMEOUT_MS, 2, argv) < 0)
+        chain_fail(c, "SMEMBERS", "not connected");
+}
+
 /* ---- the chain ----------------------------------------------------------- */
 
 static void on_create_reply(enum redis_ev_result res, const struct redisReply *rep,
@@ -1244,11 +1388,11 @@ static void on_create_reply(enum redis_ev_result res, const struct redisReply *r
         return;
     }
     if (!c->restored) {
-        const char *argv[] = {"SMEMBERS", CORRELATOR_INDEX};
+        const char *argv[] = {"GET", CORRELATOR_HISTORY};
 
-        c->phase = PH_INDEX;
-        if (send_cmd(c, on_index_reply, CMD_TIMEOUT_MS, 2, argv) < 0)
-            chain_fail(c, "SMEMBERS", "not connected");
+        c->phase = PH_HISTORY;
+        if (send_cmd(c, on_history_reply, CMD_TIMEOUT_MS, 2, argv) < 0)
+            chain_fail(c, "GET " CORRELATOR_HISTORY, "not connected");
         return;
     }
     c->read_phase = PH_PENDING;
@@ -1265,6 +1409,15 @@ static void chain_begin(struct correlator *c)
                           "0", "MKSTREAM"};
 
     ev_timer_stop(c->loop, &c->retry);
+    if (c->multi_open) {
+        /* A round could send neither its EXEC nor its DISCARD: close the
+         * transaction, or every command below would be queued in it. An
+         * error reply (no MULTI open after all) is as good. */
+        const char *discard[] = {"DISCARD"};
+
+        if (send_cmd(c, on_ignore, CMD_TIMEOUT_MS, 1, discard) == 0)
+            c->multi_open = 0;
+    }
     c->phase = PH_CREATE;
     c->caught_up = 0;
     if (send_cmd(c, on_create_reply, CMD_TIMEOUT_MS, 6, argv) < 0)
@@ -1564,37 +1717,6 @@ struct correlator_serve {
     struct api *api;
 };
 
-static int file_exists(const char *path)
-{
-    struct stat st;
-
-    return stat(path, &st) == 0;
-}
-
-/* The same files, defaults and errors as `quench replay --rules DIR`, so a
- * live incident and its replay come from the same rules. */
-static int load_rules_dir(struct correlator_serve *s, const char *dir,
-                          struct qerr *err)
-{
-    char path[4096];
-
-    snprintf(path, sizeof path, "%s/correlation.yaml", dir);
-    if (file_exists(path)) {
-        if (rules_load(&s->rules, path, err) < 0)
-            return -1;
-    } else if (rules_new_default(&s->rules) < 0) {
-        return qerr_set(err, "rules", 0, 0, "out of memory");
-    }
-    snprintf(path, sizeof path, "%s/services.yaml", dir);
-    if (file_exists(path)) {
-        if (topology_load(&s->topo, path, s->rules->default_namespace, err) < 0)
-            return -1;
-    } else if (topology_new_empty(&s->topo) < 0) {
-        return qerr_set(err, "topology", 0, 0, "out of memory");
-    }
-    return 0;
-}
-
 int correlator_serve_new(struct correlator_serve **out, struct ev_loop *loop,
                          const struct config *cfg,
                          const struct redis_ev_options *conn, struct qerr *err)
@@ -1612,7 +1734,10 @@ int correlator_serve_new(struct correlator_serve **out, struct ev_loop *loop,
     /* One horizon for the API, memory and Redis (correlator.h). */
     co.closed_ttl_ms = ao.closed_ttl_ms = CORRELATOR_CLOSED_TTL_MS;
     ao.bearer_token = cfg->auth.api_bearer_token;
-    if (load_rules_dir(s, cfg->rules_dir ? cfg->rules_dir : "rules", err) < 0)
+    /* The same files, defaults and errors as `quench replay --rules DIR`,
+     * so a live incident and its replay come from the same rules. */
+    if (rules_load_dir(cfg->rules_dir ? cfg->rules_dir : "rules", &s->rules,
+                       &s->topo, err) < 0)
         goto fail;
     if (engine_new(&s->engine, s->topo, s->rules) < 0) {
         qerr_set(err, "engine", 0, 0, "out of memory");

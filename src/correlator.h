@@ -10,10 +10,17 @@
  * An entry delivered CORRELATOR_MAX_DELIVERIES times without an XACK is
  * moved to CORRELATOR_DEADLETTER instead of being correlated again.
  *
- * On start it restores the incidents held in Redis into the engine, then
- * re-reads this consumer's pending entries, claims entries other consumers
- * left idle, and finally reads new ones. After a disconnect it resumes the
- * same way (the engine in memory stays authoritative; no second restore).
+ * The engine's history of closed incidents (history.h, behind recurrence
+ * in the ranking) is persisted too: quench:history holds history_dump's
+ * JSON, rewritten in the same MULTI/EXEC as the incident writes of every
+ * round that follows a close, so Redis never holds an incident as closed
+ * without the history holding its close, nor the reverse.
+ *
+ * On start it restores the history and the incidents held in Redis into
+ * the engine, then re-reads this consumer's pending entries, claims
+ * entries other consumers left idle, and finally reads new ones. After a
+ * disconnect it resumes the same way (the engine in memory stays
+ * authoritative; no second restore).
  *
  * The group is created at id 0, not $: an archive written before the first
  * correlator ran (or while a new deployment started: ingest and correlator
@@ -33,6 +40,10 @@
 #define CORRELATOR_GROUP "correlator"
 #define CORRELATOR_INCIDENT_PREFIX "quench:incident:"
 #define CORRELATOR_INDEX "quench:incidents"
+/* history_dump JSON of the engine's history; no expiry (bounded by
+ * QUENCH_HISTORY_* in limits.h). A malformed value is logged and ignored
+ * at start. */
+#define CORRELATOR_HISTORY "quench:history"
 /* Archive entries delivered this often without an XACK (processing failed,
  * or the process died on them) are moved here instead of a further
  * delivery: fields id, reason, deliveries, then the entry's own. */
@@ -88,6 +99,8 @@ struct correlator_status {
     unsigned long acked;        /* entries acknowledged (XACK confirmed) */
     unsigned long dead_letters; /* entries moved to CORRELATOR_DEADLETTER */
     unsigned long restored_incidents;
+    unsigned long restored_history;   /* closed incidents in the history
+                                       * restored from Redis */
     unsigned long persist_failures;   /* batches whose writes failed */
     unsigned long pruned;       /* closed incidents dropped from memory */
     unsigned long incidents_open;     /* now, in the engine */

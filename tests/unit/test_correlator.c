@@ -1,7 +1,8 @@
 /* test_correlator.c - the archive consumer against a real redis-server:
  * persist then acknowledge, closes expire, restore + pending re-read after
  * a restart, entries claimed from a dead consumer, unparsable and deleted
- * entries acknowledged, resume after Redis restarts. */
+ * entries acknowledged, resume after Redis restarts, the history of closed
+ * incidents persisted with the closes (one transaction) and restored. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include "correlator.h"
 #include "engine.h"
+#include "history.h"
 #include "log.h"
 #include "redis_server.h"
 #include "rules.h"
@@ -579,6 +581,222 @@ static void test_prune_closed(void **state)
     assert_int_equal(cmd_int(f, "SCARD %s", "quench:incidents"), 1);
 }
 
+/* ---- history ------------------------------------------------------------- */
+
+/* Incidents in the stored quench:history, -1 if absent or not a dump. */
+static long stored_history(struct fx *f)
+{
+    redisReply *r = cmd(f, "GET quench:history");
+    json_t *j = r->type == REDIS_REPLY_STRING ? json_loads(r->str, 0, NULL) : NULL;
+    long n = json_is_array(json_object_get(j, "incidents"))
+                 ? (long)json_array_size(json_object_get(j, "incidents")) : -1;
+
+    json_decref(j);
+    freeReplyObject(r);
+    return n;
+}
+
+static long want_stored;
+
+static int history_stored(struct fx *f)
+{
+    return stored_history(f) == want_stored;
+}
+
+/* One "cart" CpuHigh incident: FP fires at AT, resolves at AT + 1 (both
+ * archived); the fake clock then passes resolve_quiet so the tick closes
+ * it; wait until the close and the history are stored. */
+static void cart_episode(struct fx *f, const char *fp, int64_t at, long nth)
+{
+    char *b = body("cart", fp, "firing");
+
+    xadd(f, b, at, NULL, 0);
+    free(b);
+    b = body("cart", fp, "resolved");
+    xadd(f, b, at + 1, NULL, 0);
+    free(b);
+    assert_true(run_until(f, settled, 5000));
+    fake_now = at + 6 * 60 * 1000;
+    want_stored = nth;
+    assert_true(run_until(f, history_stored, 5000));
+    assert_int_equal(history_incidents(engine_history(f->e)), (size_t)nth);
+}
+
+/* The root causes of the incident holding fingerprint FP, as text. */
+static char *causes_of(struct engine *e, const char *fp)
+{
+    uint64_t key = strtoull(fp, NULL, 16);
+    int64_t m = correlate_alert_find(engine_correlate(e), key);
+    struct correlate_alert ca;
+    json_t *j;
+    char *text;
+
+    assert_true(m >= 0);
+    assert_int_equal(correlate_alert(engine_correlate(e), (uint32_t)m, &ca), 0);
+    j = engine_incident_json(e, ca.incident);
+    assert_non_null(j);
+    text = json_dumps(json_object_get(j, "root_causes"),
+                      JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(j);
+    assert_non_null(text);
+    return text;
+}
+
+/* The same webhooks through a plain engine, no Redis, no restart. */
+static char *uninterrupted(const char *const *fps, int n, const int64_t *at,
+                           const char *last_fp, int64_t last_at)
+{
+    struct topology *t;
+    struct rules *r;
+    struct engine *e;
+    struct webhook *wh;
+    char *b, *text;
+
+    assert_int_equal(topology_new_empty(&t), 0);
+    assert_int_equal(rules_new_default(&r), 0);
+    assert_int_equal(engine_new(&e, t, r), 0);
+    for (int i = 0; i <= n; i++) {
+        for (int k = 0; k < (i < n ? 2 : 1); k++) {
+            b = body("cart", i < n ? fps[i] : last_fp, k ? "resolved" : "firing");
+            assert_int_equal(webhook_parse(&wh, b, strlen(b), engine_pool(e), NULL), 0);
+            assert_true(engine_ingest_webhook(e, wh, (i < n ? at[i] : last_at) + k,
+                                              NULL) >= 0);
+            webhook_free(wh);
+            free(b);
+        }
+        if (i < n)
+            assert_int_equal(engine_tick(e, at[i] + 6 * 60 * 1000), 1);
+    }
+    text = causes_of(e, last_fp);
+    engine_free(e);
+    topology_free(t);
+    rules_free(r);
+    return text;
+}
+
+/* Two cart incidents close (default history: min_incidents 2, weight
+ * 0.5); quench restarts on the same Redis; a third cart incident is damped
+ * as background exactly as it is without the restart. Without the
+ * persisted history the restarted engine would rank it as new. */
+static void test_history_survives_restart(void **state)
+{
+    struct fx *f = *state;
+    const char *fps[] = {"0000000000000201", "0000000000000202"};
+    const char *last = "0000000000000203";
+    int64_t t0 = wall_ms(), at[2] = {t0, t0 + 10 * 60 * 1000};
+    int64_t last_at = t0 + 30 * 60 * 1000;
+    struct correlator_status st;
+    char *mine, *theirs;
+    struct history_hits hh;
+
+    NEED_REDIS(f);
+    fake_now = t0;
+    start(f, 0, fake_clock);
+    cart_episode(f, fps[0], at[0], 1);
+    cart_episode(f, fps[1], at[1], 2);
+    drop_engine(f);
+
+    fake_now = t0 + 20 * 60 * 1000;
+    start(f, 0, fake_clock);
+    assert_true(run_until(f, settled, 5000));
+    correlator_status(f->c, &st);
+    assert_int_equal(st.restored_history, 2);
+    assert_int_equal(history_incidents(engine_history(f->e)), 2);
+    history_lookup(engine_history(f->e), "cart", "CpuHigh", last_at, &hh);
+    assert_int_equal(hh.seen, 2);
+    {
+        char *b = body("cart", last, "firing");
+        xadd(f, b, last_at, NULL, 0);
+        free(b);
+    }
+    assert_true(run_until(f, settled, 5000));
+    mine = causes_of(f->e, last);
+    theirs = uninterrupted(fps, 2, at, last, last_at);
+    assert_non_null(strstr(mine, "also fired in 2 of the last 2 incidents"));
+    assert_string_equal(mine, theirs);
+    free(mine);
+    free(theirs);
+}
+
+/* A stored history that is not JSON, or not a history dump, is logged and
+ * ignored: the correlator starts with an empty history and correlates. */
+static void test_malformed_history_ignored(void **state)
+{
+    struct fx *f = *state;
+    static const char *const bad[] = {"{not json", "{\"version\": 99, \"incidents\": []}"};
+    struct correlator_status st;
+    char *b;
+
+    NEED_REDIS(f);
+    b = body("cart", "0000000000000301", "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    for (size_t i = 0; i < 3; i++) {
+        if (i < 2)
+            freeReplyObject(cmd(f, "SET quench:history %s", bad[i]));
+        else   /* the wrong type altogether */
+            freeReplyObject(cmd(f, "HSET quench:history a b"));
+        start(f, 0, NULL);
+        assert_true(run_until(f, settled, 5000));
+        assert_true(correlator_ready(f->c));
+        correlator_status(f->c, &st);
+        assert_int_equal(st.restored_history, 0);
+        assert_int_equal(history_incidents(engine_history(f->e)), 0);
+        assert_int_equal(n_incidents(f), 1);
+        drop_engine(f);
+        freeReplyObject(cmd(f, "DEL quench:history"));
+    }
+}
+
+static int persist_failed(struct fx *f)
+{
+    struct correlator_status st;
+
+    correlator_status(f->c, &st);
+    return st.persist_failures > 0;
+}
+
+/* The close and the history are one transaction: while Redis refuses the
+ * history write (an ACL without that key), the close is not stored either
+ * (a crash then re-closes it and records it once); once allowed, both
+ * land. Written as two plain commands, the close would be stored without
+ * its history record, which no restart could recover. */
+static void test_close_and_history_atomic(void **state)
+{
+    struct fx *f = *state;
+    char id[CORRELATE_ID_SIZE], *b;
+    redisReply *r;
+    int64_t t0 = wall_ms();
+
+    NEED_REDIS(f);
+    b = body("cart", "0000000000000401", "firing");
+    xadd(f, b, t0, NULL, 0);
+    free(b);
+    b = body("cart", "0000000000000401", "resolved");
+    xadd(f, b, t0 + 1, NULL, 0);
+    free(b);
+    fake_now = t0;
+    start(f, 0, fake_clock);
+    assert_true(run_until(f, settled, 5000));
+    only_id(f, id);
+    freeReplyObject(cmd(f, "ACL SETUSER default resetkeys ~quench:incident* "
+                           "~quench:archive ~quench:deadletter"));
+    fake_now = t0 + 6 * 60 * 1000;
+    assert_true(run_until(f, persist_failed, 5000));
+    assert_int_equal(history_incidents(engine_history(f->e)), 1);
+    r = cmd(f, "HGET quench:incident:%s state", id);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_non_null(strstr(r->str, "\"state\":\"open\""));
+    freeReplyObject(r);
+
+    freeReplyObject(cmd(f, "ACL SETUSER default allkeys"));
+    want_stored = 1;
+    assert_true(run_until(f, history_stored, 10000));
+    r = cmd(f, "HGET quench:incident:%s state", id);
+    assert_non_null(strstr(r->str, "\"state\":\"closed\""));
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +810,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_survives_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_history_ignored, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_close_and_history_atomic, setup,
+                                        teardown),
     };
 
     if (getenv("UT_DEBUG"))
