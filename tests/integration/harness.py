@@ -281,6 +281,18 @@ class Quench:
                     return int(msg.split(" listening on ")[1].split()[0].rsplit(":", 1)[1])
             return None
         self.port = wait_for(listening, 10, "quench to listen")
+
+        # Listening comes before the Redis handshake: a webhook sent in
+        # between gets a (correct) 503. Tests start from a connected quench;
+        # under the sanitizers the gap is long enough to matter.
+        def ready():
+            if self.proc.poll() is not None:
+                fail(f"quench exited ({self.proc.returncode}):\n{self.log_text()}")
+            try:
+                return self.request("GET", "/readyz", timeout=2)[0] == 200
+            except OSError:
+                return False
+        wait_for(ready, 15, "quench to be ready (/readyz 200)")
         return self
 
     def log_text(self):
