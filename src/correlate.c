@@ -930,22 +930,28 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
     c->cand.n = 0;
     c->cand_weak = 0;
     uint32_t from_graph = 0;
-    /* Reached from a service position without truncation, every pod in
-     * the neighbourhood has its service there too (a pod is next to its
-     * service; one reached through a node would be a hop further), and
-     * pmap of the service already lists the incidents holding that pod:
-     * looking the pods up again is most of the work on a wide graph. */
-    int skip_pods = 0;
+    /* From a service position the walk does not step into the services'
+     * pods: pmap of each service already lists the incidents holding any
+     * of its pods, and a service with thousands of pods (an alert storm)
+     * would otherwise fill the neighbourhood with them, one look-up each.
+     * The nodes of the alert's own pod are then added by hand: they were
+     * two hops away through that pod. */
     for (int pass = 0; pass < 2; pass++) {
         int n = 0;
         if (pass == 1)
             from_graph = c->cand.n;
         if (pass == 0 && entity >= 0) {
             uint32_t pos = graph_position(c->t, entity);
-            n = topology_neighbours(c->t, pos, c->r->hops, c->nbuf,
-                                    QUENCH_MAX_NEIGHBOURS);
-            skip_pods = n < QUENCH_MAX_NEIGHBOURS &&
-                entity_kind_is_service_like(topology_entity(c->t, pos)->kind);
+            n = topology_neighbours_ex(c->t, pos, c->r->hops,
+                                       TOPOLOGY_SKIP_SERVICE_PODS, c->nbuf,
+                                       QUENCH_MAX_NEIGHBOURS);
+            if (pos != (uint32_t)entity && c->r->hops >= 2) {
+                const uint32_t *deps;
+                size_t m = topology_out(c->t, (uint32_t)entity, &deps);
+                for (size_t k = 0; k < m && n < QUENCH_MAX_NEIGHBOURS; k++)
+                    if (topology_entity(c->t, deps[k])->kind == ENTITY_NODE)
+                        c->nbuf[n++] = deps[k];
+            }
         }
         /* The group joins only alerts the graph cannot relate to
          * anything: no entity, or an entity with no edges yet (a node
@@ -959,8 +965,7 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
             if (pass == 0) {
                 uint32_t x = c->nbuf[i / 2];
                 enum entity_kind k = topology_entity(c->t, x)->kind;
-                if (k == ENTITY_POD ? skip_pods || i % 2
-                                    : i % 2 && !entity_kind_is_service_like(k))
+                if (i % 2 && !entity_kind_is_service_like(k))
                     continue;   /* pmap is keyed by services only */
                 l = index_get(c, i % 2 ? &c->pmap : &c->emap, ekey(scope, x));
             } else

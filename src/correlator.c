@@ -120,6 +120,8 @@ struct correlator {
     char *consumer;
     int64_t claim_idle_ms, closed_ttl_ms, prune_every_ms;
     unsigned block_ms, batch;
+    double last_persist;        /* ev_now of the last persist round */
+    double persist_cost;        /* seconds the last round's dumps took */
     int64_t (*clock_ms)(void);
 
     enum phase phase;
@@ -879,9 +881,32 @@ static int take_entry(struct correlator *c, const redisReply *ent)
 }
 
 /* Take every entry of ENTRIES (an array), then persist and acknowledge. */
+/* Taking new entries faster than PERSIST_INTERVAL_S, the writes (and the
+ * acks, which wait for them) are put off and coalesced: an alert storm
+ * grows one big incident, and rewriting it after every batch of 100 entries
+ * made persistence O(n^2) and starved ingest on the same loop. Deferred
+ * entries stay pending, so a crash re-reads them; correlation is
+ * idempotent. At most QUENCH_MAX_DEFERRED_ACKS entries wait. */
+#define PERSIST_INTERVAL_S 0.5
+/* Rounds are also spaced by this many times what the last one cost, so
+ * dumping a huge incident takes at most ~1/(1+PERSIST_COST_SPACING) of the
+ * loop, and ingest, on the same loop, keeps the rest. */
+#define PERSIST_COST_SPACING 4.0
+
+static int defer_persist(const struct correlator *c, const redisReply *entries)
+{
+    double gap = PERSIST_COST_SPACING * c->persist_cost;
+
+    if (gap < PERSIST_INTERVAL_S)
+        gap = PERSIST_INTERVAL_S;
+    return c->phase == PH_NEW && entries != NULL && entries->elements > 0 &&
+           c->ndead == 0 && c->nacks < QUENCH_MAX_DEFERRED_ACKS &&
+           ev_now(c->loop) - c->last_persist < gap;
+}
+
 static void take_batch(struct correlator *c, const redisReply *entries)
 {
-    c->nacks = 0;
+    /* nacks is 0 here unless earlier batches were deferred. */
     dead_clear(c);
     for (size_t i = 0; entries != NULL && i < entries->elements; i++) {
         if (take_entry(c, entries->element[i]) < 0) {
@@ -889,7 +914,20 @@ static void take_batch(struct correlator *c, const redisReply *entries)
             return;
         }
     }
-    persist_then_ack(c);
+    if (defer_persist(c, entries)) {
+        next_read(c);
+        return;
+    }
+    {
+        double t0 = ev_time();
+
+        c->st.persist_rounds++;
+        persist_then_ack(c);
+        c->persist_cost = ev_time() - t0;
+        /* ev_now is the loop's time at the start of this iteration, so
+         * the next gap counts from when the dumps were done */
+        c->last_persist = ev_now(c->loop) + c->persist_cost;
+    }
 }
 
 /* ---- reads --------------------------------------------------------------- */
@@ -1089,6 +1127,13 @@ static void next_read(struct correlator *c)
         const char *argv[] = {"XREADGROUP", "GROUP", CORRELATOR_GROUP, c->consumer,
                               "COUNT", count, "BLOCK", block,
                               "STREAMS", ARCHIVE_STREAM, ">"};
+        /* With deferred writes, do not block past the persist interval:
+         * an empty read then writes them. */
+        if (c->nacks > 0)
+            snprintf(block, sizeof block, "%u", (unsigned)(1000 *
+                     (PERSIST_INTERVAL_S > PERSIST_COST_SPACING * c->persist_cost
+                          ? PERSIST_INTERVAL_S
+                          : PERSIST_COST_SPACING * c->persist_cost)));
         if (!c->caught_up) {
             c->caught_up = 1;
             c->caught_up_once = 1;

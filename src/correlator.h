@@ -102,6 +102,9 @@ struct correlator_status {
     unsigned long restored_history;   /* closed incidents in the history
                                        * restored from Redis */
     unsigned long persist_failures;   /* batches whose writes failed */
+    unsigned long persist_rounds;     /* write-then-ack rounds started (a
+                                       * burst coalesces many batches into
+                                       * one) */
     unsigned long pruned;       /* closed incidents dropped from memory */
     unsigned long incidents_open;     /* now, in the engine */
     unsigned long incidents_closed;   /* now, in the engine (within the TTL) */

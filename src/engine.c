@@ -44,6 +44,7 @@ struct engine {
     struct correlate *c;
     engine_hook hook;
     void *hook_ctx;
+    int eager;                  /* rank before the hook (set_eager_ranking) */
     struct slot_state *slots;
     uint32_t nslots;
     struct kind_cache *kinds;
@@ -94,6 +95,11 @@ void engine_set_hook(struct engine *e, engine_hook fn, void *ctx)
 {
     e->hook = fn;
     e->hook_ctx = ctx;
+}
+
+void engine_set_eager_ranking(struct engine *e, int eager)
+{
+    e->eager = eager != 0;
 }
 
 struct intern *engine_pool(struct engine *e)
@@ -386,7 +392,8 @@ static void flush_dirty(struct engine *e)
             ci.state == CORRELATE_MERGED)
             continue;
         if (e->hook != NULL) {
-            (void)ensure_ranked(e, slot);
+            if (e->eager)
+                (void)ensure_ranked(e, slot);
             fire(e, slot, ENGINE_INCIDENT_UPDATED);
         }
     }

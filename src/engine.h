@@ -23,7 +23,8 @@
 struct engine;   /* opaque */
 
 enum engine_event {
-    ENGINE_INCIDENT_UPDATED = 0,  /* opened or changed, and re-ranked */
+    ENGINE_INCIDENT_UPDATED = 0,  /* opened or changed (re-ranked first when
+                                   * eager ranking is on) */
     ENGINE_INCIDENT_CLOSED,       /* closed (resolve_quiet passed) */
     ENGINE_INCIDENT_MERGED        /* merged into another; slot now dead */
 };
@@ -42,6 +43,12 @@ int engine_new(struct engine **out, struct topology *t, const struct rules *r);
 void engine_free(struct engine *e);
 /* Set the incident hook (NULL to clear). */
 void engine_set_hook(struct engine *e, engine_hook fn, void *ctx);
+/* EAGER 1: rank every updated incident before its hook runs (what a
+ * consumer that acts on every change, such as playbooks, needs); 0 (the
+ * default): rank only when an incident is rendered. Ranking is O(incident),
+ * so ranking eagerly after every webhook makes an alert storm's one big
+ * incident cost O(n^2); the result is the same either way. */
+void engine_set_eager_ranking(struct engine *e, int eager);
 
 /* The string pool to parse webhooks into (the correlation state copies
  * alert strings into it, so sharing it makes that copy free). Borrowed. */

@@ -67,6 +67,10 @@
 
 /* ---- Redis (redis_ev.c, archive.c) ------------------------------------ */
 
+/* Archive entries the correlator may have taken but not yet persisted and
+ * acknowledged while it coalesces writes during a burst (correlator.c);
+ * past it, it writes before reading on. Bounds the re-read after a crash. */
+#define QUENCH_MAX_DEFERRED_ACKS 5000
 /* Milliseconds the ingest path waits for Redis to confirm an XADD before
  * answering 503 so Alertmanager retries. */
 #define QUENCH_ARCHIVE_WRITE_TIMEOUT_MS 1000

@@ -37,6 +37,10 @@ struct adj {
     uint32_t *ids;
     uint32_t n;
     uint32_t cap;         /* 0: ids borrowed from the CSR block (or NULL) */
+    uint32_t head;        /* ids[0..head) are not pods and, unless mixed, */
+    uint32_t mixed;       /* every pod comes after them: a walk that skips a
+                           * service's pods stops at head, however many pods
+                           * the service has */
 };
 
 struct name_block {
@@ -226,8 +230,8 @@ static int32_t add_entity(struct topology *t, enum entity_kind kind,
         e->workload_kind = "";
         e->workload_name = "";
     }
-    t->out[id] = (struct adj){ NULL, 0, 0 };
-    t->in[id] = (struct adj){ NULL, 0, 0 };
+    t->out[id] = (struct adj){ .ids = NULL };
+    t->in[id] = (struct adj){ .ids = NULL };
     t->sc->mark[id] = 0;
     t->slots[slot] = id + 1;
     t->count++;
@@ -521,6 +525,7 @@ static int build_csr(struct topology *t, const struct edge *edges, size_t n)
     size_t off = 0;
     for (uint32_t v = 0; v < t->count; v++) {
         t->out[v].ids = t->out[v].n ? outs + off : NULL;
+        t->out[v].head = t->out[v].n;     /* declared edges are never pods */
         off += t->out[v].n;
     }
     off = 0;
@@ -667,6 +672,12 @@ int topology_link(struct topology *t, uint32_t from, uint32_t to)
         return 0;
     if (adj_push(&t->out[from], to) < 0)
         return -1;
+    if (ent(t, to)->kind != ENTITY_POD) {
+        if (t->out[from].head == t->out[from].n - 1)
+            t->out[from].head++;
+        else
+            t->out[from].mixed = 1;
+    }
     if (adj_push(&t->in[to], from) < 0) {
         t->out[from].n--;
         return -1;
@@ -715,6 +726,13 @@ int32_t topology_pod_service(const struct topology *t, uint32_t pod)
 int topology_neighbours(const struct topology *t, uint32_t id, unsigned hops,
                         uint32_t *out, size_t cap)
 {
+    return topology_neighbours_ex(t, id, hops, 0, out, cap);
+}
+
+int topology_neighbours_ex(const struct topology *t, uint32_t id,
+                           unsigned hops, unsigned flags, uint32_t *out,
+                           size_t cap)
+{
     struct scratch *sc = t->sc;
     size_t n = 0, level_start = 0;
     uint32_t gen;
@@ -738,10 +756,16 @@ int topology_neighbours(const struct topology *t, uint32_t id, unsigned hops,
             break;
         for (size_t i = level_start; i < level_end; i++) {
             const struct adj *dirs[2] = { &t->out[out[i]], &t->in[out[i]] };
+            int skip = (flags & TOPOLOGY_SKIP_SERVICE_PODS) &&
+                       entity_kind_is_service_like(ent(t, out[i])->kind);
             for (int k = 0; k < 2; k++) {
-                for (uint32_t j = 0; j < dirs[k]->n; j++) {
+                uint32_t end = skip && k == 0 && !dirs[k]->mixed ? dirs[k]->head
+                                                                 : dirs[k]->n;
+                for (uint32_t j = 0; j < end; j++) {
                     uint32_t v = dirs[k]->ids[j];
                     if (sc->mark[v] == gen)
+                        continue;
+                    if (skip && ent(t, v)->kind == ENTITY_POD)
                         continue;
                     if (n == cap)
                         return (int)n;

@@ -80,4 +80,13 @@ int32_t topology_pod_service(const struct topology *t, uint32_t pod);
 int topology_neighbours(const struct topology *t, uint32_t id, unsigned hops,
                         uint32_t *out, size_t cap);
 
+/* Flags for topology_neighbours_ex. */
+#define TOPOLOGY_SKIP_SERVICE_PODS 1u   /* do not step from a service to its
+                                           pods: a service of 30k pods would
+                                           fill OUT with them */
+/* topology_neighbours with FLAGS. */
+int topology_neighbours_ex(const struct topology *t, uint32_t id,
+                           unsigned hops, unsigned flags, uint32_t *out,
+                           size_t cap);
+
 #endif

@@ -302,6 +302,44 @@ static void test_persists_then_acks(void **state)
     assert_int_equal(cmd_int(f, "PTTL %s", key), -1);   /* open: no expiry */
 }
 
+static int acked_twelve(struct fx *f)
+{
+    struct correlator_status st;
+
+    correlator_status(f->c, &st);
+    return st.acked == 12;
+}
+
+/* Entries arriving one by one faster than the persist interval are
+ * written in fewer rounds than reads, and every one is still persisted and
+ * acknowledged once the burst stops (the deferred acks are not lost). */
+static void test_burst_coalesces_writes(void **state)
+{
+    struct fx *f = *state;
+    struct correlator_status st;
+    char fp[17], *b;
+    const int n = 12;
+
+    NEED_REDIS(f);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    for (int i = 0; i < n; i++) {
+        snprintf(fp, sizeof fp, "%016x", 0xb00 + i);
+        b = body("cart", fp, "firing");
+        xadd(f, b, wall_ms(), NULL, 0);
+        free(b);
+        (void)run_until(f, never, 15);     /* one read per entry */
+    }
+    assert_true(run_until(f, settled, 5000));
+    assert_true(run_until(f, acked_twelve, 5000));   /* the XACK reply */
+    correlator_status(f->c, &st);
+    assert_int_equal(st.entries, n);
+    assert_int_equal(st.acked, n);
+    assert_int_equal(pending(f), 0);
+    assert_true(st.persist_rounds < (unsigned long)n);
+    assert_int_equal(n_incidents(f), 1);
+}
+
 static void test_close_expires(void **state)
 {
     struct fx *f = *state;
@@ -804,6 +842,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_and_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claims_from_dead_consumer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_coalesces_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_and_deleted_entries_acked, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_resumes_after_redis_restart, setup,

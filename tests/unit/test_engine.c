@@ -523,6 +523,7 @@ static void test_history_eager_equals_lazy(void **state)
     assert_int_equal(engine_new(&eager, t1, r), 0);
     assert_int_equal(engine_new(&lazy, t2, r), 0);
     engine_set_hook(eager, hook, &ev);
+    engine_set_eager_ranking(eager, 1);
     for (int k = 0; k < 4; k++) {
         hist_episode(eager, k, 1);
         hist_episode(lazy, k, 1);

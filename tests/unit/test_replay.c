@@ -156,8 +156,10 @@ static char *run_case_mode(const char *services, const char *path, int eager)
 
     assert_non_null(f);
     world_init(&w, services);
-    if (eager)
+    if (eager) {
         engine_set_hook(replay_engine(w.rp), noop_hook, NULL);
+        engine_set_eager_ranking(replay_engine(w.rp), 1);
+    }
     while ((len = getline(&line, &cap, f)) > 0) {
         lineno++;
         if (line[len - 1] == '\n')
