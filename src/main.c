@@ -308,7 +308,8 @@ struct quench {
     /* Mirrors of the correlator's and the HTTP server's own counters,
      * brought up to date on each scrape (refresh_metrics). */
     struct metric *m_corr_entries, *m_corr_acked, *m_corr_parse_failures,
-        *m_corr_dead_letters, *m_corr_persist_failures, *m_corr_pruned;
+        *m_corr_dead_letters, *m_corr_persist_failures, *m_corr_pruned,
+        *m_corr_persist_rounds;
     struct metric *m_corr_connected, *m_corr_caught_up, *m_corr_lag;
     struct metric *m_incidents;     /* quench_incidents{state} */
     struct metric *m_http_suspended, *m_http_bad_headers, *m_http_body_deadline,
@@ -402,6 +403,8 @@ static void refresh_metrics(struct quench *q)
     mirror_counter(q->m_corr_persist_failures, &q->corr_seen.persist_failures,
                    st.persist_failures);
     mirror_counter(q->m_corr_pruned, &q->corr_seen.pruned, st.pruned);
+    mirror_counter(q->m_corr_persist_rounds, &q->corr_seen.persist_rounds,
+                   st.persist_rounds);
     metrics_gauge_set(q->m_corr_connected, NULL, st.connected ? 1 : 0);
     metrics_gauge_set(q->m_corr_caught_up, NULL, st.caught_up ? 1 : 0);
     metrics_gauge_set(q->m_corr_lag, NULL, (double)st.lag);
@@ -556,6 +559,10 @@ static int serve_setup_corr_metrics(struct quench *q, struct qerr *err)
     q->m_corr_persist_failures = metrics_counter(m,
         "quench_correlator_persist_failures_total",
         "Rounds of incident writes to Redis that failed (retried).", NULL, err);
+    q->m_corr_persist_rounds = metrics_counter(m,
+        "quench_correlator_persist_rounds_total",
+        "Rounds of incident writes started; a burst coalesces many entries "
+        "into one.", NULL, err);
     q->m_corr_pruned = metrics_counter(m, "quench_correlator_pruned_total",
         "Closed incidents dropped from memory and Redis past the retention.",
         NULL, err);
@@ -587,6 +594,7 @@ static int serve_setup_corr_metrics(struct quench *q, struct qerr *err)
         err);
     if (!q->m_corr_entries || !q->m_corr_acked || !q->m_corr_parse_failures ||
         !q->m_corr_dead_letters || !q->m_corr_persist_failures ||
+        !q->m_corr_persist_rounds ||
         !q->m_corr_pruned || !q->m_corr_connected || !q->m_corr_caught_up ||
         !q->m_corr_lag || !q->m_incidents || !q->m_http_suspended ||
         !q->m_http_bad_headers || !q->m_http_body_deadline ||
