@@ -447,3 +447,26 @@ receivers:
             argv.append(f"--annotation={k}={v}")
         p = subprocess.run(argv, capture_output=True, timeout=30)
         check(p.returncode == 0, f"amtool alert add failed: {p.stderr.decode()}")
+
+
+def shared_case(case_id="000", dataset="ob-cloudbed-1"):
+    """(dataset dir, case JSONL) of a shared labelled case; skips the test
+    when the shared data is not next to the checkout."""
+    shared = os.environ.get("QUENCH_SHARED_DIR",
+                            os.path.join(source_dir(), "..", "shared"))
+    data = os.path.join(shared, "data", "rca", dataset)
+    case = os.path.join(data, "cases", case_id + ".jsonl")
+    if not os.path.exists(case):
+        skip(f"shared case missing: {case}")
+    return data, case
+
+
+def dataset_rules(d, data):
+    """A rules directory in D: the dataset's services.yaml with the
+    project's correlation.yaml, as rca_eval.py builds it."""
+    import shutil
+    rules = os.path.join(d, "rules")
+    os.mkdir(rules)
+    shutil.copy(os.path.join(data, "services.yaml"), rules)
+    shutil.copy(os.path.join(source_dir(), "rules", "correlation.yaml"), rules)
+    return rules

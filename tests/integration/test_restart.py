@@ -14,7 +14,6 @@ After 4 and after 5: the incident has the same id, its fingerprints grow
 the live incidents equal `quench replay` of the exported archive."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,18 +25,10 @@ CONSUMER = "it-restart"
 
 h.deadline(150)
 h.need("redis-server")
-shared = os.environ.get("QUENCH_SHARED_DIR",
-                        os.path.join(h.source_dir(), "..", "shared"))
-data = os.path.join(shared, "data", "rca", "ob-cloudbed-1")
-case = os.path.join(data, "cases", "000.jsonl")
-if not os.path.exists(case):
-    h.skip(f"shared case missing: {case}")
+data, case = h.shared_case("000")
 
 d = h.tmpdir()
-rules = os.path.join(d, "rules")
-os.mkdir(rules)
-shutil.copy(os.path.join(data, "services.yaml"), rules)
-shutil.copy(os.path.join(h.source_dir(), "rules", "correlation.yaml"), rules)
+rules = h.dataset_rules(d, data)
 config = f"""
 rules_dir: {rules}
 consumer:

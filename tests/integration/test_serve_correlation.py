@@ -13,7 +13,6 @@ Also: each incident is persisted in Redis (quench:incident:<id>), a single
 incident by id, 404 JSON for an unknown id, bearer auth on the API."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -24,18 +23,10 @@ TOKEN = "api-secret-for-tests"
 
 h.deadline(120)
 h.need("redis-server")
-shared = os.environ.get("QUENCH_SHARED_DIR",
-                        os.path.join(h.source_dir(), "..", "shared"))
-data = os.path.join(shared, "data", "rca", "ob-cloudbed-1")
-case = os.path.join(data, "cases", "000.jsonl")
-if not os.path.exists(case):
-    h.skip(f"shared case missing: {case}")
+data, case = h.shared_case("000")
 
 d = h.tmpdir()
-rules = os.path.join(d, "rules")
-os.mkdir(rules)
-shutil.copy(os.path.join(data, "services.yaml"), rules)
-shutil.copy(os.path.join(h.source_dir(), "rules", "correlation.yaml"), rules)
+rules = h.dataset_rules(d, data)
 with open(os.path.join(d, "api-token"), "w") as f:
     f.write(TOKEN + "\n")
 
