@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ev.h>
 #include <hiredis/hiredis.h>
 
 struct test_redis {
@@ -150,6 +151,28 @@ static inline redisReply *test_redis_cmd(const struct test_redis *t,
     r = arg ? redisCommand(c, fmt, arg) : redisCommand(c, fmt);
     redisFree(c);
     return r;
+}
+
+static inline void test_loop_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop; (void)w; (void)revents;
+}
+
+/* Run LOOP until *FLAG >= WANT (FLAG NULL: never) or MS pass. A 5 ms timer
+ * keeps EVRUN_ONCE from blocking past the deadline. */
+static inline void test_loop_until(struct ev_loop *loop, const int *flag,
+                                   int want, double ms)
+{
+    ev_timer t;
+    ev_tstamp end;
+
+    ev_timer_init(&t, test_loop_tick, 0.005, 0.005);
+    ev_timer_start(loop, &t);
+    ev_now_update(loop);
+    end = ev_now(loop) + ms / 1000.0;
+    while ((flag == NULL || *flag < want) && ev_now(loop) < end)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &t);
 }
 
 #endif

@@ -77,24 +77,9 @@ static void on_reply(enum redis_ev_result res, const struct redisReply *r,
     }
 }
 
-static void tick(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop; (void)w; (void)revents;
-}
-
-/* Run the loop until *FLAG >= WANT or MS pass. */
 static void run_until(struct fx *f, const int *flag, int want, double ms)
 {
-    ev_timer t;
-    ev_tstamp end;
-
-    ev_timer_init(&t, tick, 0.005, 0.005);
-    ev_timer_start(f->loop, &t);
-    ev_now_update(f->loop);
-    end = ev_now(f->loop) + ms / 1000.0;
-    while ((flag == NULL || *flag < want) && ev_now(f->loop) < end)
-        ev_run(f->loop, EVRUN_ONCE);
-    ev_timer_stop(f->loop, &t);
+    test_loop_until(f->loop, flag, want, ms);
 }
 
 static int open_fx(struct fx *f, const char *password, int db)
