@@ -199,6 +199,7 @@ struct member {
     uint32_t incident;       /* NONE when the slot is free */
     int32_t entity;
     uint32_t refires;
+    uint32_t pos;            /* index in its incident's members */
     uint16_t ring_n, ring_pos;
     uint8_t flapping;
 };
@@ -268,6 +269,12 @@ struct correlate {
     int cand_weak;                 /* cand came from the isolated fallback */
     struct u32vec d_updated, d_merged, d_closed;
     struct correlate_delta delta;  /* view handed out by correlate_delta */
+
+    /* Change log for incremental persistence (correlate_track_changes):
+     * alert slots whose dumped record changed or that moved incident. */
+    uint8_t track;
+    uint8_t changes_lost;          /* a push failed (OOM) since the clear */
+    struct u32vec changes;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -323,6 +330,15 @@ static int delta_updated(struct correlate *c, uint32_t slot)
 static struct incident *inc_at(const struct correlate *c, uint32_t slot)
 {
     return &c->incs[slot];
+}
+
+/* Alert slot M's persisted record changed (or it moved incident). A lost
+ * entry is flagged, not ignored: the consumer then rewrites everything,
+ * so OOM here costs a big write, never a stale store. */
+static void log_change(struct correlate *c, uint32_t m)
+{
+    if (c->track && vec_push(&c->changes, m) < 0)
+        c->changes_lost = 1;
 }
 
 /* ---- scope and group ids ------------------------------------------------ */
@@ -628,6 +644,7 @@ void correlate_free(struct correlate *c)
     vec_free(&c->d_updated);
     vec_free(&c->d_merged);
     vec_free(&c->d_closed);
+    vec_free(&c->changes);
     intern_free(c->pool);
     free(c);
 }
@@ -862,6 +879,8 @@ static int merge(struct correlate *c, uint32_t into, uint32_t from)
         if (vec_push(&a->members, b->members.v[i]) < 0)
             return -1;
         c->members[b->members.v[i]].incident = into;
+        c->members[b->members.v[i]].pos = a->members.n - 1;
+        log_change(c, b->members.v[i]);
     }
     for (uint32_t i = 0; i < b->entities.n; i++)
         if (incident_index(c, into, (int32_t)b->entities.v[i], NONE) < 0)
@@ -1093,6 +1112,8 @@ static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
     if (vec_push(&inc->members, m) < 0)
         return -1;
     mb->incident = (uint32_t)s;
+    mb->pos = inc->members.n - 1;
+    log_change(c, m);
     if (c->cand_weak) {
         /* Joined by time and scope alone: the entity is listed but not
          * indexed, so when the graph later learns its relations (a pod
@@ -1146,6 +1167,7 @@ static int update_member(struct correlate *c, uint32_t m, const struct alert *a,
         mb->a.ends_at = a->ends_at;
     }
     mb->changed_at = now;
+    log_change(c, m);
     if (incident_index(c, mb->incident, -1, g) < 0)
         return -1;
     inc->last_activity = now;
@@ -1333,6 +1355,7 @@ int correlate_alert(const struct correlate *c, uint32_t slot,
     out->changed_at = m->changed_at;
     out->refires = m->refires;
     out->flapping = m->flapping;
+    out->position = m->pos;
     return 0;
 }
 
@@ -1443,11 +1466,48 @@ static json_t *time_json(int64_t t)
 
 static const char *const state_names[] = { "open", "closed", "merged" };
 
-json_t *correlate_incident_dump(const struct correlate *c, uint32_t slot)
+/* The record of alert slot M, as an element of a dump's "alerts". */
+static json_t *member_json(const struct correlate *c, uint32_t mslot)
+{
+    const struct member *m = &c->members[mslot];
+    json_t *x = json_object(), *ring = json_array();
+    char fp[17];
+
+    if (x == NULL || ring == NULL) {
+        json_decref(x);
+        json_decref(ring);
+        return NULL;
+    }
+    alert_fingerprint_format(m->a.fingerprint, fp);
+    /* Ring entries oldest first, so a restore replays them in order. */
+    for (uint16_t k = 0; k < m->ring_n; k++) {
+        uint16_t idx = (uint16_t)((m->ring_pos + c->r->flap_count -
+                                   m->ring_n + k) % c->r->flap_count);
+        json_array_append_new(ring, json_integer(m->ring[idx]));
+    }
+    if (json_object_set_new(x, "fingerprint", json_string(fp)) < 0 ||
+        json_object_set_new(x, "status", json_string(
+            m->a.status == ALERT_FIRING ? "firing" : "resolved")) < 0 ||
+        json_object_set_new(x, "starts_at", json_integer(m->a.starts_at)) < 0 ||
+        json_object_set_new(x, "ends_at", time_json(m->a.ends_at)) < 0 ||
+        json_object_set_new(x, "labels", labels_json(m->a.labels, m->a.nlabels)) < 0 ||
+        json_object_set_new(x, "annotations",
+                            labels_json(m->a.annotations, m->a.nannotations)) < 0 ||
+        json_object_set_new(x, "generator_url", json_string(m->a.generator_url)) < 0 ||
+        json_object_set_new(x, "joined_at", json_integer(m->joined_at)) < 0 ||
+        json_object_set_new(x, "changed_at", json_integer(m->changed_at)) < 0 ||
+        json_object_set_new(x, "refires", json_integer(m->refires)) < 0 ||
+        json_object_set_new(x, "refire_times", ring) < 0) {
+        json_decref(x);
+        return NULL;
+    }
+    return x;
+}
+
+json_t *correlate_incident_dump_header(const struct correlate *c, uint32_t slot)
 {
     const struct incident *inc;
-    json_t *o = NULL, *arr, *x;
-    char fp[17];
+    json_t *o = NULL, *arr;
 
     if (slot >= c->nincs || !c->incs[slot].used ||
         c->incs[slot].state == CORRELATE_MERGED)
@@ -1475,39 +1535,34 @@ json_t *correlate_incident_dump(const struct correlate *c, uint32_t slot)
     for (uint32_t i = 0; i < inc->groups.n; i++)
         if (json_array_append_new(arr, json_string(c->groups[inc->groups.v[i]])) < 0)
             goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+json_t *correlate_alert_dump(const struct correlate *c, uint32_t slot)
+{
+    if (slot >= c->nmembers || c->members[slot].incident == NONE)
+        return NULL;
+    return member_json(c, slot);
+}
+
+json_t *correlate_incident_dump(const struct correlate *c, uint32_t slot)
+{
+    const struct incident *inc;
+    json_t *o, *arr;
+
+    o = correlate_incident_dump_header(c, slot);
+    if (o == NULL)
+        return NULL;
+    inc = &c->incs[slot];
     arr = json_array();
     if (json_object_set_new(o, "alerts", arr) < 0)
         goto fail;
-    for (uint32_t i = 0; i < inc->members.n; i++) {
-        const struct member *m = &c->members[inc->members.v[i]];
-        json_t *ring = json_array();
-        x = json_object();
-        if (json_array_append_new(arr, x) < 0 || ring == NULL) {
-            json_decref(ring);
+    for (uint32_t i = 0; i < inc->members.n; i++)
+        if (json_array_append_new(arr, member_json(c, inc->members.v[i])) < 0)
             goto fail;
-        }
-        alert_fingerprint_format(m->a.fingerprint, fp);
-        /* Ring entries oldest first, so a restore replays them in order. */
-        for (uint16_t k = 0; k < m->ring_n; k++) {
-            uint16_t idx = (uint16_t)((m->ring_pos + c->r->flap_count -
-                                       m->ring_n + k) % c->r->flap_count);
-            json_array_append_new(ring, json_integer(m->ring[idx]));
-        }
-        if (json_object_set_new(x, "fingerprint", json_string(fp)) < 0 ||
-            json_object_set_new(x, "status", json_string(
-                m->a.status == ALERT_FIRING ? "firing" : "resolved")) < 0 ||
-            json_object_set_new(x, "starts_at", json_integer(m->a.starts_at)) < 0 ||
-            json_object_set_new(x, "ends_at", time_json(m->a.ends_at)) < 0 ||
-            json_object_set_new(x, "labels", labels_json(m->a.labels, m->a.nlabels)) < 0 ||
-            json_object_set_new(x, "annotations",
-                                labels_json(m->a.annotations, m->a.nannotations)) < 0 ||
-            json_object_set_new(x, "generator_url", json_string(m->a.generator_url)) < 0 ||
-            json_object_set_new(x, "joined_at", json_integer(m->joined_at)) < 0 ||
-            json_object_set_new(x, "changed_at", json_integer(m->changed_at)) < 0 ||
-            json_object_set_new(x, "refires", json_integer(m->refires)) < 0 ||
-            json_object_set_new(x, "refire_times", ring) < 0)
-            goto fail;
-    }
     return o;
 fail:
     json_decref(o);
@@ -1671,6 +1726,8 @@ static int restore_member(struct correlate *c, uint32_t s, const json_t *x,
     if (vec_push(&c->incs[s].members, (uint32_t)mi) < 0 ||
         incident_index(c, s, mb->entity, NONE) < 0)
         return qerr_set(err, path, 0, 0, "out of memory");
+    mb->pos = c->incs[s].members.n - 1;
+    log_change(c, (uint32_t)mi);
     if (mb->a.status == ALERT_FIRING)
         c->incs[s].nfiring++;
     prev = map_get(&c->fpmap, mb->a.fingerprint);
@@ -1797,4 +1854,32 @@ int correlate_restore(struct correlate *c, const json_t *state,
         c->clock = json_integer_value(clock);
     delta_reset(c);
     return 0;
+}
+
+/* ---- change log --------------------------------------------------------- */
+
+void correlate_track_changes(struct correlate *c, int on)
+{
+    c->track = on != 0;
+    if (!c->track)
+        correlate_changes_clear(c);
+}
+
+const uint32_t *correlate_changes(const struct correlate *c, size_t *n,
+                                  int *lost)
+{
+    *n = c->changes.n;
+    *lost = c->changes_lost;
+    return c->changes.v;
+}
+
+void correlate_changes_clear(struct correlate *c)
+{
+    c->changes.n = 0;
+    c->changes_lost = 0;
+    /* A burst's log is not kept for ever: the capacity shrinks back once
+     * it is far above what the rounds need. */
+    if (c->changes.cap > 65536) {
+        vec_free(&c->changes);
+    }
 }

@@ -118,6 +118,8 @@ struct correlate_alert {
     int64_t changed_at;            /* `now` of its last change */
     uint32_t refires;              /* episodes after the first */
     int flapping;                  /* per rules->flap */
+    uint32_t position;             /* index in its incident's alerts; fixed
+                                    * until it moves (merge) */
 };
 
 /* Number of incident slots (0..n-1; some may be free after a prune). */
@@ -148,6 +150,14 @@ size_t correlate_prune(struct correlate *c, int64_t before);
  * slot is free or merged, or on OOM). Compact enough for a Redis hash
  * field: json_dumps(x, JSON_COMPACT). */
 json_t *correlate_incident_dump(const struct correlate *c, uint32_t slot);
+/* The same without "alerts": what correlate_incident_dump holds besides
+ * them (new reference; NULL as above). */
+json_t *correlate_incident_dump_header(const struct correlate *c, uint32_t slot);
+/* Alert SLOT's record exactly as it appears in its incident's dump
+ * ("alerts"[position]); new reference, NULL if the slot is free or OOM.
+ * The header plus every alert of the incident, in position order, as
+ * "alerts" is a correlate_incident_dump. */
+json_t *correlate_alert_dump(const struct correlate *c, uint32_t slot);
 /* Re-create one incident from correlate_incident_dump output into C, which
  * must not hold its id or alerts with a newer startsAt. Entities are
  * resolved again from the alert labels. 0, or -1 with ERR (source = JSON
@@ -160,5 +170,18 @@ int correlate_dump(const struct correlate *c, json_t **out);
 /* Load correlate_dump output into an empty C. 0 or -1 with ERR. */
 int correlate_restore(struct correlate *c, const json_t *state,
                       struct qerr *err);
+
+/* ---- change log (incremental persistence) --------------------------------
+ * Off by default (replay never reads it). With ON, C remembers every alert
+ * slot whose correlate_alert_dump changes or that moves to another incident
+ * (joined, updated, moved by a merge, restored), so a store can rewrite
+ * those alone. Slots may repeat, and may have been released or reused
+ * since (look them up again). *LOST is 1 when an entry could not be
+ * recorded (OOM) since the last clear: then rewrite everything. The array
+ * is borrowed until the next call that changes C. */
+void correlate_track_changes(struct correlate *c, int on);
+const uint32_t *correlate_changes(const struct correlate *c, size_t *n,
+                                  int *lost);
+void correlate_changes_clear(struct correlate *c);
 
 #endif

@@ -47,7 +47,30 @@
  *
  * Dirty incidents are tracked by engine slot. engine_prune (housekeeping)
  * may release a dirty slot; persisting a released slot writes nothing, and
- * a slot reused meanwhile holds a new incident that is dirty anyway. */
+ * a slot reused meanwhile holds a new incident that is dirty anyway.
+ *
+ * Incremental writes. quench:incident:<id> is a hash: field state holds
+ * the incident's header (correlate_incident_dump_header plus nalerts),
+ * and field a:<fingerprint> each alert's record (correlate_alert_dump
+ * plus seq, its position: a hash has no order). correlate logs which
+ * alert slots changed (correlate_track_changes); each round takes that
+ * log into the dirty alerts, and writes the header of every dirty
+ * incident and the records of its dirty alerts, nothing else, so a storm
+ * that grows one incident to 10^5 alerts costs each round what changed,
+ * not the incident. Dirty alerts follow the dirty incidents' rules: in
+ * flight until the EXEC is confirmed, dirty again when it fails. A merged
+ * incident's key is replaced by merged_into (UNLINK first: its alerts are
+ * the survivor's fields now, logged as changed by the merge). An incident
+ * is written whole (UNLINK, header, every alert) when its stored form
+ * cannot be patched: restored from the old format (state holding the
+ * whole incident, still read), found damaged, or when a change could not
+ * be logged (OOM).
+ *
+ * The loop is shared with webhook acknowledgements, so the correlator
+ * works in slices of about QUENCH_LOOP_SLICE_MS: reads are sized by the
+ * measured cost of an entry (read_count), and a round is sent slice by
+ * slice inside its open MULTI (round_pump) while nothing else changes
+ * what it reads. */
 #include "correlator.h"
 
 #include <errno.h>
@@ -83,7 +106,7 @@ enum phase {
     PH_CREATE,      /* XGROUP CREATE */
     PH_HISTORY,     /* GET quench:history */
     PH_INDEX,       /* SMEMBERS quench:incidents */
-    PH_LOAD,        /* HMGET of each indexed incident, in parallel */
+    PH_LOAD,        /* HGETALL of each indexed incident, in parallel */
     PH_PCOUNT,      /* XPENDING ... <consumer>: delivery counts */
     PH_PENDING,     /* XREADGROUP ... <last id>: our own unacked entries */
     PH_CLAIM,       /* XAUTOCLAIM sweep */
@@ -96,6 +119,13 @@ enum phase {
 struct alias {
     char id[CORRELATE_ID_SIZE];
     char into[CORRELATE_ID_SIZE];
+};
+
+/* An alert record of the round being written. */
+struct aflight {
+    uint32_t m;                 /* correlate alert slot */
+    uint32_t inc;               /* its incident slot (UINT32_MAX: gone) */
+    uint32_t pos;               /* its position there */
 };
 
 /* Delivery count of one pending entry, before the read that follows. */
@@ -122,6 +152,8 @@ struct correlator {
     unsigned block_ms, batch;
     double last_persist;        /* ev_now of the last persist round */
     double persist_cost;        /* seconds the last round's dumps took */
+    double entry_cost;          /* seconds one entry takes to correlate
+                                 * (smoothed; 0 unknown): read_count */
     int64_t (*clock_ms)(void);
 
     enum phase phase;
@@ -140,11 +172,33 @@ struct correlator {
     char (*acks)[STREAM_ID_SIZE];
     size_t nacks, acks_cap;
 
-    /* Dirty slots (flag per slot + list) and the ones being written. */
-    uint8_t *dflag;
+    /* Dirty slots (flag per slot + list) and the ones being written;
+     * rewrite: the slot's key must be written whole (restored from the
+     * old format or damaged, or a change could not be logged), and ffull
+     * says which of the flight are written whole. A new incident needs
+     * no rewrite: each of its alerts is logged as a change. */
+    uint8_t *dflag, *rewrite;
     uint32_t dflag_cap;
     uint32_t *dlist, *flist;
+    uint8_t *ffull;
     size_t ndirty, dirty_cap, nflight, flight_cap;
+    /* Dirty alerts (correlate alert slots whose record is to be written:
+     * flag per slot + list) and the ones being written, sorted by
+     * incident then position when the round is sent. */
+    uint8_t *aflag;
+    uint32_t aflag_cap;
+    uint32_t *alist;
+    struct aflight *aflight;
+    size_t nadirty, adirty_cap, naflight, aflight_cap;
+    unsigned long round_alerts; /* alert fields in the round being written */
+    /* The round being sent, slice by slice (round_pump): flight slot
+     * send_i, its stage (slot_step) and its alerts send_j..send_hi. */
+    int sending;
+    size_t send_i, send_j, send_hi;
+    int send_stage;
+    double round_cost;          /* seconds spent sending it */
+    ev_timer pump;
+    json_t *rewrite_ids;        /* restore: ids to write whole afterwards */
     int hist_dirty;             /* an incident closed since the history was
                                  * last written */
     int hist_flight;            /* the history is in the round being written */
@@ -173,6 +227,7 @@ struct correlator {
 
 static void chain_begin(struct correlator *c);
 static void next_read(struct correlator *c);
+static unsigned read_count(const struct correlator *c);
 static void dead_clear(struct correlator *c);
 static const redisReply *field(const redisReply *fields, const char *name);
 static int add_alias(struct correlator *c, const char *id, const char *into);
@@ -329,6 +384,11 @@ static int mark_dirty(struct correlator *c, uint32_t slot)
 
         while (cap <= slot)
             cap *= 2;
+        f = realloc(c->rewrite, cap);
+        if (f == NULL)
+            return -1;
+        memset(f + c->dflag_cap, 0, cap - c->dflag_cap);
+        c->rewrite = f;
         f = realloc(c->dflag, cap);
         if (f == NULL)
             return -1;
@@ -352,13 +412,107 @@ static int mark_dirty(struct correlator *c, uint32_t slot)
     return 0;
 }
 
-/* The round being written failed or was abandoned: its slots and the
- * history are dirty again (rewriting them is idempotent). */
+/* Incident SLOT is to be written whole at its next write. */
+static int mark_rewrite(struct correlator *c, uint32_t slot)
+{
+    if (mark_dirty(c, slot) < 0)
+        return -1;
+    c->rewrite[slot] = 1;
+    return 0;
+}
+
+/* Alert slot M's record is to be written. -1 OOM. */
+static int mark_alert(struct correlator *c, uint32_t m)
+{
+    if (m >= c->aflag_cap) {
+        uint32_t cap = c->aflag_cap ? c->aflag_cap : 256;
+        uint8_t *f;
+
+        while (cap <= m)
+            cap *= 2;
+        f = realloc(c->aflag, cap);
+        if (f == NULL)
+            return -1;
+        memset(f + c->aflag_cap, 0, cap - c->aflag_cap);
+        c->aflag = f;
+        c->aflag_cap = cap;
+    }
+    if (c->aflag[m])
+        return 0;
+    if (c->nadirty == c->adirty_cap) {
+        size_t cap = c->adirty_cap ? c->adirty_cap * 2 : 256;
+        uint32_t *l = realloc(c->alist, cap * sizeof *l);
+
+        if (l == NULL)
+            return -1;
+        c->alist = l;
+        c->adirty_cap = cap;
+    }
+    c->alist[c->nadirty++] = m;
+    c->aflag[m] = 1;
+    return 0;
+}
+
+/* Every live incident is to be written whole: what changed is no longer
+ * known (a change could not be recorded). */
+static void rewrite_all(struct correlator *c)
+{
+    const struct correlate *cr = engine_correlate(c->e);
+    uint32_t n = correlate_incident_slots(cr);
+    struct correlate_incident ci;
+
+    for (uint32_t s = 0; s < n; s++)
+        if (correlate_incident(cr, s, &ci) == 0 && mark_rewrite(c, s) < 0)
+            log_error("correlator: out of memory: incident slot %u will not "
+                      "be persisted until it changes again", s);
+}
+
+/* Take what correlate logged since the last call into the dirty alerts.
+ * Nothing is lost on OOM: correlate's log stays for the next call, and a
+ * lost entry (its own OOM) makes every incident a whole rewrite. */
+static int pull_changes(struct correlator *c)
+{
+    struct correlate *cr = engine_correlate_mut(c->e);
+    size_t n;
+    int lost;
+    const uint32_t *ch = correlate_changes(cr, &n, &lost);
+
+    for (size_t i = 0; i < n; i++)
+        if (mark_alert(c, ch[i]) < 0)
+            return -1;
+    if (lost)
+        rewrite_all(c);
+    correlate_changes_clear(cr);
+    return 0;
+}
+
+/* The round being written failed or was abandoned: its slots, its alerts
+ * and the history are dirty again (rewriting them is idempotent), and
+ * what it was writing whole is to be written whole again. */
 static void flight_back(struct correlator *c)
 {
-    for (size_t i = 0; i < c->nflight; i++)
-        (void)mark_dirty(c, c->flist[i]);
+    int oom = 0;
+
+    for (size_t i = 0; i < c->nflight; i++) {
+        if (mark_dirty(c, c->flist[i]) < 0)
+            oom = 1;
+        else if (c->ffull[i])
+            c->rewrite[c->flist[i]] = 1;
+    }
     c->nflight = 0;
+    for (size_t i = 0; i < c->naflight; i++)
+        if (mark_alert(c, c->aflight[i].m) < 0)
+            oom = 1;
+    c->naflight = 0;
+    /* A round still being sent stops here (on_pump). */
+    c->sending = 0;
+    ev_timer_stop(c->loop, &c->pump);
+    if (oom) {
+        /* Which alerts changed is lost: write everything whole. */
+        log_error("correlator: out of memory while keeping a failed write "
+                  "dirty; rewriting every incident whole");
+        rewrite_all(c);
+    }
     if (c->hist_flight)
         c->hist_dirty = 1;
     c->hist_flight = 0;
@@ -539,7 +693,8 @@ static void on_persist_reply(enum redis_ev_result res,
             log_warn("correlator: incident write failed: %s", bad);
         }
     }
-    if (--c->group_left > 0)
+    /* Still sending: the round ends with the reply to its EXEC. */
+    if (--c->group_left > 0 || c->sending)
         return;
     if (c->group_failed) {
         /* Nothing of this round is known to be stored: dirty again. */
@@ -549,71 +704,11 @@ static void on_persist_reply(enum redis_ev_result res,
         return;
     }
     c->nflight = 0;
+    c->naflight = 0;
     c->hist_flight = 0;
+    c->st.persisted_alerts += c->round_alerts;
     dead_done(c);
     send_acks(c);
-}
-
-/* Queue the writes for SLOT. Number of commands sent (each will call
- * on_persist_reply), or -1 when one could not be sent; the ones sent
- * before it are then already added to group_left. */
-static int persist_slot(struct correlator *c, uint32_t slot)
-{
-    const struct correlate *cr = engine_correlate(c->e);
-    struct correlate_incident ci, si;
-    char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
-    char ttl[32];
-    const char *argv[4][4];
-    int argc[4], ncmd = 0, rc = -1;
-    char *text = NULL;
-
-    if (correlate_incident(cr, slot, &ci) < 0)
-        return 0;   /* released meanwhile: nothing to write */
-    snprintf(key, sizeof key, "%s%s", CORRELATOR_INCIDENT_PREFIX, ci.id);
-    snprintf(ttl, sizeof ttl, "%lld", (long long)c->closed_ttl_ms);
-#define CMD(...)                                                          \
-    do {                                                                  \
-        const char *a_[] = {__VA_ARGS__};                                 \
-        argc[ncmd] = (int)(sizeof a_ / sizeof a_[0]);                     \
-        memcpy(argv[ncmd], a_, sizeof a_);                                \
-        ncmd++;                                                           \
-    } while (0)
-    if (ci.state == CORRELATE_MERGED) {
-        /* Kept as an alias so the id still resolves after a restart. */
-        int64_t into = engine_find(c->e, ci.id);
-
-        if (into < 0 || correlate_incident(cr, (uint32_t)into, &si) < 0)
-            return 0;
-        CMD("HSET", key, "merged_into", si.id);
-        CMD("HDEL", key, "state");
-        CMD("SADD", CORRELATOR_INDEX, ci.id);
-        CMD("PEXPIRE", key, ttl);
-    } else {
-        json_t *st = correlate_incident_dump(cr, slot);
-
-        text = st ? json_dumps(st, JSON_COMPACT) : NULL;
-        json_decref(st);
-        if (text == NULL)
-            return -1;
-        CMD("HSET", key, "state", text);
-        CMD("SADD", CORRELATOR_INDEX, ci.id);
-        /* Open incidents live until they close; closed ones expire. */
-        if (ci.state == CORRELATE_CLOSED)
-            CMD("PEXPIRE", key, ttl);
-        else
-            CMD("PERSIST", key);
-    }
-#undef CMD
-    for (int i = 0; i < ncmd; i++) {
-        if (send_cmd(c, on_persist_reply, CMD_TIMEOUT_MS, argc[i], argv[i]) < 0) {
-            c->group_left += (unsigned)i;
-            goto out;
-        }
-    }
-    rc = ncmd;
-out:
-    free(text);
-    return rc;
 }
 
 /* Send one command of the round. 0, or -1 (not sent; group_failed set). */
@@ -625,6 +720,73 @@ static int round_send(struct correlator *c, int argc, const char *const *argv)
     }
     c->group_left++;
     return 0;
+}
+
+/* One HSET KEY of the records of those alert slots M[0..n) that are
+ * members of incident CI: at most QUENCH_PERSIST_FIELDS_PER_CMD of them,
+ * and fewer once ev_time() passes DEADLINE, so neither one command nor
+ * one slice of the loop grows with the incident. Entries of M taken (at
+ * least one when n > 0), or -1 (group_failed set). */
+static long send_fields(struct correlator *c, const char *key,
+                        const struct correlate_incident *ci, const uint32_t *m,
+                        size_t n, double deadline)
+{
+    const struct correlate *cr = engine_correlate(c->e);
+    const char **argv = malloc((2 + 2 * (size_t)QUENCH_PERSIST_FIELDS_PER_CMD) *
+                               sizeof *argv);
+    char (*names)[24] = malloc(QUENCH_PERSIST_FIELDS_PER_CMD * sizeof *names);
+    char **texts = calloc(QUENCH_PERSIST_FIELDS_PER_CMD, sizeof *texts);
+    size_t i = 0, k = 0;
+    int argc = 2;
+    long rc = -1;
+
+    if (argv == NULL || names == NULL || texts == NULL)
+        goto out;
+    argv[0] = "HSET";
+    argv[1] = key;
+    for (; i < n && k < QUENCH_PERSIST_FIELDS_PER_CMD; i++) {
+        struct correlate_alert ca;
+        json_t *x;
+        char fp[17];
+
+        if (k > 0 && k % 16 == 0 && ev_time() > deadline)
+            break;
+        /* Members of this incident only: a slot released and reused since
+         * it was logged belongs to another incident. */
+        if (correlate_alert(cr, m[i], &ca) < 0 || ca.position >= ci->nalerts ||
+            ci->alerts[ca.position] != m[i])
+            continue;
+        x = correlate_alert_dump(cr, m[i]);
+        /* Its position: a hash has no order, and the restore must give
+         * the alerts back in join order. */
+        if (x == NULL ||
+            json_object_set_new(x, "seq", json_integer((json_int_t)ca.position)) < 0) {
+            json_decref(x);
+            goto out;
+        }
+        texts[k] = json_dumps(x, JSON_COMPACT);
+        json_decref(x);
+        if (texts[k] == NULL)
+            goto out;
+        alert_fingerprint_format(ca.alert->fingerprint, fp);
+        snprintf(names[k], sizeof names[k], CORRELATOR_ALERT_FIELD "%s", fp);
+        argv[argc++] = names[k];
+        argv[argc++] = texts[k];
+        k++;
+    }
+    if (argc > 2 && round_send(c, argc, argv) < 0)
+        goto out;
+    c->round_alerts += k;
+    rc = (long)i;
+out:
+    for (size_t j = 0; texts != NULL && j < k; j++)
+        free(texts[j]);
+    free(texts);
+    free(names);
+    free(argv);
+    if (rc < 0)
+        c->group_failed = 1;
+    return rc;
 }
 
 /* SET quench:history to the engine's history. 0 sent, -1 not. */
@@ -644,66 +806,232 @@ static int history_send(struct correlator *c)
     return rc;
 }
 
-/* Write the batch's dead letters, every dirty incident and, after a
- * close, the history, in one MULTI/EXEC (see the top of this file), then
- * XACK the batch. */
-static void persist_then_ack(struct correlator *c)
+static int cmp_aflight(const void *x, const void *y)
 {
-    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *discard[] = {"DISCARD"};
+    const struct aflight *a = x, *b = y;
+
+    if (a->inc != b->inc)
+        return a->inc < b->inc ? -1 : 1;
+    if (a->pos != b->pos)
+        return a->pos < b->pos ? -1 : 1;
+    return a->m < b->m ? -1 : a->m > b->m;
+}
+
+/* Move the dirty alerts and incidents into flight: what is dirtied while
+ * the writes are out is written by the next round. Every dirty alert's
+ * incident is in the flight (its header says how many alerts it holds).
+ * 0, or -1 on OOM with nothing moved. */
+static int flight_take(struct correlator *c)
+{
+    const struct correlate *cr = engine_correlate(c->e);
+    struct correlate_alert ca;
+
+    for (size_t i = 0; i < c->nadirty; i++)
+        if (correlate_alert(cr, c->alist[i], &ca) == 0 &&
+            mark_dirty(c, ca.incident) < 0)
+            return -1;
+    if (c->aflight_cap < c->nadirty) {
+        struct aflight *l = realloc(c->aflight, c->nadirty * sizeof *l);
+
+        if (l == NULL)
+            return -1;
+        c->aflight = l;
+        c->aflight_cap = c->nadirty;
+    }
+    if (c->flight_cap < c->ndirty) {
+        uint32_t *l = realloc(c->flist, c->ndirty * sizeof *l);
+        uint8_t *f;
+
+        if (l == NULL)
+            return -1;
+        c->flist = l;
+        f = realloc(c->ffull, c->ndirty * sizeof *f);
+        if (f == NULL)
+            return -1;
+        c->ffull = f;
+        c->flight_cap = c->ndirty;
+    }
+    for (size_t i = 0; i < c->nadirty; i++) {
+        struct aflight *f = &c->aflight[i];
+
+        f->m = c->alist[i];
+        f->inc = UINT32_MAX;    /* released since: nothing to write */
+        f->pos = 0;
+        if (correlate_alert(cr, f->m, &ca) == 0) {
+            f->inc = ca.incident;
+            f->pos = ca.position;
+        }
+        c->aflag[f->m] = 0;
+    }
+    c->naflight = c->nadirty;
+    c->nadirty = 0;
+    if (c->naflight > 1)
+        qsort(c->aflight, c->naflight, sizeof *c->aflight, cmp_aflight);
+    for (size_t i = 0; i < c->ndirty; i++) {
+        uint32_t s = c->dlist[i];
+
+        c->flist[i] = s;
+        c->ffull[i] = c->rewrite[s];
+        c->rewrite[s] = 0;
+        c->dflag[s] = 0;
+    }
+    c->nflight = c->ndirty;
+    c->ndirty = 0;
+    return 0;
+}
+
+/* The range of flight alerts of incident SLOT in the sorted aflight. */
+static void aflight_range(const struct correlator *c, uint32_t slot, size_t *lo,
+                          size_t *hi)
+{
+    size_t a = 0, b = c->naflight;
+
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+
+        if (c->aflight[mid].inc < slot)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    *lo = a;
+    for (b = a; b < c->naflight && c->aflight[b].inc == slot; b++)
+        ;
+    *hi = b;
+}
+
+/* The next piece of flight slot send_i (see round_pump): stage 0 its
+ * head (a merged slot: all of it; else the header, after an UNLINK when
+ * it is written whole), stage 1 a command of its alert records, stage 2
+ * its index entry and expiry. 1 when the slot is done, 0 when more is to
+ * come, -1 on failure (group_failed set). */
+static int slot_step(struct correlator *c, double deadline)
+{
+    const struct correlate *cr = engine_correlate(c->e);
+    uint32_t slot = c->flist[c->send_i];
+    int full = c->ffull[c->send_i];
+    struct correlate_incident ci, si;
+    char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
+    char ttl[32];
+    const char *unlink_[] = {"UNLINK", key};
+    const char *sadd[] = {"SADD", CORRELATOR_INDEX, NULL};
+    const char *pexpire[] = {"PEXPIRE", key, ttl};
+    const char *persist[] = {"PERSIST", key};
+
+    /* Nothing changes C while a round is sent (no ingest, no tick, no
+     * prune: see round_pump), so the view is the same at every step. */
+    if (correlate_incident(cr, slot, &ci) < 0)
+        return 1;   /* released before the round: nothing to write */
+    snprintf(key, sizeof key, "%s%s", CORRELATOR_INCIDENT_PREFIX, ci.id);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)c->closed_ttl_ms);
+    sadd[2] = ci.id;
+    if (ci.state == CORRELATE_MERGED) {
+        /* Kept as an alias so the id still resolves after a restart. Its
+         * alerts are the survivor's now (and written there), so the key
+         * is replaced, not patched; UNLINK frees a big hash off Redis's
+         * main thread. */
+        int64_t into = engine_find(c->e, ci.id);
+        const char *hset[] = {"HSET", key, "merged_into", NULL};
+
+        if (into < 0 || correlate_incident(cr, (uint32_t)into, &si) < 0)
+            return 1;
+        hset[3] = si.id;
+        if (round_send(c, 2, unlink_) < 0 || round_send(c, 4, hset) < 0 ||
+            round_send(c, 3, sadd) < 0 || round_send(c, 3, pexpire) < 0)
+            return -1;
+        return 1;
+    }
+    if (c->send_stage == 0) {
+        json_t *hdr = correlate_incident_dump_header(cr, slot);
+        char *text = NULL;
+        int rc = -1;
+
+        /* How many alert fields the key holds, for the restore to check. */
+        if (hdr != NULL &&
+            json_object_set_new(hdr, "nalerts", json_integer((json_int_t)ci.nalerts)) == 0)
+            text = json_dumps(hdr, JSON_COMPACT);
+        json_decref(hdr);
+        if (text != NULL) {
+            const char *hset[] = {"HSET", key, "state", text};
+
+            /* Whole: first drop what the key held (the old format's
+             * alert list in state; fields a lost change left unreliable). */
+            rc = full && round_send(c, 2, unlink_) < 0 ? -1 : round_send(c, 4, hset);
+            free(text);
+        }
+        if (rc < 0) {
+            c->group_failed = 1;
+            return -1;
+        }
+        if (full) {
+            c->send_j = 0;
+            c->send_hi = ci.nalerts;
+        } else {
+            aflight_range(c, slot, &c->send_j, &c->send_hi);
+        }
+        c->send_stage = 1;
+        return 0;
+    }
+    if (c->send_stage == 1 && c->send_j < c->send_hi) {
+        uint32_t buf[QUENCH_PERSIST_FIELDS_PER_CMD];
+        const uint32_t *m = buf;
+        size_t n = c->send_hi - c->send_j;
+        long took;
+
+        if (n > QUENCH_PERSIST_FIELDS_PER_CMD)
+            n = QUENCH_PERSIST_FIELDS_PER_CMD;
+        if (full)
+            m = ci.alerts + c->send_j;
+        else
+            for (size_t i = 0; i < n; i++)
+                buf[i] = c->aflight[c->send_j + i].m;
+        took = send_fields(c, key, &ci, m, n, deadline);
+        if (took < 0)
+            return -1;
+        c->send_j += (size_t)took;
+        return 0;
+    }
+    if (round_send(c, 3, sadd) < 0)
+        return -1;
+    /* Open incidents live until they close; closed ones expire. */
+    if (round_send(c, ci.state == CORRELATE_CLOSED ? 3 : 2,
+                   ci.state == CORRELATE_CLOSED ? pexpire : persist) < 0)
+        return -1;
+    return 1;
+}
+
+/* Send the rest of the round, a slice of at most QUENCH_LOOP_SLICE_MS at
+ * a time: a round can hold thousands of alert records (a storm) or a
+ * whole big incident (a rewrite), and encoding them in one go would hold
+ * up every webhook waiting on the same loop for as long. Between slices
+ * the loop runs, and nothing changes what the round reads: the correlator
+ * takes no entries until the round is confirmed, the tick waits (on_tick)
+ * and so does the prune (on_housekeeping). Ends with EXEC, or DISCARD
+ * after a failure. */
+static void round_pump(struct correlator *c)
+{
+    const char *exec[] = {"EXEC"}, *discard[] = {"DISCARD"};
+    double t0 = ev_time(), deadline = t0 + QUENCH_LOOP_SLICE_MS / 1000.0;
     int sent_all = 0;
 
-    if (c->ndirty == 0 && c->ndead == 0 && !c->hist_dirty) {
-        send_acks(c);
-        return;
-    }
-    /* Move the dirty list into flight: slots dirtied while the writes are
-     * out are written by the next round. */
-    c->nflight = 0;
-    if (c->ndirty > 0) {
-        if (c->flight_cap < c->ndirty) {
-            uint32_t *l = realloc(c->flist, c->ndirty * sizeof *l);
-            if (l == NULL) {
-                chain_fail(c, "persisting incidents", "out of memory");
-                return;
-            }
-            c->flist = l;
-            c->flight_cap = c->ndirty;
-        }
-        memcpy(c->flist, c->dlist, c->ndirty * sizeof *c->flist);
-        c->nflight = c->ndirty;
-        for (size_t i = 0; i < c->ndirty; i++)
-            c->dflag[c->dlist[i]] = 0;
-        c->ndirty = 0;
-    }
-    /* The dump below is taken now, with every close so far: each closed
-     * slot is dirty (on_engine), hence in this flight. */
-    c->hist_flight = c->hist_dirty;
-    c->hist_dirty = 0;
+    if (c->group_failed)
+        goto sent;
+    while (c->send_i < c->nflight) {
+        int rc = slot_step(c, deadline);
 
-    c->phase = PH_PERSIST;
-    c->group_left = 0;
-    c->group_failed = 0;
-    if (round_send(c, 1, multi) < 0) {
-        chain_fail(c, "persisting incidents", "not connected");
-        return;
-    }
-    c->multi_open = 1;
-    for (size_t i = 0; i < c->ndead; i++)
-        if (dead_send(c, i) < 0) {
-            c->group_failed = 1;
+        if (rc < 0)
             goto sent;
-        } else {
-            c->group_left++;
+        if (rc > 0) {
+            c->send_i++;
+            c->send_stage = 0;
         }
-    for (size_t i = 0; i < c->nflight; i++) {
-        int n = persist_slot(c, c->flist[i]);
-
-        if (n < 0) {
-            /* persist_slot counted what it sent into group_left. */
-            c->group_failed = 1;
-            goto sent;
+        if (c->send_i < c->nflight && ev_time() > deadline) {
+            c->round_cost += ev_time() - t0;
+            ev_timer_stop(c->loop, &c->pump);
+            ev_timer_set(&c->pump, 0.0, 0.0);
+            ev_timer_start(c->loop, &c->pump);
+            return;
         }
-        c->group_left += (unsigned)n;
     }
     if (c->hist_flight && history_send(c) < 0)
         goto sent;
@@ -717,8 +1045,72 @@ sent:
         c->multi_open = 0;
     else
         c->group_failed = 1;
+    c->sending = 0;
+    c->round_cost += ev_time() - t0;
+    /* The next round is spaced by what this one cost (defer_persist). */
+    c->persist_cost = c->round_cost;
+    c->last_persist = ev_time();
     /* Callbacks of what was sent find group_failed and put the round back
      * (flight_back); MULTI was sent, so group_left > 0 and they will come. */
+}
+
+static void on_pump(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct correlator *c = container_of(w, struct correlator, pump);
+
+    (void)loop;
+    (void)revents;
+    /* A drop or a failure in between ended the round (flight_back). */
+    if (c->sending && c->phase == PH_PERSIST)
+        round_pump(c);
+}
+
+/* Write the batch's dead letters, every dirty incident (its header and
+ * its changed alerts) and, after a close, the history, in one MULTI/EXEC
+ * (see the top of this file), then XACK the batch. */
+static void persist_then_ack(struct correlator *c)
+{
+    const char *multi[] = {"MULTI"};
+
+    if (pull_changes(c) < 0) {
+        chain_fail(c, "persisting incidents", "out of memory");
+        return;
+    }
+    if (c->ndirty == 0 && c->nadirty == 0 && c->ndead == 0 && !c->hist_dirty) {
+        send_acks(c);
+        return;
+    }
+    if (flight_take(c) < 0) {
+        chain_fail(c, "persisting incidents", "out of memory");
+        return;
+    }
+    /* The history is dumped when the round's last slice is sent: nothing
+     * closes in between (on_tick waits), so it holds exactly the closes
+     * of the slots in this flight and before. */
+    c->hist_flight = c->hist_dirty;
+    c->hist_dirty = 0;
+
+    c->phase = PH_PERSIST;
+    c->group_left = 0;
+    c->group_failed = 0;
+    c->round_alerts = 0;
+    c->round_cost = 0;
+    c->send_i = 0;
+    c->send_stage = 0;
+    if (round_send(c, 1, multi) < 0) {
+        chain_fail(c, "persisting incidents", "not connected");
+        return;
+    }
+    c->multi_open = 1;
+    c->sending = 1;
+    for (size_t i = 0; i < c->ndead; i++)
+        if (dead_send(c, i) < 0) {
+            c->group_failed = 1;
+            break;
+        } else {
+            c->group_left++;
+        }
+    round_pump(c);
 }
 
 /* ---- acknowledge --------------------------------------------------------- */
@@ -896,16 +1288,25 @@ static int take_entry(struct correlator *c, const redisReply *ent)
 static int defer_persist(const struct correlator *c, const redisReply *entries)
 {
     double gap = PERSIST_COST_SPACING * c->persist_cost;
+    size_t logged;
+    int lost;
 
     if (gap < PERSIST_INTERVAL_S)
         gap = PERSIST_INTERVAL_S;
+    /* Alert records waiting (with repeats): Redis runs a round's EXEC in
+     * one go, ~4 us per record, and every webhook's XADD waits behind it,
+     * so a round does not wait for more than QUENCH_MAX_ROUND_ALERTS. */
+    (void)correlate_changes(engine_correlate(c->e), &logged, &lost);
     return c->phase == PH_NEW && entries != NULL && entries->elements > 0 &&
            c->ndead == 0 && c->nacks < QUENCH_MAX_DEFERRED_ACKS &&
+           c->nadirty + logged < QUENCH_MAX_ROUND_ALERTS &&
            ev_now(c->loop) - c->last_persist < gap;
 }
 
 static void take_batch(struct correlator *c, const redisReply *entries)
 {
+    double t0 = ev_time();
+
     /* nacks is 0 here unless earlier batches were deferred. */
     dead_clear(c);
     for (size_t i = 0; entries != NULL && i < entries->elements; i++) {
@@ -914,20 +1315,19 @@ static void take_batch(struct correlator *c, const redisReply *entries)
             return;
         }
     }
+    if (entries != NULL && entries->elements > 0) {
+        /* What one entry costs, smoothed: read_count sizes the next read
+         * by it. */
+        double per = (ev_time() - t0) / (double)entries->elements;
+
+        c->entry_cost = c->entry_cost > 0 ? 0.7 * c->entry_cost + 0.3 * per : per;
+    }
+    c->st.persist_rounds += !defer_persist(c, entries);
     if (defer_persist(c, entries)) {
         next_read(c);
         return;
     }
-    {
-        double t0 = ev_time();
-
-        c->st.persist_rounds++;
-        persist_then_ack(c);
-        c->persist_cost = ev_time() - t0;
-        /* ev_now is the loop's time at the start of this iteration, so
-         * the next gap counts from when the dumps were done */
-        c->last_persist = ev_now(c->loop) + c->persist_cost;
-    }
+    persist_then_ack(c);
 }
 
 /* ---- reads --------------------------------------------------------------- */
@@ -1074,7 +1474,7 @@ static void on_pcount_reply(enum redis_ev_result res, const struct redisReply *r
         take_batch(c, NULL);
         return;
     }
-    snprintf(count, sizeof count, "%u", narrow ? 1u : c->batch);
+    snprintf(count, sizeof count, "%u", narrow ? 1u : read_count(c));
     {
         const char *argv[] = {"XREADGROUP", "GROUP", CORRELATOR_GROUP, c->consumer,
                               "COUNT", count, "STREAMS", ARCHIVE_STREAM, c->last_id};
@@ -1085,13 +1485,29 @@ static void on_pcount_reply(enum redis_ev_result res, const struct redisReply *r
     }
 }
 
+/* Entries to read at once: as many as take about QUENCH_LOOP_SLICE_MS to
+ * correlate (a batch is taken in one go, on the loop that acknowledges
+ * webhooks: 100 storm webhooks of 10 alerts each held it up for tens of
+ * ms), between 1 and the configured batch. */
+static unsigned read_count(const struct correlator *c)
+{
+    double n;
+
+    if (c->entry_cost <= 0)
+        return c->batch;
+    n = QUENCH_LOOP_SLICE_MS / 1000.0 / c->entry_cost;
+    if (n < 1)
+        return 1;
+    return n < (double)c->batch ? (unsigned)n : c->batch;
+}
+
 /* Issue the read the chain is at. */
 static void next_read(struct correlator *c)
 {
     char count[16], block[16], idle[32];
     int rc;
 
-    snprintf(count, sizeof count, "%u", c->batch);
+    snprintf(count, sizeof count, "%u", read_count(c));
     snprintf(block, sizeof block, "%u", c->block_ms);
     snprintf(idle, sizeof idle, "%lld", (long long)c->claim_idle_ms);
     if (c->read_phase == PH_NEW &&
@@ -1228,6 +1644,22 @@ static void restore_apply(struct correlator *c)
     free(v);
     json_decref(c->loaded);
     c->loaded = NULL;
+    /* What was restored is what Redis holds: nothing to write, except the
+     * incidents stored in the old format or found damaged, which the
+     * first round writes whole. */
+    correlate_changes_clear(engine_correlate_mut(c->e));
+    for (size_t i = 0; i < json_array_size(c->rewrite_ids); i++) {
+        int64_t s = engine_find(c->e, json_string_value(json_array_get(c->rewrite_ids, i)));
+
+        if (s >= 0 && mark_rewrite(c, (uint32_t)s) < 0)
+            log_error("correlator: out of memory: incident %s stays in its "
+                      "old format until it changes",
+                      json_string_value(json_array_get(c->rewrite_ids, i)));
+        else if (s >= 0)
+            c->st.rewritten_old_format++;
+    }
+    json_decref(c->rewrite_ids);
+    c->rewrite_ids = NULL;
     c->restored = 1;
     c->st.restored = 1;
     c->st.restored_incidents = ok;
@@ -1250,6 +1682,125 @@ struct load_req {
     char id[CORRELATE_ID_SIZE];
 };
 
+static int cmp_seq(const void *x, const void *y)
+{
+    json_int_t a = json_integer_value(json_object_get(*(json_t *const *)x, "seq"));
+    json_int_t b = json_integer_value(json_object_get(*(json_t *const *)y, "seq"));
+
+    return a < b ? -1 : a > b;
+}
+
+/* Incident ID's stored hash (HGETALL reply REP) into the restore: the
+ * state as correlate_incident_restore takes it (header plus its alert
+ * fields in seq order, as "alerts"), an alias, or nothing (expired). The
+ * old format (state holding the whole incident) is taken as it is and
+ * marked to be written whole, in the new format, by the first round.
+ * -1 OOM. */
+static int load_hash(struct correlator *c, const char *id, const redisReply *rep)
+{
+    const redisReply *st = NULL, *mi = NULL;
+    json_t *s, *alerts = NULL, **v = NULL;
+    json_error_t je;
+    size_t nv = 0, nfields = 0;
+    int whole = 0, rc = -1;
+
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        const redisReply *k = rep->element[i];
+
+        if (k->type != REDIS_REPLY_STRING)
+            continue;
+        if (k->len == 5 && memcmp(k->str, "state", 5) == 0)
+            st = rep->element[i + 1];
+        else if (k->len == 11 && memcmp(k->str, "merged_into", 11) == 0)
+            mi = rep->element[i + 1];
+        else if (k->len > 2 && memcmp(k->str, CORRELATOR_ALERT_FIELD, 2) == 0)
+            nfields++;
+    }
+    if (st == NULL || st->type != REDIS_REPLY_STRING) {
+        if (mi != NULL && mi->type == REDIS_REPLY_STRING) {
+            char into[CORRELATE_ID_SIZE];
+
+            snprintf(into, sizeof into, "%.*s", (int)mi->len, mi->str);
+            return add_alias(c, id, into);
+        }
+        if (nfields > 0)
+            log_error("correlator: stored incident %s has %zu alert fields "
+                      "but no state; not restored", id, nfields);
+        /* Expired (closed long ago): drop it from the index. */
+        const char *argv[] = {"SREM", CORRELATOR_INDEX, id};
+        (void)send_cmd(c, on_ignore, CMD_TIMEOUT_MS, 3, argv);
+        return 0;
+    }
+    s = json_loadb(st->str, st->len, 0, &je);
+    if (s == NULL || !json_is_object(s)) {
+        log_error("correlator: stored state of incident %s is not a JSON "
+                  "object: %s", id, s ? "" : je.text);
+        json_decref(s);
+        return 0;
+    }
+    if (json_object_get(s, "alerts") != NULL) {
+        /* The old format: the whole incident in state. Alert fields next
+         * to it would be left over from something else: the rewrite
+         * drops them. */
+        whole = 1;
+    } else {
+        json_int_t want = json_integer_value(json_object_get(s, "nalerts"));
+
+        v = malloc((nfields ? nfields : 1) * sizeof *v);
+        alerts = json_array();
+        if (v == NULL || alerts == NULL)
+            goto out;
+        for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+            const redisReply *k = rep->element[i], *x = rep->element[i + 1];
+            json_t *a;
+
+            if (k->type != REDIS_REPLY_STRING || k->len <= 2 ||
+                memcmp(k->str, CORRELATOR_ALERT_FIELD, 2) != 0)
+                continue;
+            a = x->type == REDIS_REPLY_STRING ? json_loadb(x->str, x->len, 0, &je)
+                                              : NULL;
+            if (a == NULL || !json_is_integer(json_object_get(a, "seq"))) {
+                log_error("correlator: stored alert %.*s of incident %s is "
+                          "malformed; left out", (int)k->len, k->str, id);
+                json_decref(a);
+                whole = 1;
+                continue;
+            }
+            v[nv++] = a;
+        }
+        qsort(v, nv, sizeof *v, cmp_seq);
+        for (size_t i = 0; i < nv; i++) {
+            /* Positions 0..n-1 when every write was whole; otherwise the
+             * order is kept, and the rewrite makes them so again. */
+            if (json_integer_value(json_object_get(v[i], "seq")) != (json_int_t)i)
+                whole = 1;
+            json_object_del(v[i], "seq");
+            if (json_array_append(alerts, v[i]) < 0)
+                goto out;
+        }
+        if ((json_int_t)nv != want) {
+            log_error("correlator: stored incident %s holds %zu alert "
+                      "field(s), its header says %lld; restoring what is "
+                      "there", id, nv, (long long)want);
+            whole = 1;
+        }
+        json_object_del(s, "nalerts");
+        if (json_object_set(s, "alerts", alerts) < 0)
+            goto out;
+    }
+    if (json_array_append(c->loaded, s) < 0 ||
+        (whole && json_array_append_new(c->rewrite_ids, json_string(id)) < 0))
+        goto out;
+    rc = 0;
+out:
+    for (size_t i = 0; i < nv; i++)
+        json_decref(v[i]);
+    free(v);
+    json_decref(alerts);
+    json_decref(s);
+    return rc;
+}
+
 static void on_load_reply(enum redis_ev_result res, const struct redisReply *rep,
                           void *ud)
 {
@@ -1260,40 +1811,20 @@ static void on_load_reply(enum redis_ev_result res, const struct redisReply *rep
         free(lr);
         return;
     }
-    if (is_error(res, rep) || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+    if (is_error(res, rep) || rep->type != REDIS_REPLY_ARRAY) {
         if (!c->group_failed)
             log_warn("correlator: loading incident %s failed: %s", lr->id,
                      why(res, rep));
         c->group_failed = 1;
-    } else {
-        const redisReply *st = rep->element[0], *mi = rep->element[1];
-
-        if (st->type == REDIS_REPLY_STRING) {
-            json_error_t je;
-            json_t *s = json_loadb(st->str, st->len, 0, &je);
-
-            if (s == NULL)
-                log_error("correlator: stored state of incident %s is not "
-                          "JSON: %s", lr->id, je.text);
-            else if (json_array_append_new(c->loaded, s) < 0)
-                c->group_failed = 1;
-        } else if (mi->type == REDIS_REPLY_STRING) {
-            char into[CORRELATE_ID_SIZE];
-
-            snprintf(into, sizeof into, "%.*s", (int)mi->len, mi->str);
-            if (add_alias(c, lr->id, into) < 0)
-                c->group_failed = 1;
-        } else {
-            /* Expired (closed long ago): drop it from the index. */
-            const char *argv[] = {"SREM", CORRELATOR_INDEX, lr->id};
-            (void)send_cmd(c, on_ignore, CMD_TIMEOUT_MS, 3, argv);
-        }
+    } else if (load_hash(c, lr->id, rep) < 0) {
+        c->group_failed = 1;
     }
     free(lr);
     if (--c->group_left > 0)
         return;
     if (c->group_failed) {
         json_array_clear(c->loaded);
+        json_array_clear(c->rewrite_ids);
         c->naliases = 0;
         chain_fail(c, "restoring incidents", "a read failed");
         return;
@@ -1318,9 +1849,11 @@ static void on_index_reply(enum redis_ev_result res, const struct redisReply *re
         return;
     }
     json_decref(c->loaded);
+    json_decref(c->rewrite_ids);
     c->loaded = json_array();
+    c->rewrite_ids = json_array();
     c->naliases = 0;
-    if (c->loaded == NULL) {
+    if (c->loaded == NULL || c->rewrite_ids == NULL) {
         chain_fail(c, "restoring incidents", "out of memory");
         return;
     }
@@ -1330,8 +1863,8 @@ static void on_index_reply(enum redis_ev_result res, const struct redisReply *re
     for (size_t i = 0; i < rep->elements; i++) {
         const redisReply *id = rep->element[i];
         char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
-        const char *argv[] = {"HMGET", key, "state", "merged_into"};
-        size_t lens[4];
+        const char *argv[] = {"HGETALL", key};
+        size_t lens[2];
         struct load_req *lr;
 
         if (id->type != REDIS_REPLY_STRING || id->len >= CORRELATE_ID_SIZE)
@@ -1344,9 +1877,9 @@ static void on_index_reply(enum redis_ev_result res, const struct redisReply *re
         lr->c = c;
         memcpy(lr->id, id->str, id->len);
         snprintf(key, sizeof key, "%s%s", CORRELATOR_INCIDENT_PREFIX, lr->id);
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 2; k++)
             lens[k] = strlen(argv[k]);
-        if (redis_ev_command(c->r, 4, argv, lens, CMD_TIMEOUT_MS, on_load_reply,
+        if (redis_ev_command(c->r, 2, argv, lens, CMD_TIMEOUT_MS, on_load_reply,
                              lr) < 0) {
             free(lr);
             c->group_failed = 1;
@@ -1487,7 +2020,11 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         c->last_lag = ev_now(c->loop);
         request_lag(c);
     }
-    if (!c->caught_up_once)
+    /* Not while a round is sent between slices: it reads the incidents
+     * and dumps the history last, so a close in between would be stored
+     * in the history without its incident (see the top of this file).
+     * It waits a second. */
+    if (!c->caught_up_once || c->sending)
         return;
     n = engine_tick(c->e, c->clock_ms());
     if (n > 0)
@@ -1608,7 +2145,8 @@ static void on_housekeeping(struct ev_loop *loop, ev_timer *w, int revents)
     /* Not while writes are owed: a merged slot released before its
      * merged_into was written would leave its id unresolvable after a
      * restart. Those wait for Redis; the prune waits for them. */
-    if (c->restored && c->ndirty == 0 && c->nflight == 0)
+    if (c->restored && c->ndirty == 0 && c->nflight == 0 && c->nadirty == 0 &&
+        c->naflight == 0)
         prune(c, c->clock_ms());
 }
 
@@ -1616,7 +2154,8 @@ static void request_lag(struct correlator *c)
 {
     const char *argv[] = {"XINFO", "GROUPS", ARCHIVE_STREAM};
 
-    if (!c->connected)
+    /* Not into an open MULTI (a round sent slice by slice). */
+    if (!c->connected || c->multi_open)
         return;
     (void)send_cmd(c, on_lag_reply, CMD_TIMEOUT_MS, 3, argv);
 }
@@ -1661,10 +2200,13 @@ int correlator_new(struct correlator **out, struct ev_loop *loop,
     redis_ev_on_state(c->r, on_state, c);
     ev_timer_init(&c->tick, on_tick, 1.0, 1.0);
     ev_timer_init(&c->retry, on_retry, 0.25, 0.0);
+    ev_timer_init(&c->pump, on_pump, 0.0, 0.0);
     ev_timer_init(&c->housekeeping, on_housekeeping,
                   (double)c->prune_every_ms / 1000.0,
                   (double)c->prune_every_ms / 1000.0);
     engine_set_hook(e, on_engine, c);
+    /* Which alerts changed, for writing those alone (persist_then_ack). */
+    correlate_track_changes(engine_correlate_mut(e), 1);
     *out = c;
     return 0;
 }
@@ -1686,13 +2228,21 @@ void correlator_free(struct correlator *c)
     ev_timer_stop(c->loop, &c->tick);
     ev_timer_stop(c->loop, &c->retry);
     ev_timer_stop(c->loop, &c->housekeeping);
+    ev_timer_stop(c->loop, &c->pump);
     engine_set_hook(c->e, NULL, NULL);
+    correlate_track_changes(engine_correlate_mut(c->e), 0);
     /* Runs our callbacks with DISCONNECTED; `closing` makes them count
      * down only. */
     redis_ev_free(c->r);
     json_decref(c->loaded);
+    json_decref(c->rewrite_ids);
     free(c->acks);
     free(c->dflag);
+    free(c->rewrite);
+    free(c->ffull);
+    free(c->aflag);
+    free(c->alist);
+    free(c->aflight);
     free(c->dlist);
     free(c->flist);
     free(c->aliases);

@@ -4,9 +4,14 @@
  * the entry's received_at, persists every incident the engine changes to
  * quench:incident:<id> (index set quench:incidents) and acknowledges the
  * entries only after those writes are confirmed: a crash re-reads, never
- * loses. A 1 s timer advances the engine on the wall clock so incidents
- * close on time; a housekeeping timer (prune_every_ms) drops incidents
- * closed more than closed_ttl_ms ago from memory and Redis (engine_prune).
+ * loses. The hash holds the incident's header in field state and one
+ * field per alert (CORRELATOR_ALERT_FIELD + fingerprint); a round writes
+ * the headers of the changed incidents and the alerts that changed, not
+ * whole incidents (correlator.c, incremental writes). An incident stored
+ * whole in state (the earlier format) is restored and rewritten. A 1 s
+ * timer advances the engine on the wall clock so incidents close on time;
+ * a housekeeping timer (prune_every_ms) drops incidents closed more than
+ * closed_ttl_ms ago from memory and Redis (engine_prune).
  * An entry delivered CORRELATOR_MAX_DELIVERIES times without an XACK is
  * moved to CORRELATOR_DEADLETTER instead of being correlated again.
  *
@@ -40,6 +45,9 @@
 #define CORRELATOR_GROUP "correlator"
 #define CORRELATOR_INCIDENT_PREFIX "quench:incident:"
 #define CORRELATOR_INDEX "quench:incidents"
+/* Field of quench:incident:<id> holding one alert's record: this prefix
+ * and the fingerprint (16 hex digits). */
+#define CORRELATOR_ALERT_FIELD "a:"
 /* history_dump JSON of the engine's history; no expiry (bounded by
  * QUENCH_HISTORY_* in limits.h). A malformed value is logged and ignored
  * at start. */
@@ -105,6 +113,11 @@ struct correlator_status {
     unsigned long persist_rounds;     /* write-then-ack rounds started (a
                                        * burst coalesces many batches into
                                        * one) */
+    unsigned long persisted_alerts;   /* alert records written by confirmed
+                                       * rounds (only the changed ones) */
+    unsigned long rewritten_old_format; /* restored incidents (old format
+                                         * or damaged) queued to be
+                                         * written whole */
     unsigned long pruned;       /* closed incidents dropped from memory */
     unsigned long incidents_open;     /* now, in the engine */
     unsigned long incidents_closed;   /* now, in the engine (within the TTL) */

@@ -71,6 +71,22 @@
  * acknowledged while it coalesces writes during a burst (correlator.c);
  * past it, it writes before reading on. Bounds the re-read after a crash. */
 #define QUENCH_MAX_DEFERRED_ACKS 5000
+/* Alert records (hash fields, ~1-2 KB each) in one HSET of an incident
+ * write (correlator.c): a storm's first write of a big incident, or a
+ * rewrite, goes out as several commands of this size inside the one
+ * MULTI, not as one command that grows with the incident. */
+#define QUENCH_PERSIST_FIELDS_PER_CMD 512
+/* Milliseconds of correlator work (encoding a round of writes) per turn
+ * of the loop that also acknowledges webhooks: a round bigger than this
+ * is sent in slices with the loop running in between, so a storm's writes
+ * delay an acknowledgement by about this much, not by the whole round. */
+#define QUENCH_LOOP_SLICE_MS 2
+/* Alert records a round of incident writes waits for before it is sent
+ * (correlator.c coalescing): Redis applies the round's MULTI/EXEC in one
+ * go, at ~4 us per ~1.5 KB record, and every webhook's XADD queues behind
+ * it; 500 keeps that under ~2 ms. A round can still hold more: what one
+ * batch of entries changed, or a whole incident being rewritten. */
+#define QUENCH_MAX_ROUND_ALERTS 500
 /* Milliseconds the ingest path waits for Redis to confirm an XADD before
  * answering 503 so Alertmanager retries. */
 #define QUENCH_ARCHIVE_WRITE_TIMEOUT_MS 1000

@@ -309,7 +309,7 @@ struct quench {
      * brought up to date on each scrape (refresh_metrics). */
     struct metric *m_corr_entries, *m_corr_acked, *m_corr_parse_failures,
         *m_corr_dead_letters, *m_corr_persist_failures, *m_corr_pruned,
-        *m_corr_persist_rounds;
+        *m_corr_persist_rounds, *m_corr_persisted_alerts;
     struct metric *m_corr_connected, *m_corr_caught_up, *m_corr_lag;
     struct metric *m_incidents;     /* quench_incidents{state} */
     struct metric *m_http_suspended, *m_http_bad_headers, *m_http_body_deadline,
@@ -405,6 +405,8 @@ static void refresh_metrics(struct quench *q)
     mirror_counter(q->m_corr_pruned, &q->corr_seen.pruned, st.pruned);
     mirror_counter(q->m_corr_persist_rounds, &q->corr_seen.persist_rounds,
                    st.persist_rounds);
+    mirror_counter(q->m_corr_persisted_alerts, &q->corr_seen.persisted_alerts,
+                   st.persisted_alerts);
     metrics_gauge_set(q->m_corr_connected, NULL, st.connected ? 1 : 0);
     metrics_gauge_set(q->m_corr_caught_up, NULL, st.caught_up ? 1 : 0);
     metrics_gauge_set(q->m_corr_lag, NULL, (double)st.lag);
@@ -563,6 +565,10 @@ static int serve_setup_corr_metrics(struct quench *q, struct qerr *err)
         "quench_correlator_persist_rounds_total",
         "Rounds of incident writes started; a burst coalesces many entries "
         "into one.", NULL, err);
+    q->m_corr_persisted_alerts = metrics_counter(m,
+        "quench_correlator_persisted_alerts_total",
+        "Alert records written to quench:incident:<id> hashes by confirmed "
+        "rounds (only alerts that changed are written).", NULL, err);
     q->m_corr_pruned = metrics_counter(m, "quench_correlator_pruned_total",
         "Closed incidents dropped from memory and Redis past the retention.",
         NULL, err);
@@ -594,7 +600,7 @@ static int serve_setup_corr_metrics(struct quench *q, struct qerr *err)
         err);
     if (!q->m_corr_entries || !q->m_corr_acked || !q->m_corr_parse_failures ||
         !q->m_corr_dead_letters || !q->m_corr_persist_failures ||
-        !q->m_corr_persist_rounds ||
+        !q->m_corr_persist_rounds || !q->m_corr_persisted_alerts ||
         !q->m_corr_pruned || !q->m_corr_connected || !q->m_corr_caught_up ||
         !q->m_corr_lag || !q->m_incidents || !q->m_http_suspended ||
         !q->m_http_bad_headers || !q->m_http_body_deadline ||

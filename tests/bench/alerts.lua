@@ -7,7 +7,14 @@
 --                       rate-limited mode: rate ~ connections*1000/(N+latency))
 local mode = os.getenv("BENCH_MODE") or "webhook"
 local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
-local counter, thread_id = 0, 0
+-- thread_id is a global: setup() sets it in each thread's own Lua state
+-- (a local here would shadow it and give every thread the same alerts,
+-- which quench's dedup then drops). run tells runs apart: each wrk run
+-- restarts the counter, and without it a run would repeat the bodies of
+-- the one before (deduplicated, never archived or correlated).
+local counter = 0
+thread_id = 0
+local run = tonumber(os.getenv("BENCH_RUN") or "") or (os.time() % 65536)
 local threads = {}
 
 function setup(thread)
@@ -36,12 +43,13 @@ local function alert(key, i)
   return '{"status":"firing","labels":' .. labels .. ',"annotations":' .. annotations ..
     ',"startsAt":"2026-11-21T23:03:28.829306791Z","endsAt":"0001-01-01T00:00:00Z",' ..
     '"generatorURL":"' .. gen .. '","fingerprint":"' ..
-    string.format("%08x%08x", thread_id, (counter * 16 + i) % 4294967296) .. '"}'
+    string.format("%04x%04x%08x", run % 65536, thread_id % 65536,
+      (counter * 16 + i) % 4294967296) .. '"}'
 end
 
 function request()
   counter = counter + 1
-  local key = thread_id .. "x" .. counter
+  local key = run .. "x" .. thread_id .. "x" .. counter
   local a = {}
   for i = 1, 10 do a[i] = alert(key, i) end
   local body

@@ -9,7 +9,8 @@ export carries that received_at to replay. closed_at is not compared:
 replay closes resolved incidents at the end of its input, serve only when
 resolve_quiet has really passed on the wall clock.
 
-Also: each incident is persisted in Redis (quench:incident:<id>), a single
+Also: each incident is persisted in Redis (quench:incident:<id>: header
+and one field per alert), a single
 incident by id, 404 JSON for an unknown id, bearer auth on the API."""
 import json
 import os
@@ -128,16 +129,24 @@ h.check(s == 404 and json.loads(body) == {
     "error": "not_found", "detail": "no incident inc-0000000000000000"},
     f"unknown id: {s} {body!r}")
 
-# Persisted: every live incident has its state hash, indexed.
+# Persisted: every live incident has its hash, indexed: the header in
+# state, one a:<fingerprint> field per alert, positions 0..n-1.
 index = {x.decode() for x in redis.cmd("SMEMBERS", "quench:incidents")}
 for inc in live:
     h.check(inc["id"] in index, f"{inc['id']} not in quench:incidents")
-    state = redis.cmd("HGET", f"quench:incident:{inc['id']}", "state")
-    h.check(state is not None, f"quench:incident:{inc['id']} has no state")
-    st = json.loads(state)
+    flat = redis.cmd("HGETALL", f"quench:incident:{inc['id']}") or []
+    fields = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+    h.check("state" in fields, f"quench:incident:{inc['id']} has no state")
+    st = json.loads(fields["state"])
+    alerts = {k: json.loads(v) for k, v in fields.items() if k.startswith("a:")}
     h.check(st["id"] == inc["id"] and st["state"] == "open" and
-            len(st["alerts"]) == inc["alert_count"],
-            f"stored state of {inc['id']}: {str(st)[:200]}")
+            "alerts" not in st and st["nalerts"] == inc["alert_count"] and
+            len(alerts) == inc["alert_count"] and
+            sorted(a["seq"] for a in alerts.values()) ==
+            list(range(inc["alert_count"])) and
+            all(k == "a:" + a["fingerprint"] for k, a in alerts.items()),
+            f"stored state of {inc['id']}: {str(st)[:200]} "
+            f"with {len(alerts)} alert field(s)")
 
 h.check(quench.stop() == 0, "quench did not exit 0 on SIGTERM")
 print(f"ok: {len(live)} live incident(s) equal replay's; "

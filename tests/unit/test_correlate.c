@@ -571,6 +571,96 @@ static void test_dump_restore(void **state)
     fixture_cleanup(&b);
 }
 
+/* The change log names every alert whose record changes or that moves (a
+ * merge), and only those; header + alert records in position order make
+ * correlate_incident_dump. */
+static int logged(const struct correlate *c, uint32_t m)
+{
+    size_t n;
+    int lost;
+    const uint32_t *v = correlate_changes(c, &n, &lost);
+
+    assert_int_equal(lost, 0);
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == m)
+            return 1;
+    return 0;
+}
+
+static int64_t slot_of(struct fixture *f, const char *spec)
+{
+    struct alert a = make_alert(correlate_pool(f->c), spec, 'f', 0);
+    int64_t m = correlate_alert_find(f->c, a.fingerprint);
+
+    alert_cleanup(&a);
+    return m;
+}
+
+static void test_change_log_and_parts(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct correlate_incident ci;
+    struct correlate_alert ca;
+    json_t *whole, *parts, *arr;
+    int64_t ma, mb, mc;
+    size_t n;
+    int lost;
+
+    fixture_init(&f, "topology_hops: 1\n");
+    ingest(&f, "alertname=A,service=frontend", 'f', 0, NULL, 0);
+    (void)correlate_changes(f.c, &n, &lost);
+    assert_int_equal(n, 0);                 /* off by default */
+    correlate_track_changes(f.c, 1);
+    ingest(&f, "alertname=B,service=payment", 'f', 0, NULL, 10);
+    ma = slot_of(&f, "alertname=A,service=frontend");
+    mb = slot_of(&f, "alertname=B,service=payment");
+    assert_true(ma >= 0 && mb >= 0);
+    assert_true(logged(f.c, (uint32_t)mb));
+    assert_false(logged(f.c, (uint32_t)ma));
+    correlate_changes_clear(f.c);
+
+    /* C links A's and B's incidents: B moves (logged), A does not. */
+    assert_int_equal(ingest(&f, "alertname=C,service=checkout", 'f', 0, NULL, 20),
+                     CORRELATE_MERGED_INTO);
+    mc = slot_of(&f, "alertname=C,service=checkout");
+    assert_true(logged(f.c, (uint32_t)mb) && logged(f.c, (uint32_t)mc));
+    assert_false(logged(f.c, (uint32_t)ma));
+    assert_int_equal(correlate_alert(f.c, (uint32_t)ma, &ca), 0);
+    assert_int_equal(ca.position, 0);
+    assert_int_equal(correlate_alert(f.c, (uint32_t)mb, &ca), 0);
+    assert_int_equal(ca.position, 1);
+    assert_int_equal(correlate_alert(f.c, (uint32_t)mc, &ca), 0);
+    assert_int_equal(ca.position, 2);
+    correlate_changes_clear(f.c);
+
+    /* A resolve changes A's record: logged. A duplicate changes nothing. */
+    ingest(&f, "alertname=A,service=frontend", 'r', 0, NULL, 30);
+    assert_true(logged(f.c, (uint32_t)ma));
+    correlate_changes_clear(f.c);
+    assert_int_equal(ingest(&f, "alertname=A,service=frontend", 'r', 0, NULL, 31),
+                     CORRELATE_IGNORED);
+    (void)correlate_changes(f.c, &n, &lost);
+    assert_int_equal(n, 0);
+
+    /* The parts make the whole. */
+    assert_int_equal(correlate_incident(f.c, (uint32_t)ca.incident, &ci), 0);
+    whole = correlate_incident_dump(f.c, ca.incident);
+    parts = correlate_incident_dump_header(f.c, ca.incident);
+    assert_non_null(whole);
+    assert_non_null(parts);
+    assert_null(json_object_get(parts, "alerts"));
+    arr = json_array();
+    for (size_t i = 0; i < ci.nalerts; i++)
+        assert_int_equal(json_array_append_new(arr, correlate_alert_dump(f.c, ci.alerts[i])), 0);
+    assert_int_equal(json_object_set_new(parts, "alerts", arr), 0);
+    assert_true(json_equal(whole, parts));
+    assert_null(correlate_incident_dump_header(f.c, 1));   /* merged away */
+    json_decref(whole);
+    json_decref(parts);
+    fixture_cleanup(&f);
+}
+
 static void test_prune(void **state)
 {
     (void)state;
@@ -610,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_flapping),
         cmocka_unit_test(test_ids_deterministic),
         cmocka_unit_test(test_dump_restore),
+        cmocka_unit_test(test_change_log_and_parts),
         cmocka_unit_test(test_prune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,9 @@
  * persist then acknowledge, closes expire, restore + pending re-read after
  * a restart, entries claimed from a dead consumer, unparsable and deleted
  * entries acknowledged, resume after Redis restarts, the history of closed
- * incidents persisted with the closes (one transaction) and restored. */
+ * incidents persisted with the closes (one transaction) and restored;
+ * incidents written incrementally (header + one field per alert: only
+ * what changed, merges, failed rounds, the old whole-JSON format). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,9 +133,14 @@ static void xadd(struct fx *f, const char *b, int64_t received_at, char *id,
     freeReplyObject(r);
 }
 
+/* Called on the new topology by make_engine when set (a test's graph). */
+static void (*make_engine_hook)(struct fx *f);
+
 static void make_engine(struct fx *f)
 {
     assert_int_equal(topology_new_empty(&f->t), 0);
+    if (make_engine_hook)
+        make_engine_hook(f);
     assert_int_equal(rules_new_default(&f->r), 0);
     assert_int_equal(engine_new(&f->e, f->t, f->r), 0);
 }
@@ -835,6 +842,434 @@ static void test_close_and_history_atomic(void **state)
     freeReplyObject(r);
 }
 
+/* ---- incremental persistence --------------------------------------------- */
+
+/* A webhook of N firing alerts in namespace NS, alert i on service
+ * SVC[i % nsvc] with fingerprint FP0 + i (STATUS for all). */
+static char *body_many(const char *ns, const char *const *svc, int nsvc,
+                       unsigned long long fp0, int n, const char *status)
+{
+    json_t *alerts = json_array(), *o;
+    char fp[17], *text;
+
+    for (int i = 0; i < n; i++) {
+        snprintf(fp, sizeof fp, "%016llx", fp0 + (unsigned long long)i);
+        assert_int_equal(json_array_append_new(alerts, json_pack(
+            "{s:s, s:{s:s, s:s, s:s}, s:{s:s}, s:s, s:s, s:s, s:s}",
+            "status", status, "labels", "alertname", "CpuHigh", "namespace", ns,
+            "service", svc[i % nsvc], "annotations", "summary", "cpu above 90%",
+            "startsAt", "2024-01-01T00:00:00Z", "endsAt",
+            strcmp(status, "resolved") == 0 ? "2024-01-01T00:05:00Z"
+                                            : "0001-01-01T00:00:00Z",
+            "generatorURL", "", "fingerprint", fp)), 0);
+    }
+    o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:{}, s:{}, s:{}, s:s, s:o}",
+                  "version", "4", "groupKey", "{}:{alertname=\"CpuHigh\"}",
+                  "truncatedAlerts", 0, "status", status, "receiver", "q",
+                  "groupLabels", "commonLabels", "commonAnnotations",
+                  "externalURL", "", "alerts", alerts);
+    assert_non_null(o);
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    assert_non_null(text);
+    return text;
+}
+
+static long long hlen(struct fx *f, const char *id)
+{
+    char key[64];
+
+    snprintf(key, sizeof key, "quench:incident:%s", id);
+    return cmd_int(f, "HLEN %s", key);
+}
+
+/* Field NAME of incident ID's hash as JSON (NULL if absent). */
+static json_t *stored_field(struct fx *f, const char *id, const char *name)
+{
+    redisReply *r = cmd(f, "HGET quench:incident:%s %s", id, name);
+    json_t *j = r->type == REDIS_REPLY_STRING ? json_loads(r->str, 0, NULL) : NULL;
+
+    freeReplyObject(r);
+    return j;
+}
+
+static unsigned long persisted_alerts(struct fx *f)
+{
+    struct correlator_status st;
+
+    correlator_status(f->c, &st);
+    return st.persisted_alerts;
+}
+
+/* correlate_incident_dump of incident ID, as compact text. */
+static char *dump_of(struct fx *f, const char *id)
+{
+    int64_t s = correlator_find(f->c, id);
+    json_t *j;
+    char *text;
+
+    assert_true(s >= 0);
+    j = correlate_incident_dump(engine_correlate(f->e), (uint32_t)s);
+    assert_non_null(j);
+    text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    return text;
+}
+
+static const char *const CART[] = {"cart"};
+
+/* A big incident's later rounds write its header and the alerts that
+ * changed, not the incident: the count of records written says so, and a
+ * record no round should touch keeps what the test put there. */
+static void test_writes_only_changed_alerts(void **state)
+{
+    struct fx *f = *state;
+    char id[CORRELATE_ID_SIZE], *b;
+    unsigned long before;
+    redisReply *r;
+    json_t *hdr, *a;
+    const int n = 200;
+
+    NEED_REDIS(f);
+    b = body_many("shop", CART, 1, 0x1000, n, "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    only_id(f, id);
+    assert_int_equal(persisted_alerts(f), n);
+    assert_int_equal(hlen(f, id), n + 1);       /* state + one per alert */
+    hdr = stored_field(f, id, "state");
+    assert_non_null(hdr);
+    assert_null(json_object_get(hdr, "alerts"));
+    assert_int_equal(json_integer_value(json_object_get(hdr, "nalerts")), n);
+    json_decref(hdr);
+    a = stored_field(f, id, "a:0000000000001005");
+    assert_non_null(a);
+    assert_string_equal(json_string_value(json_object_get(a, "fingerprint")),
+                        "0000000000001005");
+    assert_int_equal(json_integer_value(json_object_get(a, "seq")), 5);
+    json_decref(a);
+    /* A record that only a (wrong) rewrite of everything would restore. */
+    freeReplyObject(cmd(f, "HSET quench:incident:%s a:0000000000001000 untouched", id));
+
+    /* One more alert joins; another one resolves. */
+    before = persisted_alerts(f);
+    b = body_many("shop", CART, 1, 0x2000, 1, "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    b = body_many("shop", CART, 1, 0x1007, 1, "resolved");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    assert_true(run_until(f, settled, 5000));
+    assert_int_equal(persisted_alerts(f) - before, 2);
+    assert_int_equal(hlen(f, id), n + 2);
+    hdr = stored_field(f, id, "state");
+    assert_int_equal(json_integer_value(json_object_get(hdr, "nalerts")), n + 1);
+    json_decref(hdr);
+    a = stored_field(f, id, "a:0000000000001007");
+    assert_string_equal(json_string_value(json_object_get(a, "status")), "resolved");
+    json_decref(a);
+    a = stored_field(f, id, "a:0000000000002000");
+    assert_int_equal(json_integer_value(json_object_get(a, "seq")), n);
+    json_decref(a);
+    r = cmd(f, "HGET quench:incident:%s a:0000000000001000", id);
+    assert_string_equal(r->str, "untouched");
+    freeReplyObject(r);
+}
+
+/* A restart gives back the incident written incrementally: same id, same
+ * alerts in the same order, same everything correlate_incident_dump
+ * shows; and restoring writes nothing. */
+static void test_restart_restores_incremental(void **state)
+{
+    struct fx *f = *state;
+    char id[CORRELATE_ID_SIZE], id2[CORRELATE_ID_SIZE], *b, *d1, *d2;
+    struct correlator_status st;
+
+    NEED_REDIS(f);
+    b = body_many("shop", CART, 1, 0x3000, 30, "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    /* Changes after the first write: a join and a resolve. */
+    b = body_many("shop", CART, 1, 0x3100, 3, "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    b = body_many("shop", CART, 1, 0x3002, 1, "resolved");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    assert_true(run_until(f, settled, 5000));
+    only_id(f, id);
+    d1 = dump_of(f, id);
+    drop_engine(f);
+
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    correlator_status(f->c, &st);
+    assert_int_equal(st.restored_incidents, 1);
+    assert_int_equal(st.rewritten_old_format, 0);
+    only_id(f, id2);
+    assert_string_equal(id, id2);
+    d2 = dump_of(f, id);
+    assert_string_equal(d1, d2);
+    run_until(f, never, 100);
+    assert_int_equal(persisted_alerts(f), 0);   /* nothing was dirty */
+    free(d1);
+    free(d2);
+}
+
+/* An incident stored by an earlier quench (the whole incident as JSON in
+ * state) is restored as it was, then written once in the new format, which
+ * restores the same again. */
+static void test_restore_old_format(void **state)
+{
+    struct fx *f = *state;
+    struct topology *t;
+    struct rules *r;
+    struct engine *e;
+    struct webhook *wh;
+    struct correlate_incident ci;
+    struct correlator_status st;
+    char id[CORRELATE_ID_SIZE], *b, *old, *d1, *d2;
+    json_t *j, *hdr;
+    uint32_t *slots;
+    size_t n;
+
+    NEED_REDIS(f);
+    /* What the old correlator stored: correlate_incident_dump, whole. */
+    assert_int_equal(topology_new_empty(&t), 0);
+    assert_int_equal(rules_new_default(&r), 0);
+    assert_int_equal(engine_new(&e, t, r), 0);
+    b = body_many("shop", CART, 1, 0x4000, 5, "firing");
+    assert_int_equal(webhook_parse(&wh, b, strlen(b), engine_pool(e), NULL), 0);
+    assert_true(engine_ingest_webhook(e, wh, wall_ms(), NULL) >= 0);
+    webhook_free(wh);
+    free(b);
+    b = body_many("shop", CART, 1, 0x4001, 1, "resolved");
+    assert_int_equal(webhook_parse(&wh, b, strlen(b), engine_pool(e), NULL), 0);
+    assert_true(engine_ingest_webhook(e, wh, wall_ms(), NULL) >= 0);
+    webhook_free(wh);
+    free(b);
+    assert_int_equal(engine_list(e, &slots, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(correlate_incident(engine_correlate(e), slots[0], &ci), 0);
+    snprintf(id, sizeof id, "%s", ci.id);
+    j = correlate_incident_dump(engine_correlate(e), slots[0]);
+    free(slots);
+    old = json_dumps(j, JSON_COMPACT);
+    d1 = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    engine_free(e);
+    topology_free(t);
+    rules_free(r);
+    freeReplyObject(cmd(f, "HSET quench:incident:%s state %s", id, old));
+    freeReplyObject(cmd(f, "SADD quench:incidents %s", id));
+    free(old);
+
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    correlator_status(f->c, &st);
+    assert_int_equal(st.restored_incidents, 1);
+    assert_int_equal(st.rewritten_old_format, 1);
+    d2 = dump_of(f, id);
+    assert_string_equal(d1, d2);
+    free(d2);
+    /* Written whole in the new format by the first round. */
+    for (int i = 0; i < 50 && hlen(f, id) != 6; i++)
+        run_until(f, never, 20);
+    assert_int_equal(hlen(f, id), 6);
+    hdr = stored_field(f, id, "state");
+    assert_null(json_object_get(hdr, "alerts"));
+    assert_int_equal(json_integer_value(json_object_get(hdr, "nalerts")), 5);
+    json_decref(hdr);
+    assert_int_equal(persisted_alerts(f), 5);
+    drop_engine(f);
+
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    correlator_status(f->c, &st);
+    assert_int_equal(st.restored_incidents, 1);
+    assert_int_equal(st.rewritten_old_format, 0);
+    d2 = dump_of(f, id);
+    assert_string_equal(d1, d2);
+    free(d1);
+    free(d2);
+}
+
+/* Services a -> b -> c -> d -> e: alerts on a and e are 4 hops apart (two
+ * incidents, default topology_hops 2), one on c is near both and merges
+ * the younger into the older. */
+static void chain_topology(struct fx *f)
+{
+    static const char *const names[] = {"a", "b", "c", "d", "e"};
+    int32_t id[5];
+
+    for (int i = 0; i < 5; i++) {
+        id[i] = topology_intern(f->t, ENTITY_SERVICE, names[i]);
+        assert_true(id[i] >= 0);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(topology_link(f->t, (uint32_t)id[i], (uint32_t)id[i + 1]), 0);
+}
+
+/* A merge leaves the loser's key holding merged_into only (its alert
+ * records go; the survivor's hash gets them), and a restart resolves the
+ * loser's id to the survivor with every alert. */
+static void test_merge_moves_alert_fields(void **state)
+{
+    struct fx *f = *state;
+    static const char *const A[] = {"a"}, *const C[] = {"c"}, *const E[] = {"e"};
+    char ida[CORRELATE_ID_SIZE] = "", ide[CORRELATE_ID_SIZE] = "", *b;
+    uint32_t *slots;
+    size_t n;
+    redisReply *r;
+    json_t *hdr;
+    int64_t t0 = wall_ms();
+
+    NEED_REDIS(f);
+    b = body_many("shop", A, 1, 0x5000, 3, "firing");
+    xadd(f, b, t0, NULL, 0);
+    free(b);
+    b = body_many("shop", E, 1, 0x5100, 4, "firing");
+    xadd(f, b, t0 + 1, NULL, 0);
+    free(b);
+    make_engine_hook = chain_topology;
+    start(f, 0, NULL);
+    make_engine_hook = NULL;
+    assert_true(run_until(f, settled, 5000));
+    assert_int_equal(engine_list(f->e, &slots, &n), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        struct correlate_incident ci;
+
+        assert_int_equal(correlate_incident(engine_correlate(f->e), slots[i], &ci), 0);
+        snprintf(ci.nalerts == 3 ? ida : ide, CORRELATE_ID_SIZE, "%s", ci.id);
+    }
+    free(slots);
+    assert_int_equal(hlen(f, ida), 4);
+    assert_int_equal(hlen(f, ide), 5);
+
+    b = body_many("shop", C, 1, 0x5200, 1, "firing");
+    xadd(f, b, t0 + 2, NULL, 0);
+    free(b);
+    assert_true(run_until(f, settled, 5000));
+    assert_int_equal(n_incidents(f), 1);
+    r = cmd(f, "HGETALL quench:incident:%s", ide);
+    assert_int_equal(r->elements, 2);
+    assert_string_equal(r->element[0]->str, "merged_into");
+    assert_string_equal(r->element[1]->str, ida);
+    freeReplyObject(r);
+    assert_int_equal(hlen(f, ida), 1 + 3 + 4 + 1);
+    hdr = stored_field(f, ida, "state");
+    assert_int_equal(json_integer_value(json_object_get(hdr, "nalerts")), 8);
+    json_decref(hdr);
+    hdr = stored_field(f, ida, "a:0000000000005103");
+    assert_int_equal(json_integer_value(json_object_get(hdr, "seq")), 3 + 3);
+    json_decref(hdr);
+
+    drop_engine(f);
+    make_engine_hook = chain_topology;
+    start(f, 0, NULL);
+    make_engine_hook = NULL;
+    assert_true(run_until(f, settled, 5000));
+    assert_int_equal(n_incidents(f), 1);
+    assert_int_equal(correlator_find(f->c, ide), correlator_find(f->c, ida));
+    {
+        struct correlate_incident ci;
+
+        assert_int_equal(correlate_incident(engine_correlate(f->e),
+                                            (uint32_t)correlator_find(f->c, ida), &ci), 0);
+        assert_int_equal(ci.nalerts, 8);
+    }
+}
+
+static int persist_failed_twice(struct fx *f)
+{
+    struct correlator_status st;
+
+    correlator_status(f->c, &st);
+    return st.persist_failures >= 2;
+}
+
+/* Rounds that fail (Redis refuses the incident keys) leave their alerts
+ * dirty: once Redis takes writes again, the alerts that joined meanwhile
+ * are stored, though no new change comes to dirty them again. */
+static void test_failed_round_keeps_alerts_dirty(void **state)
+{
+    struct fx *f = *state;
+    char id[CORRELATE_ID_SIZE], *b;
+    json_t *hdr, *a;
+
+    NEED_REDIS(f);
+    b = body_many("shop", CART, 1, 0x6000, 2, "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    only_id(f, id);
+    assert_int_equal(hlen(f, id), 3);
+
+    /* The same user as the test's reads: refuse the command, not keys. */
+    freeReplyObject(cmd(f, "ACL SETUSER default -hset"));
+    b = body_many("shop", CART, 1, 0x6100, 3, "firing");
+    xadd(f, b, wall_ms(), NULL, 0);
+    free(b);
+    assert_true(run_until(f, persist_failed_twice, 10000));
+    assert_int_equal(hlen(f, id), 3);           /* nothing of it landed */
+    assert_int_equal(persisted_alerts(f), 2);
+
+    freeReplyObject(cmd(f, "ACL SETUSER default +hset"));
+    assert_true(run_until(f, settled, 10000));
+    assert_int_equal(hlen(f, id), 6);
+    assert_int_equal(persisted_alerts(f), 5);
+    hdr = stored_field(f, id, "state");
+    assert_int_equal(json_integer_value(json_object_get(hdr, "nalerts")), 5);
+    json_decref(hdr);
+    a = stored_field(f, id, "a:0000000000006102");
+    assert_non_null(a);
+    assert_int_equal(json_integer_value(json_object_get(a, "seq")), 4);
+    json_decref(a);
+}
+
+/* A round bigger than one slice of the loop (QUENCH_LOOP_SLICE_MS) and
+ * than one command (QUENCH_PERSIST_FIELDS_PER_CMD) is still one
+ * transaction that stores every record, and a restart gives the same
+ * incident back. */
+static void test_big_round_in_slices(void **state)
+{
+    struct fx *f = *state;
+    char id[CORRELATE_ID_SIZE], *b, *d1, *d2;
+    struct correlator_status st;
+    json_t *hdr;
+    const int per = 1000, n = 4;
+
+    NEED_REDIS(f);
+    for (int i = 0; i < n; i++) {
+        b = body_many("shop", CART, 1, 0x100000ull * (unsigned)(i + 1), per, "firing");
+        xadd(f, b, wall_ms(), NULL, 0);
+        free(b);
+    }
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 20000));
+    only_id(f, id);
+    correlator_status(f->c, &st);
+    assert_int_equal(st.persisted_alerts, per * n);
+    assert_int_equal(hlen(f, id), per * n + 1);
+    hdr = stored_field(f, id, "state");
+    assert_int_equal(json_integer_value(json_object_get(hdr, "nalerts")), per * n);
+    json_decref(hdr);
+    d1 = dump_of(f, id);
+    drop_engine(f);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 20000));
+    d2 = dump_of(f, id);
+    assert_string_equal(d1, d2);
+    free(d1);
+    free(d2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -855,6 +1290,16 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_close_and_history_atomic, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_writes_only_changed_alerts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restart_restores_incremental, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restore_old_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merge_moves_alert_fields, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_round_keeps_alerts_dirty,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_round_in_slices, setup, teardown),
     };
 
     if (getenv("UT_DEBUG"))
