@@ -13,7 +13,9 @@
  *   a pod sits where its service does. A new alert thus looks at its
  *   topology neighbourhood and its group only: cost is bounded by
  *   QUENCH_MAX_NEIGHBOURS list look-ups, never by the number of incidents.
- *   Closed and merged incidents leave the indexes.
+ *   Closed and merged incidents leave the indexes. Per scope, emap and pmap
+ *   are mirrored in a dense array by entity id (dense_sync), which is what
+ *   find_candidates reads.
  * - a min-heap of close deadlines with lazy deletion: an entry is acted on
  *   only if the incident is still open, has no firing alert, and the entry's
  *   deadline is still last_resolved + resolve_quiet.
@@ -222,6 +224,14 @@ struct deadline {
     uint32_t slot;
 };
 
+/* One scope's part of emap and pmap as a dense array (see dense_sync). */
+struct dense {
+    uint32_t *v;             /* v[2 * id] emap's entry, v[2 * id + 1] pmap's */
+    uint64_t *any;           /* bit id: either entry is set */
+    uint32_t n;              /* ids v and any cover, a multiple of 64 */
+    uint8_t off;             /* over the budget: use the hash maps */
+};
+
 struct correlate {
     struct topology *t;
     const struct rules *r;
@@ -254,6 +264,10 @@ struct correlate {
     struct u64map pmap;            /* (scope, service) -> incidents holding a
                                     * pod of it: a pod sits where its
                                     * service does for topology_hops */
+    struct dense *dense;           /* per scope id: emap and pmap as
+                                    * arrays (see dense_sync) */
+    uint32_t dense_cap;            /* entries of dense */
+    size_t dense_bytes;            /* bytes all their arrays hold */
 
     struct deadline *heap;
     size_t nheap, heap_cap;
@@ -409,6 +423,154 @@ static int64_t group_id(struct correlate *c, const char *g)
     return c->ngroups++;
 }
 
+/* ---- dense index arrays ------------------------------------------------- */
+
+/* A new alert looks up emap and pmap for every entity near it (hundreds
+ * with topology_hops 2). As hash probes into tables of 10^5..10^6 keys,
+ * then a read of the list and of its array, these were most of correlate's
+ * time on a 1M-alert replay: two to four cache misses each, hit or not.
+ * Entity ids are dense, so per scope an array id -> (emap entry, pmap
+ * entry) answers both with one read of a few hundred KB per scope that
+ * mostly stays in cache, and the usual list of one incident sits in the
+ * entry itself. Most ids near an alert have neither, which a bit per id
+ * (a few KB per scope, kept in L1) says first. The maps and lists stay
+ * the record (and serve scopes without an array); dense_sync re-derives
+ * an entry whenever its list changes. A scope whose array would push the
+ * total past QUENCH_MAX_INDEX_DENSE_BYTES, or cannot be grown, goes back
+ * to the maps for good: memory stays bounded and the answers are the
+ * same. */
+
+/* Entry: 0 no list; DENSE_ONE | slot, the list is that one incident;
+ * else list index + 1. Incident slots stay below QUENCH_MAX_INCIDENTS. */
+#define DENSE_ONE 0x80000000u
+
+/* Which half of a dense pair M is kept in: 0 emap, 1 pmap, -1 neither. */
+static int dense_half(const struct correlate *c, const struct u64map *m)
+{
+    return m == &c->emap ? 0 : m == &c->pmap ? 1 : -1;
+}
+
+static struct dense *dense_of(const struct correlate *c, uint64_t key)
+{
+    uint32_t scope = (uint32_t)(key >> 32);
+
+    return scope < c->dense_cap ? &c->dense[scope] : NULL;
+}
+
+/* Grow c->dense to hold the scope of KEY. 0 or -1 OOM. */
+static int dense_reserve(struct correlate *c, uint64_t key)
+{
+    uint32_t scope = (uint32_t)(key >> 32);
+    uint32_t cap = c->dense_cap ? c->dense_cap : 16;
+    struct dense *d;
+
+    if (scope < c->dense_cap)
+        return 0;
+    while (cap <= scope)
+        cap *= 2;
+    d = realloc(c->dense, cap * sizeof *d);
+    if (d == NULL)
+        return -1;
+    memset(d + c->dense_cap, 0, (cap - c->dense_cap) * sizeof *d);
+    c->dense = d;
+    c->dense_cap = cap;
+    return 0;
+}
+
+/* Re-derive KEY's entry of M from list L (-1: the key has none). Needs
+ * dense_reserve first. Never fails: without room the scope falls back to
+ * the maps. */
+static void dense_sync(struct correlate *c, const struct u64map *m, uint64_t key,
+                       int64_t l)
+{
+    struct dense *d = dense_of(c, key);
+    int half = dense_half(c, m);
+    uint32_t id = (uint32_t)key, e = 0;
+
+    if (d == NULL || d->off || half < 0)
+        return;
+    if (l >= 0 && c->lists[l].n == 1 && c->lists[l].v[0] < DENSE_ONE)
+        e = DENSE_ONE | c->lists[l].v[0];
+    else if (l >= 0 && c->lists[l].n > 0 && (uint64_t)l + 1 < DENSE_ONE)
+        e = (uint32_t)l + 1;
+    else if (l >= 0 && c->lists[l].n > 0)
+        goto off;           /* cannot be encoded: use the maps */
+    if (id >= d->n) {
+        uint32_t n = d->n ? d->n : 1024, *v;
+        uint64_t *any;
+        size_t grow;
+        if (e == 0)
+            return;         /* beyond the array is already "none" */
+        while (n <= id)
+            n *= 2;
+        grow = (size_t)(n - d->n) * (2 * sizeof *v + sizeof *any / 64);
+        if (c->dense_bytes + grow > QUENCH_MAX_INDEX_DENSE_BYTES)
+            goto off;
+        v = realloc(d->v, (size_t)n * 2 * sizeof *v);
+        if (v == NULL)
+            goto off;
+        d->v = v;
+        any = realloc(d->any, (size_t)n / 64 * sizeof *any);
+        if (any == NULL)
+            goto off;
+        d->any = any;
+        memset(v + (size_t)d->n * 2, 0, (size_t)(n - d->n) * 2 * sizeof *v);
+        memset(any + d->n / 64, 0, (size_t)(n - d->n) / 64 * sizeof *any);
+        c->dense_bytes += grow;
+        d->n = n;
+    }
+    d->v[(size_t)id * 2 + (size_t)half] = e;
+    if (d->v[(size_t)id * 2] | d->v[(size_t)id * 2 + 1])
+        d->any[id / 64] |= (uint64_t)1 << (id % 64);
+    else
+        d->any[id / 64] &= ~((uint64_t)1 << (id % 64));
+    return;
+off:
+    c->dense_bytes -= (size_t)d->n * (2 * sizeof *d->v + sizeof *d->any / 64);
+    free(d->v);
+    free(d->any);
+    *d = (struct dense){ NULL, NULL, 0, 1 };
+}
+
+static void dense_free(struct dense *d, uint32_t n)
+{
+    for (uint32_t i = 0; d != NULL && i < n; i++) {
+        free(d[i].v);
+        free(d[i].any);
+    }
+    free(d);
+}
+
+/* The open incidents under KEY in M: their count, and in *V the slots
+ * (borrowed; may point at *ONE). */
+static uint32_t index_slots(const struct correlate *c, const struct u64map *m,
+                            uint64_t key, uint32_t *one, const uint32_t **v)
+{
+    const struct dense *d = dense_of(c, key);
+    int half = dense_half(c, m);
+    uint32_t id = (uint32_t)key, e;
+    int64_t l;
+
+    *v = NULL;
+    if (half >= 0 && (d == NULL || !d->off)) {
+        /* d == NULL: the scope never had a key in either map. */
+        e = d != NULL && id < d->n && (d->any[id / 64] >> (id % 64) & 1)
+                ? d->v[(size_t)id * 2 + (size_t)half] : 0;
+        if (e == 0)
+            return 0;
+        if (e & DENSE_ONE) {
+            *one = e & ~DENSE_ONE;
+            *v = one;
+            return 1;
+        }
+        l = (int64_t)e - 1;
+    } else if ((l = map_get(m, key)) < 0) {
+        return 0;
+    }
+    *v = c->lists[l].v;
+    return c->lists[l].n;
+}
+
 /* ---- index lists -------------------------------------------------------- */
 
 static const struct u32vec *index_get(const struct correlate *c,
@@ -424,6 +586,8 @@ static int index_add(struct correlate *c, struct u64map *m, uint64_t key,
     int64_t l = map_get(m, key);
 
     if (l < 0) {
+        if (dense_reserve(c, key) < 0)
+            return -1;
         if (c->free_lists.n > 0) {
             l = c->free_lists.v[--c->free_lists.n];
         } else {
@@ -445,7 +609,12 @@ static int index_add(struct correlate *c, struct u64map *m, uint64_t key,
     }
     if (vec_has(&c->lists[l], slot))
         return 0;
-    return vec_push(&c->lists[l], slot);
+    if (vec_push(&c->lists[l], slot) < 0) {
+        dense_sync(c, m, key, l);    /* a new list may stay empty */
+        return -1;
+    }
+    dense_sync(c, m, key, l);
+    return 0;
 }
 
 static void index_remove(struct correlate *c, struct u64map *m, uint64_t key,
@@ -456,6 +625,7 @@ static void index_remove(struct correlate *c, struct u64map *m, uint64_t key,
     if (l < 0)
         return;
     vec_remove(&c->lists[l], slot);
+    dense_sync(c, m, key, l);
     if (c->lists[l].n == 0) {
         vec_free(&c->lists[l]);
         map_del(m, key);
@@ -634,6 +804,7 @@ void correlate_free(struct correlate *c)
     vec_free(&c->free_lists);
     map_free(&c->emap);
     map_free(&c->pmap);
+    dense_free(c->dense, c->dense_cap);
     map_free(&c->gmap);
     free(c->heap);
     vec_free(&c->closed_fifo);
@@ -979,20 +1150,19 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
         if (pass == 1 && g != NONE && (entity < 0 || isolated(c->t, entity)))
             n = 1;
         for (int i = 0; i < 2 * n; i++) {
+            const uint32_t *v;
+            uint32_t one, nv = 0;
             /* pass 0 looks at each neighbour twice: incidents holding it,
-             * and incidents holding a pod of it (pmap) */
-            if (pass == 0) {
-                uint32_t x = c->nbuf[i / 2];
-                enum entity_kind k = topology_entity(c->t, x)->kind;
-                if (i % 2 && !entity_kind_is_service_like(k))
-                    continue;   /* pmap is keyed by services only */
-                l = index_get(c, i % 2 ? &c->pmap : &c->emap, ekey(scope, x));
-            } else
-                l = i == 0 ? index_get(c, &c->gmap, ekey(scope, g)) : NULL;
-            if (l == NULL)
-                continue;
-            for (uint32_t j = 0; j < l->n; j++) {
-                uint32_t s = l->v[j];
+             * and incidents holding a pod of it (pmap; keyed by services
+             * only, so for another kind it holds nothing, and asking is
+             * cheaper than reading the entity's kind) */
+            if (pass == 0)
+                nv = index_slots(c, i % 2 ? &c->pmap : &c->emap,
+                                 ekey(scope, c->nbuf[i / 2]), &one, &v);
+            else if (i == 0)
+                nv = index_slots(c, &c->gmap, ekey(scope, g), &one, &v);
+            for (uint32_t j = 0; j < nv; j++) {
+                uint32_t s = v[j];
                 const struct incident *inc = inc_at(c, s);
                 if (c->stamp[s] == gen)
                     continue;
@@ -1399,6 +1569,7 @@ size_t correlate_bytes(const struct correlate *c)
     b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) + map_bytes(&c->pmap) +
          map_bytes(&c->gmap) + map_bytes(&c->scopemap) +
          map_bytes(&c->groupmap);
+    b += c->dense_bytes + (size_t)c->dense_cap * sizeof *c->dense;
     b += c->heap_cap * sizeof *c->heap;
     b += (size_t)c->stamp_cap * sizeof *c->stamp;
     b += QUENCH_MAX_NEIGHBOURS * sizeof *c->nbuf;

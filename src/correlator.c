@@ -74,6 +74,10 @@
 #include "correlator.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2302,7 +2306,27 @@ int64_t correlator_find(const struct correlator *c, const char *id)
     return -1;
 }
 
-/* ---- serve wiring -------------------------------------------------------- */
+/* ---- serve wiring -------------------------------------------------------- *
+ *
+ * The correlator runs on a thread and an ev loop of its own, so that its
+ * work (parsing archived bodies, correlating, encoding rounds of writes)
+ * never sits between a webhook and its acknowledgement on the main loop:
+ * ingest's latency does not depend on how big the incidents are or how
+ * far behind the correlator is. One mutex, s->lock, guards everything the
+ * thread owns (correlator, engine, topology): the thread holds it except
+ * while its loop blocks in the kernel (ev_set_loop_release_cb), and the
+ * main thread takes it for the API handlers and the status it exports.
+ * Nothing else is shared: the correlator has its own Redis connection,
+ * the rules are read-only, logging is one write(2) per line.
+ *
+ * The mutex is not fair, and a busy correlator loop would re-take it the
+ * moment it let go; s->wanted counts main-thread waiters, and the thread
+ * yields to them before taking the lock again. */
+struct serve_route {
+    struct correlator_serve *s;
+    http_handler_fn fn;
+    void *ud;
+};
 
 struct correlator_serve {
     struct rules *rules;
@@ -2310,9 +2334,73 @@ struct correlator_serve {
     struct engine *engine;
     struct correlator *corr;
     struct api *api;
+    struct ev_loop *loop;          /* the thread's */
+    ev_async stop;
+    pthread_t thread;
+    int running;
+    pthread_mutex_t lock;
+    atomic_int wanted;             /* main-thread waiters for lock */
+    struct serve_route routes[CORRELATOR_SERVE_NROUTES];
 };
 
-int correlator_serve_new(struct correlator_serve **out, struct ev_loop *loop,
+static void serve_lock(struct correlator_serve *s)
+{
+    atomic_fetch_add(&s->wanted, 1);
+    pthread_mutex_lock(&s->lock);
+    atomic_fetch_sub(&s->wanted, 1);
+}
+
+static void serve_unlock(struct correlator_serve *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void loop_release(struct ev_loop *loop)
+{
+    struct correlator_serve *s = ev_userdata(loop);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void loop_acquire(struct ev_loop *loop)
+{
+    struct correlator_serve *s = ev_userdata(loop);
+    while (atomic_load(&s->wanted) > 0)
+        sched_yield();
+    pthread_mutex_lock(&s->lock);
+}
+
+static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void *serve_thread(void *arg)
+{
+    struct correlator_serve *s = arg;
+    sigset_t all;
+
+    /* signals are the main loop's (SIGTERM, SIGCHLD of a private Redis) */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    pthread_mutex_lock(&s->lock);
+    ev_run(s->loop, 0);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* An API handler, called on the main thread with the thread's state
+ * locked; it answers before returning (api.c never defers). */
+static void locked_handler(struct http_req *req, void *ud)
+{
+    struct serve_route *r = ud;
+    serve_lock(r->s);
+    r->fn(req, r->ud);
+    serve_unlock(r->s);
+}
+
+int correlator_serve_new(struct correlator_serve **out,
                          const struct config *cfg,
                          const struct redis_ev_options *conn, struct qerr *err)
 {
@@ -2323,6 +2411,11 @@ int correlator_serve_new(struct correlator_serve **out, struct ev_loop *loop,
     *out = NULL;
     if (s == NULL)
         return qerr_set(err, "correlator", 0, 0, "out of memory");
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        return qerr_set(err, "correlator", 0, 0, "cannot create a mutex");
+    }
+    atomic_init(&s->wanted, 0);
     memset(&co, 0, sizeof co);
     memset(&ao, 0, sizeof ao);
     co.consumer = cfg->consumer_name;
@@ -2334,11 +2427,16 @@ int correlator_serve_new(struct correlator_serve **out, struct ev_loop *loop,
     if (rules_load_dir(cfg->rules_dir ? cfg->rules_dir : "rules", &s->rules,
                        &s->topo, err) < 0)
         goto fail;
+    s->loop = ev_loop_new(EVFLAG_AUTO);
+    if (s->loop == NULL) {
+        qerr_set(err, "correlator", 0, 0, "cannot create an event loop");
+        goto fail;
+    }
     if (engine_new(&s->engine, s->topo, s->rules) < 0) {
         qerr_set(err, "engine", 0, 0, "out of memory");
         goto fail;
     }
-    if (correlator_new(&s->corr, loop, conn, s->engine, &co, err) < 0 ||
+    if (correlator_new(&s->corr, s->loop, conn, s->engine, &co, err) < 0 ||
         api_new(&s->api, s->engine, s->corr, &ao, err) < 0)
         goto fail;
     *out = s;
@@ -2351,23 +2449,50 @@ fail:
 int correlator_serve_routes(struct correlator_serve *s, struct http_route *out,
                             size_t cap)
 {
-    return api_routes(s->api, out, cap);
+    int n = api_routes(s->api, out, cap);
+
+    if (n < 0 || (size_t)n > CORRELATOR_SERVE_NROUTES)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        s->routes[i] = (struct serve_route){s, out[i].fn, out[i].ud};
+        out[i].fn = locked_handler;
+        out[i].ud = &s->routes[i];
+    }
+    return n;
 }
 
-void correlator_serve_start(struct correlator_serve *s)
+int correlator_serve_start(struct correlator_serve *s, struct qerr *err)
 {
+    /* Watchers are set up before the thread exists (pthread_create orders
+     * these writes before anything the thread does). */
     correlator_start(s->corr);
+    ev_async_init(&s->stop, on_stop);
+    ev_async_start(s->loop, &s->stop);
+    ev_set_userdata(s->loop, s);
+    ev_set_loop_release_cb(s->loop, loop_release, loop_acquire);
+    if (pthread_create(&s->thread, NULL, serve_thread, s) != 0)
+        return qerr_set(err, "correlator", 0, 0, "cannot start its thread");
+    s->running = 1;
+    return 0;
 }
 
-struct correlator *correlator_serve_correlator(struct correlator_serve *s)
+void correlator_serve_status(struct correlator_serve *s,
+                             struct correlator_status *out)
 {
-    return s->corr;
+    serve_lock(s);
+    correlator_status(s->corr, out);
+    serve_unlock(s);
 }
 
 void correlator_serve_free(struct correlator_serve *s)
 {
     if (s == NULL)
         return;
+    if (s->running) {
+        ev_async_send(s->loop, &s->stop);
+        pthread_join(s->thread, NULL);
+        s->running = 0;
+    }
     /* Users before what they use: the correlator drives the engine, the
      * engine reads the rules and grows the topology. */
     api_free(s->api);
@@ -2375,5 +2500,8 @@ void correlator_serve_free(struct correlator_serve *s)
     engine_free(s->engine);
     topology_free(s->topo);
     rules_free(s->rules);
+    if (s->loop != NULL)
+        ev_loop_destroy(s->loop);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -147,21 +147,27 @@ struct correlator_serve;   /* opaque */
 
 /* Load CFG->rules_dir/correlation.yaml (absent: defaults) and
  * services.yaml (absent: empty graph), make the engine, a correlator on
- * CONN (consumer CFG->consumer_name) and the API (bearer
- * CFG->auth.api_bearer_token). CFG must outlive *out. 0, or -1 with ERR
- * (file:line:column for a broken rules file). */
-int correlator_serve_new(struct correlator_serve **out, struct ev_loop *loop,
+ * CONN (consumer CFG->consumer_name) on an event loop of its own, and the
+ * API (bearer CFG->auth.api_bearer_token). CFG must outlive *out. 0, or
+ * -1 with ERR (file:line:column for a broken rules file). */
+int correlator_serve_new(struct correlator_serve **out,
                          const struct config *cfg,
                          const struct redis_ev_options *conn, struct qerr *err);
-/* The API routes into OUT[0..cap). Number written, or -1 if CAP is too
+/* The API routes into OUT[0..cap), wrapped so they run with the
+ * correlator's thread locked out. Number written, or -1 if CAP is too
  * small. They point into S: free the HTTP server before S. */
 int correlator_serve_routes(struct correlator_serve *s, struct http_route *out,
                             size_t cap);
-/* Start consuming (connects). */
-void correlator_serve_start(struct correlator_serve *s);
-/* The correlator, for status and readiness. Borrowed until _free. */
-struct correlator *correlator_serve_correlator(struct correlator_serve *s);
-/* Free all of it, the correlator first. S may be NULL. */
+/* Start consuming on a thread of its own (it connects). 0, or -1 with
+ * ERR. From here on, S's correlator, engine and topology belong to that
+ * thread: read them only through the routes and correlator_serve_status. */
+int correlator_serve_start(struct correlator_serve *s, struct qerr *err);
+/* The correlator's status (correlator_status), taken under its lock. */
+void correlator_serve_status(struct correlator_serve *s,
+                             struct correlator_status *out);
+/* Stop the thread (an unfinished round of writes is dropped: its entries
+ * stay pending and are read again at the next start), then free all of
+ * it. S may be NULL. */
 void correlator_serve_free(struct correlator_serve *s);
 
 #endif

@@ -38,6 +38,23 @@ struct kind_cache {
     int64_t fed_slot;   /* incident whose rank state holds it; -1 none */
 };
 
+/* rules_classify runs alert_kinds' regexes in turn, and every changed
+ * notification is classified afresh (a 1M-alert replay: 2M times, mostly
+ * to the same few answers). Its answer depends only on the values of the
+ * labels the entries name, and alerts from correlate hold interned
+ * strings (equal values are equal pointers), so a small direct-mapped
+ * memo keyed on those value pointers gives exactly rules_classify's
+ * answer. Rules naming more than CLASS_MEMO_KEYS labels go without. */
+#define CLASS_MEMO_SLOTS 256
+#define CLASS_MEMO_KEYS 4
+
+struct class_memo {
+    const char *key[CLASS_MEMO_KEYS];   /* label values; NULL absent */
+    enum rules_kind kind;
+    double weight;
+    uint8_t used;
+};
+
 struct engine {
     struct topology *t;
     const struct rules *r;
@@ -52,7 +69,53 @@ struct engine {
     uint32_t *dirty;            /* slots updated during one ingest */
     size_t ndirty, dirty_cap;
     struct history *hist;       /* pairs of closed incidents (recurrence) */
+    struct class_memo *memo;    /* CLASS_MEMO_SLOTS, or NULL: no memo */
+    const char *memo_labels[CLASS_MEMO_KEYS];   /* borrowed from rules */
+    size_t nmemo_labels;
 };
+
+/* Set up the classification memo for R's alert_kinds, if they name few
+ * enough labels. Without memory it is left off: only slower. */
+static void memo_init(struct engine *e, const struct rules *r)
+{
+    for (size_t i = 0; i < r->nkinds; i++)
+        for (size_t j = 0; j < r->kinds[i].nmatch; j++) {
+            const char *l = r->kinds[i].match[j].label;
+            size_t k = 0;
+            while (k < e->nmemo_labels && strcmp(e->memo_labels[k], l) != 0)
+                k++;
+            if (k < e->nmemo_labels)
+                continue;
+            if (k == CLASS_MEMO_KEYS)
+                return;
+            e->memo_labels[e->nmemo_labels++] = l;
+        }
+    e->memo = calloc(CLASS_MEMO_SLOTS, sizeof *e->memo);
+}
+
+/* rules_classify(e->r, a, w), through the memo. */
+static enum rules_kind classify_memo(struct engine *e, const struct alert *a,
+                                     double *w)
+{
+    const char *key[CLASS_MEMO_KEYS] = {0};
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    struct class_memo *m;
+
+    if (e->memo == NULL)
+        return rules_classify(e->r, a, w);
+    for (size_t i = 0; i < e->nmemo_labels; i++) {
+        key[i] = alert_label(a, e->memo_labels[i]);
+        h = (h ^ (uint64_t)(uintptr_t)key[i]) * 0xbf58476d1ce4e5b9ull;
+    }
+    m = &e->memo[(h ^ (h >> 29)) % CLASS_MEMO_SLOTS];
+    if (!m->used || memcmp(m->key, key, sizeof key) != 0) {
+        memcpy(m->key, key, sizeof key);
+        m->kind = rules_classify(e->r, a, &m->weight);
+        m->used = 1;
+    }
+    *w = m->weight;
+    return m->kind;
+}
 
 int engine_new(struct engine **out, struct topology *t, const struct rules *r)
 {
@@ -73,6 +136,7 @@ int engine_new(struct engine **out, struct topology *t, const struct rules *r)
         free(e);
         return -1;
     }
+    memo_init(e, r);
     *out = e;
     return 0;
 }
@@ -88,6 +152,7 @@ void engine_free(struct engine *e)
     free(e->dirty);
     correlate_free(e->c);
     history_free(e->hist);
+    free(e->memo);
     free(e);
 }
 
@@ -185,7 +250,7 @@ static const struct kind_cache *classify(struct engine *e, uint32_t m,
     if (!k->valid)
         k->fed_slot = -1;
     if (!k->valid || refresh) {
-        switch (rules_classify(e->r, a, &w)) {
+        switch (classify_memo(e, a, &w)) {
         case RULES_KIND_CAUSE:   k->cls = RANK_CAUSE; break;
         case RULES_KIND_SYMPTOM: k->cls = RANK_SYMPTOM; break;
         default:                 k->cls = RANK_NEUTRAL; break;

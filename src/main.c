@@ -362,7 +362,7 @@ static void h_readyz(struct http_req *req, void *ud)
         http_req_respond_error(req, 503, "unavailable", "Redis is not connected");
         return;
     }
-    correlator_status(correlator_serve_correlator(q->corr), &st);
+    correlator_serve_status(q->corr, &st);
     o = json_pack("{s:s, s:{s:b, s:b, s:o}}", "status", "ready", "correlator",
                   "connected", st.connected, "caught_up", st.caught_up, "lag",
                   st.lag >= 0 ? json_integer(st.lag) : json_null());
@@ -393,7 +393,7 @@ static void refresh_metrics(struct quench *q)
     struct http_stats hs;
     static const char *const open_v[] = {"open"}, *const closed_v[] = {"closed"};
 
-    correlator_status(correlator_serve_correlator(q->corr), &st);
+    correlator_serve_status(q->corr, &st);
     mirror_counter(q->m_corr_entries, &q->corr_seen.entries, st.entries);
     mirror_counter(q->m_corr_acked, &q->corr_seen.acked, st.acked);
     mirror_counter(q->m_corr_parse_failures, &q->corr_seen.parse_failures,
@@ -734,7 +734,7 @@ static int cmd_serve(int argc, char **argv)
             ingest_new(&q.ingest, q.archive, q.metrics, &err) != 0)
             goto out;
     }
-    if (correlator_serve_new(&q.corr, q.loop, q.cfg, &ro, &err) != 0)
+    if (correlator_serve_new(&q.corr, q.cfg, &ro, &err) != 0)
         goto out;
     metrics_gauge_set(q.m_redis_up, NULL, 0);
     redis_ev_on_state(q.redis, on_redis_state, &q);
@@ -774,7 +774,8 @@ static int cmd_serve(int argc, char **argv)
     ev_timer_start(q.loop, &q.housekeeping);
 
     redis_ev_start(q.redis);
-    correlator_serve_start(q.corr);
+    if (correlator_serve_start(q.corr, &err) != 0)
+        goto out;
     {
         char host[256];
         unsigned port = 0;

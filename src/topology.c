@@ -60,7 +60,12 @@ struct topology {
     uint32_t nblocks;
     uint32_t count;
     struct adj *out, *in;              /* count entries used */
-    uint32_t adj_cap;
+    uint8_t *kinds;                    /* each entity's kind, again: the
+                                        * walk reads the kind of every
+                                        * entity it meets, and a byte array
+                                        * stays in cache where the ~100 B
+                                        * entities do not */
+    uint32_t adj_cap;                  /* entries of out, in and kinds */
     uint32_t *csr;                     /* declared edges: out ids, then in ids */
     uint32_t *slots;                   /* hash: id + 1, 0 = empty */
     uint32_t nslots;                   /* power of two */
@@ -185,6 +190,10 @@ static int reserve_entity(struct topology *t)
         if (in == NULL)
             return -1;
         t->in = in;
+        uint8_t *k = realloc(t->kinds, cap);
+        if (k == NULL)
+            return -1;
+        t->kinds = k;
         t->adj_cap = cap;
     }
     if (n > t->sc->cap) {
@@ -232,6 +241,7 @@ static int32_t add_entity(struct topology *t, enum entity_kind kind,
     }
     t->out[id] = (struct adj){ .ids = NULL };
     t->in[id] = (struct adj){ .ids = NULL };
+    t->kinds[id] = (uint8_t)kind;
     t->sc->mark[id] = 0;
     t->slots[slot] = id + 1;
     t->count++;
@@ -303,6 +313,7 @@ void topology_free(struct topology *t)
     free(t->blocks);
     free(t->out);
     free(t->in);
+    free(t->kinds);
     free(t->csr);
     free(t->slots);
     while (t->names != NULL) {
@@ -757,7 +768,7 @@ int topology_neighbours_ex(const struct topology *t, uint32_t id,
         for (size_t i = level_start; i < level_end; i++) {
             const struct adj *dirs[2] = { &t->out[out[i]], &t->in[out[i]] };
             int skip = (flags & TOPOLOGY_SKIP_SERVICE_PODS) &&
-                       entity_kind_is_service_like(ent(t, out[i])->kind);
+                       entity_kind_is_service_like((enum entity_kind)t->kinds[out[i]]);
             for (int k = 0; k < 2; k++) {
                 uint32_t end = skip && k == 0 && !dirs[k]->mixed ? dirs[k]->head
                                                                  : dirs[k]->n;
@@ -765,7 +776,7 @@ int topology_neighbours_ex(const struct topology *t, uint32_t id,
                     uint32_t v = dirs[k]->ids[j];
                     if (sc->mark[v] == gen)
                         continue;
-                    if (skip && ent(t, v)->kind == ENTITY_POD)
+                    if (skip && t->kinds[v] == ENTITY_POD)
                         continue;
                     if (n == cap)
                         return (int)n;
