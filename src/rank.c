@@ -1131,13 +1131,18 @@ static void explain(struct rank *r, struct work *w, size_t k,
                      r->names[bg->name], ename(t, bg->entity),
                      (unsigned)bg->seen, (unsigned)bg->of);
     }
-    if (c->npods > 0 && c->nalerting_pods > 0 && ne < QUENCH_RANK_MAX_EVIDENCE)
-        snprintf(r->ev[k][ne++], EV_LEN,
-                 "%u of %u pods %s %s alert, %.1fx as strongly as the "
-                 "other pods of the incident",
+    if (c->npods > 0 && c->nalerting_pods > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+        char than[64];
+        /* with no other pod alerting a ratio would be a division by 0 */
+        if (c->rest_mean > 0)
+            snprintf(than, sizeof than, ", %.1fx as strongly as the other "
+                     "pods of the incident", c->pods_mean / c->rest_mean);
+        else
+            snprintf(than, sizeof than, "; no other pod of the incident does");
+        snprintf(r->ev[k][ne++], EV_LEN, "%u of %u pods %s %s alert%s",
                  (unsigned)c->nalerting_pods, (unsigned)c->npods,
-                 te->kind == ENTITY_NODE ? "on" : "of", te->name,
-                 c->rest_mean > 0 ? c->pods_mean / c->rest_mean : 99.9);
+                 te->kind == ENTITY_NODE ? "on" : "of", te->name, than);
+    }
     if (c->frontier && ne < QUENCH_RANK_MAX_EVIDENCE)
         snprintf(r->ev[k][ne++], EV_LEN,
                  "none of what %s depends on alerts: the deepest anomalous "

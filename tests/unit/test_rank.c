@@ -183,6 +183,28 @@ static void test_service_vs_pod(void **state)
     (void)q;
 }
 
+/* A service whose pod is the only alerting pod: the pod-contrast sentence
+ * must not print a ratio against nothing (it once said "99.9x"). */
+static void test_contrast_without_other_pods(void **state)
+{
+    struct fx *f = *state;
+    uint32_t s = ent(f, ENTITY_SERVICE, "es"), p = ent(f, ENTITY_POD, "es-0");
+    const struct rank_cause *c;
+    int said = 0;
+
+    link(f, s, p);
+    fire(f, p, "KubePersistentVolumeFillingUp", RANK_CAUSE, 1.0, 0);
+    assert_string_equal(top(f), "es");
+    c = rank_cause(f->r, 0);
+    for (size_t i = 0; i < c->nevidence; i++) {
+        assert_null(strstr(c->evidence[i], "x as strongly"));
+        if (strstr(c->evidence[i], "1 of 1 pods of es alert; no other pod "
+                                   "of the incident does") != NULL)
+            said = 1;
+    }
+    assert_true(said);
+}
+
 static void build_mixed(struct fx *f, int order)
 {
     uint32_t a = ent(f, ENTITY_SERVICE, "a"), b = ent(f, ENTITY_SERVICE, "b"),
@@ -441,6 +463,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silent_database_under_callers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_vs_pod, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_contrast_without_other_pods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ties_deterministic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_empty, setup, teardown),
