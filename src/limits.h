@@ -145,10 +145,10 @@
 #define QUENCH_MAX_ACTIVE_ALERTS (2u * 1024 * 1024)
 #define QUENCH_MAX_INCIDENTS (1u * 1024 * 1024)
 /* Bytes of correlate's dense index arrays: per scope, 8 B per entity id
- * (its entity-index and pod-index entries): 0.3 MB per scope on a
- * 40k-entity graph, 8 MiB at QUENCH_MAX_ENTITIES. 64 MiB covers ~200
- * scopes of a 40k graph. Past it: later scopes' look-ups go to the hash
- * tables (slower, same answers). */
+ * (its entity-index and pod-index entries) up to the next power of two:
+ * 0.5 MiB per scope on a 40k-entity graph, 8 MiB at QUENCH_MAX_ENTITIES.
+ * 64 MiB covers ~128 scopes of a 40k graph. Past it: later scopes'
+ * look-ups go to the hash tables (slower, same answers). */
 #define QUENCH_MAX_INDEX_DENSE_BYTES (64u * 1024 * 1024)
 /* One replay record (a JSONL line): a webhook body plus the envelope.
  * Past it: the record is reported invalid. */
