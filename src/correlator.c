@@ -81,7 +81,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
@@ -2380,10 +2383,21 @@ static void *serve_thread(void *arg)
 {
     struct correlator_serve *s = arg;
     sigset_t all;
+    int base;
 
     /* signals are the main loop's (SIGTERM, SIGCHLD of a private Redis) */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* When the CPUs are short (a storm), acknowledging webhooks comes
+     * first: an unacknowledged webhook is retried by Alertmanager and
+     * adds load, a correlator behind the archive only catches up later
+     * (quench_correlator_lag_entries). Linux applies nice per thread,
+     * given its tid; a failure only loses the preference. */
+    errno = 0;
+    base = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0)
+        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+                          base + QUENCH_CORRELATOR_NICE);
     pthread_mutex_lock(&s->lock);
     ev_run(s->loop, 0);
     pthread_mutex_unlock(&s->lock);

@@ -87,6 +87,11 @@
  * it; 500 keeps that under ~2 ms. A round can still hold more: what one
  * batch of entries changed, or a whole incident being rewritten. */
 #define QUENCH_MAX_ROUND_ALERTS 500
+/* Nice value of serve's correlator thread (relative to the process):
+ * with both competing for a CPU, ingest (whose acknowledgements
+ * Alertmanager waits on) gets about 10x the correlator's share; when the
+ * CPU is idle the correlator runs at full speed. */
+#define QUENCH_CORRELATOR_NICE 10
 /* Milliseconds the ingest path waits for Redis to confirm an XADD before
  * answering 503 so Alertmanager retries. */
 #define QUENCH_ARCHIVE_WRITE_TIMEOUT_MS 1000
