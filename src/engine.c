@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "history.h"
+#include "limits.h"
 #include "rank.h"
 
 struct slot_state {
@@ -287,11 +288,12 @@ static int feed(struct engine *e, struct rank *rank, uint32_t m, int refresh)
      * the same pair. At opened_at, so a rebuild gives the same value. */
     if (e->r->history.weight > 0 &&
         correlate_incident(e->c, ca.incident, &ci) == 0) {
-        const struct topology_entity *te =
-            topology_entity(e->t, (uint32_t)ca.entity);
+        char kb[QUENCH_HISTORY_MAX_NAME];
+        const char *name =
+            history_entity_name(e->t, (uint32_t)ca.entity, kb, sizeof kb);
         struct history_hits hh;
-        if (te != NULL) {
-            ra.recurrence = history_recurrence(e->hist, te->name, ra.alertname,
+        if (name != NULL) {
+            ra.recurrence = history_recurrence(e->hist, name, ra.alertname,
                                                ci.opened_at, &hh);
             ra.recur_seen = hh.seen;
             ra.recur_of = hh.of;
@@ -362,25 +364,47 @@ static void record_closed(struct engine *e, uint32_t slot)
 {
     struct correlate_incident ci;
     struct history_pair *p;
-    size_t n = 0;
+    size_t *off;            /* a pod's owner name: offset into buf */
+    char *buf = NULL, kb[QUENCH_HISTORY_MAX_NAME];
+    size_t n = 0, used = 0, cap = 0;
 
     if (correlate_incident(e->c, slot, &ci) < 0 ||
         ci.closed_at == CORRELATE_NO_TIME)
         return;
     p = malloc((ci.nalerts ? ci.nalerts : 1) * sizeof *p);
-    if (p == NULL)
-        return;
+    off = malloc((ci.nalerts ? ci.nalerts : 1) * sizeof *off);
+    if (p == NULL || off == NULL)
+        goto out;
     for (size_t i = 0; i < ci.nalerts; i++) {
         struct correlate_alert ca;
-        const struct topology_entity *te;
+        const char *name;
         if (correlate_alert(e->c, ci.alerts[i], &ca) < 0 || ca.entity < 0)
             continue;
-        te = topology_entity(e->t, (uint32_t)ca.entity);
-        if (te != NULL)
-            p[n++] = (struct history_pair){te->name,
-                                           alert_label(ca.alert, "alertname")};
+        name = history_entity_name(e->t, (uint32_t)ca.entity, kb, sizeof kb);
+        if (name == NULL)
+            continue;
+        off[n] = SIZE_MAX;
+        if (name == kb) {   /* built: keep a copy until the record */
+            size_t len = strlen(kb) + 1;
+            if (used + len > cap) {
+                char *nb = realloc(buf, cap = 2 * (used + len));
+                if (nb == NULL)
+                    goto out;
+                buf = nb;
+            }
+            memcpy(buf + used, kb, len);
+            off[n] = used;
+            used += len;
+        }
+        p[n++] = (struct history_pair){name, alert_label(ca.alert, "alertname")};
     }
+    for (size_t i = 0; i < n; i++)   /* buf has stopped moving */
+        if (off[i] != SIZE_MAX)
+            p[i].entity = buf + off[i];
     (void)history_record(e->hist, ci.closed_at, p, n, NULL);
+out:
+    free(buf);
+    free(off);
     free(p);
 }
 

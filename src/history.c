@@ -29,6 +29,7 @@
  * history_record calls, so equal calls give equal answers. */
 #include "history.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,21 @@ static const char *cut(const char *name, char buf[QUENCH_HISTORY_MAX_NAME])
         return name ? name : "";
     memcpy(buf, name, QUENCH_HISTORY_MAX_NAME - 1);
     buf[QUENCH_HISTORY_MAX_NAME - 1] = '\0';
+    return buf;
+}
+
+const char *history_entity_name(const struct topology *t, uint32_t id,
+                                char *buf, size_t n)
+{
+    const struct topology_entity *te = topology_entity(t, id);
+    int32_t svc;
+
+    if (te == NULL)
+        return NULL;
+    svc = te->kind == ENTITY_POD ? topology_pod_service(t, id) : -1;
+    if (svc < 0 || n == 0)
+        return te->name;
+    snprintf(buf, n, "pods of %s", topology_entity(t, (uint32_t)svc)->name);
     return buf;
 }
 

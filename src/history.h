@@ -12,6 +12,10 @@
  * Bounded (QUENCH_HISTORY_* in limits.h: the oldest incidents are forgotten
  * first), deterministic; a lookup is a hash of the pair and two binary
  * searches over its close times, exact for any `now`, past or present.
+ * Pods are remembered by their owner: history_entity_name gives the name a
+ * caller records and looks up, so a background that lives on "the pods of
+ * cartservice" survives a rollout that renames every pod.
+ *
  * Pure: no I/O, no clock; every time is an argument (ms since the epoch).
  * The store is a timeline: a record older than the newest one is placed
  * at the newest time. */
@@ -23,6 +27,7 @@
 #include <stdint.h>
 
 #include "qerr.h"
+#include "topology.h"
 
 struct history;     /* opaque */
 
@@ -46,6 +51,16 @@ struct history_hits {
 /* New empty store with CFG (copied) into *out. 0, or -1 on OOM or a
  * window_ms <= 0 (*out NULL). */
 int history_new(struct history **out, const struct history_config *cfg);
+/* The name entity ID of T is remembered under: its own name, or for a pod
+ * of a service "pods of <service>". Pod names churn (a Deployment's pods
+ * get new suffixes on every restart and rollout), so a pair keyed by the
+ * pod would be forgotten at each one; by the owner it is not, and one
+ * replica's background is its siblings' too (docs/ranking.md, History).
+ * The name is written to BUF (N bytes, truncated) when it is built, else
+ * the entity's own name is returned; NULL if ID is not in T. */
+const char *history_entity_name(const struct topology *t, uint32_t id,
+                                char *buf, size_t n);
+
 /* Free H. H may be NULL. */
 void history_free(struct history *h);
 

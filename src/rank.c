@@ -1124,11 +1124,14 @@ static void explain(struct rank *r, struct work *w, size_t k,
     {
         const struct group *bg =
             r->recur_weight > 0 ? background_group(w, t, c) : NULL;
+        /* history remembers a pod by its service (history_entity_name) */
+        int32_t owner = bg != NULL ? topology_pod_service(t, bg->entity) : -1;
         if (bg != NULL && ne < QUENCH_RANK_MAX_EVIDENCE)
             snprintf(r->ev[k][ne++], EV_LEN,
-                     "%s on %s also fired in %u of the last %u incidents: "
+                     "%s on %s%s also fired in %u of the last %u incidents: "
                      "treated as background",
-                     r->names[bg->name], ename(t, bg->entity),
+                     r->names[bg->name], owner >= 0 ? "the pods of " : "",
+                     ename(t, owner >= 0 ? (uint32_t)owner : bg->entity),
                      (unsigned)bg->seen, (unsigned)bg->of);
     }
     if (c->npods > 0 && c->nalerting_pods > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "history.h"
+#include "limits.h"
 #include "rank.h"
 #include "topology.h"
 
@@ -110,7 +111,8 @@ static int run_cases(const char *path, struct seq *sq)
             a.alertname = name;
             if (sq != NULL) {
                 struct history_hits hh;
-                const char *en = topology_entity(t, a.entity)->name;
+                char kb[QUENCH_HISTORY_MAX_NAME];
+                const char *en = history_entity_name(t, a.entity, kb, sizeof kb);
                 a.recurrence = history_recurrence(sq->h, en, name, sq->open, &hh);
                 if (sq->binary == 1)
                     a.recurrence = hh.seen >= sq->min && hh.seen > 0 ? 1.0 : 0.0;
@@ -157,12 +159,15 @@ static int run_cases(const char *path, struct seq *sq)
             if (sq != NULL) {
                 struct history_pair *hp = calloc(sq->np + 1, sizeof *hp);
                 struct qerr he;
+                char (*kb)[QUENCH_HISTORY_MAX_NAME] = calloc(sq->np + 1, sizeof *kb);
                 for (size_t i = 0; i < sq->np; i++)
                     hp[i] = (struct history_pair){
-                        topology_entity(t, sq->pairs[i].ent)->name, sq->pairs[i].name};
+                        history_entity_name(t, sq->pairs[i].ent, kb[i], sizeof kb[i]),
+                        sq->pairs[i].name};
                 if (history_record(sq->h, sq->close, hp, sq->np, &he) < 0)
                     return fprintf(stderr, "history_record: %s\n", he.msg), 1;
                 free(hp);
+                free(kb);
                 sq->np = 0;
             }
             rank_free(r);

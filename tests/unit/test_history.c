@@ -311,6 +311,34 @@ static void test_bad_config_and_long_names(void **state)
     history_free(h);
 }
 
+/* Pods are remembered by their service; everything else by its name. */
+static void test_entity_name(void **state)
+{
+    (void)state;
+    struct topology *t = NULL;
+    char buf[QUENCH_HISTORY_MAX_NAME];
+    int32_t svc, pod, lone, node;
+
+    assert_int_equal(topology_new_empty(&t), 0);
+    svc = topology_intern(t, ENTITY_SERVICE, "cart");
+    pod = topology_intern(t, ENTITY_POD, "cart-5d8-x2k");
+    lone = topology_intern(t, ENTITY_POD, "orphan-0");
+    node = topology_intern(t, ENTITY_NODE, "node-3");
+    assert_true(svc >= 0 && pod >= 0 && lone >= 0 && node >= 0);
+    assert_int_equal(topology_link(t, (uint32_t)svc, (uint32_t)pod), 0);
+    assert_string_equal(history_entity_name(t, (uint32_t)pod, buf, sizeof buf),
+                        "pods of cart");
+    assert_string_equal(history_entity_name(t, (uint32_t)svc, buf, sizeof buf), "cart");
+    assert_string_equal(history_entity_name(t, (uint32_t)node, buf, sizeof buf), "node-3");
+    /* a pod no service owns keeps its own name */
+    assert_string_equal(history_entity_name(t, (uint32_t)lone, buf, sizeof buf),
+                        "orphan-0");
+    /* a short buffer truncates, never overflows */
+    assert_string_equal(history_entity_name(t, (uint32_t)pod, buf, 6), "pods ");
+    assert_null(history_entity_name(t, 12345, buf, sizeof buf));
+    topology_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_dump_restore_round_trip),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_bad_config_and_long_names),
+        cmocka_unit_test(test_entity_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

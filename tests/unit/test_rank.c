@@ -407,7 +407,7 @@ static void test_recurring_pods_damp_their_service(void **state)
             c = rank_cause(f->r, i);
     assert_non_null(c);
     for (size_t i = 0; i < c->nevidence; i++)
-        said |= strstr(c->evidence[i], "CpuHigh on cur-0 also fired in 9 of "
+        said |= strstr(c->evidence[i], "CpuHigh on the pods of cur also fired in 9 of "
                                        "the last 12 incidents") != NULL;
     assert_true(said);
 }

@@ -35,6 +35,7 @@ def main():
     ap.add_argument("--work", help="keep generated datasets here and reuse them (same --cases/--rules)")
     ap.add_argument("--background", type=int, default=0)
     ap.add_argument("--repeat", type=float, default=0)
+    ap.add_argument("--churn", type=float, default=0, help="rollout probability per case (simulate.py)")
     ap.add_argument("--history", help="WINDOW_H,MIN,WEIGHT: also rank in sequence with a shared history")
     a = ap.parse_args()
     if a.history:
@@ -46,14 +47,16 @@ def main():
     for topo in a.topologies.split(","):
         for noise in a.noise.split(","):
             with tempfile.TemporaryDirectory() as tmp:
-                tag = "" if not (a.background or a.repeat) else "-b%d-r%g" % (a.background, a.repeat)
+                tag = "" if not (a.background or a.repeat or a.churn) else \
+                    "-b%d-r%g" % (a.background, a.repeat) + ("-c%g" % a.churn if a.churn else "")
                 d = os.path.join(a.work, "%s-%s-%d%s" % (topo, noise, a.cases, tag)) if a.work else tmp
                 txt = os.path.join(d, "in.txt"); out = os.path.join(d, "out.txt")
                 if not os.path.exists(txt):
                     os.makedirs(d, exist_ok=True)
                     subprocess.run([sys.executable, os.path.join(HERE, "simulate.py"), d, "--topology", topo,
                                     "--noise", noise, "--cases", str(a.cases), "--seed", "7",
-                                    "--background", str(a.background), "--repeat", str(a.repeat)], check=True)
+                                    "--background", str(a.background), "--repeat", str(a.repeat),
+                                    "--churn", str(a.churn)], check=True)
                     with open(txt + ".tmp", "w") as f:
                         # the timeline line is ignored by `rank_bench cases`
                         subprocess.run([sys.executable, os.path.join(HERE, "rank_input.py"), d, "--rules", a.rules,

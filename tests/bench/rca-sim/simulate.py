@@ -26,7 +26,10 @@ Model (deliberately simple, stated so results can be judged):
    the faults are the same with and without them;
  - --repeat P: with probability P a case repeats the previous case's fault
    (same entity, same alertnames), labelled "repeat": a genuinely recurring
-   cause, which history must not bury.
+   cause, which history must not bury;
+ - --churn P: before a case, with probability P, a rollout gives every pod
+   a new name (suffix "-rN"), as Deployments do; background pods included,
+   so history keyed by pod name forgets at every rollout. Its own stream.
 Cases are written in order; rank_input.py --timeline lays them one after
 another in time for sequential (history) runs.
 """
@@ -219,6 +222,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--background", type=int, default=0, help="chronic alerters")
     ap.add_argument("--repeat", type=float, default=0, help="probability a case repeats the previous fault")
+    ap.add_argument("--churn", type=float, default=0, help="probability of a rollout renaming every pod before a case")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     graph = topologies.power_law(10000, 2) if a.topology == "powerlaw-10k" else topologies.TOPOLOGIES[a.topology]()
@@ -231,12 +235,22 @@ def main():
     brnd = random.Random(a.seed * 7919 + 1)
     background = chronic(env, brnd, a.background)
     prev = None
+    crnd = random.Random(a.seed * 104729 + 3)
+    rollout = 0
     for i in range(a.cases):
         force = prev if prev is not None and a.repeat > 0 and brnd.random() < a.repeat else None
         truth, alerts = case(graph, env, rnd, a.noise, force, background, brnd)
         if force is not None: truth = dict(truth, repeat=True)
         prev = truth
         truth = {k: v for k, v in truth.items() if not k.startswith("_")}
+        if a.churn > 0 and crnd.random() < a.churn:
+            rollout += 1
+        if rollout:
+            rename = lambda p: "%s-r%d" % (p, rollout)
+            for al in alerts:
+                for k in ("pod", "caller"):
+                    if k in al["labels"]: al["labels"][k] = rename(al["labels"][k])
+            if truth["kind"] == "pod": truth["entity"] = rename(truth["entity"])
         recs = webhooks(alerts)
         cid = "%03d" % i
         with open(os.path.join(a.out, "cases", cid + ".jsonl"), "w") as f:
