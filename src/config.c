@@ -149,6 +149,7 @@ struct loader {
     const struct ytree_doc *doc;        /* NULL for defaults and env */
     char *base_dir;                     /* NULL: paths kept as written */
     config_getenv_fn env;
+    unsigned flags;                     /* CONFIG_* of config_load_opts */
     const struct ytree_node *seen[NROWS];   /* where each row was set */
 };
 
@@ -734,7 +735,13 @@ static int apply_secret(struct loader *L, const struct row *r,
         return lerr(L, n, err, "the Redis password is already in redis.url: "
                     "remove it from the URL and keep %s", r->path);
 
-    if (r->type == R_SECRET_FILE) {
+    if (r->type == R_SECRET_ENV && !valid_env_name(v))
+        return lerr(L, n, err, "%s must name an environment variable", r->path);
+    if (L->flags & CONFIG_NO_SECRETS) {
+        secret = strdup("");
+        if (secret == NULL)
+            return oom(L, n, err);
+    } else if (r->type == R_SECRET_FILE) {
         char *path = (L->base_dir && v[0] != '/') ? join_path(L->base_dir, v) : strdup(v);
         if (path == NULL)
             return oom(L, n, err);
@@ -745,8 +752,6 @@ static int apply_secret(struct loader *L, const struct row *r,
     } else {
         const char *e;
         size_t len;
-        if (!valid_env_name(v))
-            return lerr(L, n, err, "%s must name an environment variable", r->path);
         e = L->env ? L->env(v) : NULL;
         len = e ? strlen(e) : 0;
         while (len > 0 && (e[len - 1] == '\n' || e[len - 1] == '\r'))
@@ -930,7 +935,9 @@ static int apply_defaults(struct loader *L, struct qerr *err)
         struct ytree_node n;
 
         if (r->def != NULL) {
-            synthetic(&n, r->def);
+            char dir[QUENCH_PATH_MAX];
+            synthetic(&n, r->type == R_PATH ? config_data_dir(r->def, dir, sizeof dir)
+                                             : r->def);
             if (apply_row(L, r, &n, err) < 0)
                 return -1;
             continue;
@@ -1067,6 +1074,33 @@ static int cross_check(struct loader *L, struct qerr *err)
 
 /* ---- public ------------------------------------------------------------------------- */
 
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *config_data_dir(const char *name, char *buf, size_t n)
+{
+    char exe[QUENCH_PATH_MAX];
+    ssize_t len;
+    char *slash;
+
+    if (is_dir(name))
+        return name;
+    len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return name;
+    exe[len] = '\0';
+    if ((slash = strrchr(exe, '/')) == NULL)
+        return name;
+    *slash = '\0';     /* <prefix>/bin */
+    if ((size_t)snprintf(buf, n, "%s/../share/quench/%s", exe, name) >= n ||
+        !is_dir(buf))
+        return name;
+    return buf;
+}
+
 void config_free(struct config *c)
 {
     size_t i;
@@ -1127,6 +1161,12 @@ int config_apply_env(struct config *c, config_getenv_fn env, struct qerr *err)
 int config_load_env(struct config **out, const char *path, config_getenv_fn env,
                     struct qerr *err)
 {
+    return config_load_opts(out, path, env, 0, err);
+}
+
+int config_load_opts(struct config **out, const char *path, config_getenv_fn env,
+                     unsigned flags, struct qerr *err)
+{
     struct loader L;
     struct ytree_doc *doc = NULL;
     struct config *c;
@@ -1139,6 +1179,7 @@ int config_load_env(struct config **out, const char *path, config_getenv_fn env,
         return qerr_set(err, path, 0, 0, "out of memory");
     L.c = c;
     L.env = env;
+    L.flags = flags;
     if (apply_defaults(&L, err) < 0)
         goto out;
 

@@ -79,8 +79,8 @@ struct config {
                                config_parse_listen */
     struct config_redis redis;
     char *rules_dir;        /* relative ones resolved against the config */
-    char *playbooks_dir;    /* file's directory; defaults are relative to */
-    char *lua_dir;          /* the working directory */
+    char *playbooks_dir;    /* file's directory; defaults from */
+    char *lua_dir;          /* config_data_dir */
     enum log_level log_level;
     struct config_auth auth;
     struct config_kubernetes kubernetes;
@@ -102,10 +102,31 @@ int config_load(struct config **out, const char *path, struct qerr *err);
 /* config_load with ENV in place of getenv (secrets' *_env and overrides). */
 int config_load_env(struct config **out, const char *path, config_getenv_fn env,
                     struct qerr *err);
+
+/* Flags of config_load_opts. */
+#define CONFIG_NO_SECRETS 1u    /* check each secret key's form (one source,
+                                 * a valid variable name) but read no file
+                                 * or variable: its slot holds "". For
+                                 * commands that never talk to anything,
+                                 * like replay, on a machine without the
+                                 * production secrets. */
+
+/* config_load_env with FLAGS (CONFIG_*). */
+int config_load_opts(struct config **out, const char *path, config_getenv_fn env,
+                     unsigned flags, struct qerr *err);
 /* Apply QUENCH_LISTEN and QUENCH_REDIS_URL from ENV to C, validated like
  * the file's values. 0, or -1 with ERR naming the variable (C unchanged
  * for that key). config_load already calls this. */
 int config_apply_env(struct config *c, config_getenv_fn env, struct qerr *err);
+/* Where the default data folder NAME ("rules", "playbooks", "lua") is:
+ * NAME itself if it is a directory under the working directory (a
+ * checkout), else <dir of the executable>/../share/quench/NAME if that is
+ * a directory (an install, wherever its prefix), else NAME (so an error
+ * names what was looked for). Written to BUF (N bytes) when it is the
+ * install's; the return value is what to use. The defaults of
+ * rules_dir, playbooks_dir and lua_dir come from here. */
+const char *config_data_dir(const char *name, char *buf, size_t n);
+
 /* Free C, wiping secrets first. C may be NULL. */
 void config_free(struct config *c);
 

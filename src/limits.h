@@ -203,4 +203,8 @@
  * cut (cut names still compare equal to themselves, so lookups agree). */
 #define QUENCH_HISTORY_MAX_NAME 256
 
+/* Longest file path quench builds (Linux's PATH_MAX; <limits.h> would
+ * find this file first). A longer path is an error, never cut. */
+#define QUENCH_PATH_MAX 4096
+
 #endif

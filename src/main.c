@@ -53,9 +53,6 @@
 #define container_of(p, type, member) \
     ((type *)(void *)((char *)(p) - offsetof(type, member)))
 
-/* Our own: <limits.h> would find src/limits.h first. */
-#define QUENCH_PATH_MAX 4096
-
 #define EXIT_OK 0
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2

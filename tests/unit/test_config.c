@@ -484,6 +484,42 @@ static void test_errors_secrets(void **state)
         expect_err(rows[i].yaml, rows[i].line, rows[i].col, rows[i].msg);
 }
 
+/* CONFIG_NO_SECRETS (replay on a laptop with the production config):
+ * missing secret files and unset variables are not read, their slots are
+ * "", and the shape of the secrets is still checked. */
+static void test_no_secrets(void **state)
+{
+    (void)state;
+    struct config *c = NULL;
+    struct qerr err;
+    const char *path = write_file("q.yaml",
+        "auth:\n  webhook_bearer_token_file: /nonexistent/token\n"
+        "  api_bearer_token_env: UNSET_VAR\n"
+        "slack:\n  bot_token_file: /nonexistent/bot\n"
+        "  signing_secret_file: /nonexistent/sign\n  channel: \"#ops\"\n");
+
+    memset(&err, 0, sizeof err);
+    assert_int_equal(config_load_env(&c, path, fake_getenv, &err), -1);
+    assert_null(c);
+    assert_int_equal(config_load_opts(&c, path, fake_getenv, CONFIG_NO_SECRETS, &err), 0);
+    assert_non_null(c);
+    assert_string_equal(c->auth.webhook_bearer_token, "");
+    assert_string_equal(c->auth.api_bearer_token, "");
+    assert_string_equal(c->slack.bot_token, "");
+    assert_string_equal(c->slack.channel, "#ops");
+    config_free(c);
+    c = NULL;
+
+    /* still one source per secret, and a valid variable name */
+    path = write_file("q.yaml", "auth:\n  api_bearer_token_file: a\n  api_bearer_token_env: B\n");
+    assert_int_equal(config_load_opts(&c, path, fake_getenv, CONFIG_NO_SECRETS, &err), -1);
+    assert_non_null(strstr(err.msg, "set the same secret"));
+    path = write_file("q.yaml", "auth:\n  api_bearer_token_env: \"1BAD\"\n");
+    assert_int_equal(config_load_opts(&c, path, fake_getenv, CONFIG_NO_SECRETS, &err), -1);
+    assert_non_null(strstr(err.msg, "must name an environment variable"));
+    assert_null(c);
+}
+
 /* Whatever goes wrong, no secret value reaches the error. */
 static void test_errors_never_hold_secrets(void **state)
 {
@@ -863,6 +899,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_listen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_redis_url, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_never_hold_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_overrides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_urls, setup, teardown),
