@@ -2266,6 +2266,7 @@ void correlator_status(const struct correlator *c, struct correlator_status *out
     uint32_t n = correlate_incident_slots(cr);
 
     *out = c->st;
+    out->entities = topology_count(engine_topology(c->e));
     out->connected = c->connected;
     out->restored = c->restored;
     out->caught_up = c->caught_up;

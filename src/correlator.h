@@ -124,6 +124,10 @@ struct correlator_status {
     long long lag;              /* archive entries not yet delivered to the
                                  * group (XINFO GROUPS, refreshed by the
                                  * housekeeping); -1 unknown */
+    unsigned long entities;     /* in the service graph: services.yaml's and
+                                 * every pod, node and service alerts named
+                                 * since the start (never dropped; past
+                                 * QUENCH_MAX_ENTITIES new ones get none) */
 };
 void correlator_status(const struct correlator *c, struct correlator_status *out);
 

@@ -173,6 +173,11 @@ struct intern *engine_pool(struct engine *e)
     return correlate_pool(e->c);
 }
 
+const struct topology *engine_topology(const struct engine *e)
+{
+    return e->t;
+}
+
 const struct correlate *engine_correlate(const struct engine *e)
 {
     return e->c;

@@ -55,6 +55,8 @@ void engine_set_eager_ranking(struct engine *e, int eager);
 struct intern *engine_pool(struct engine *e);
 /* The correlation state, for reading incidents and alerts. Borrowed. */
 const struct correlate *engine_correlate(const struct engine *e);
+/* The service graph E runs on (engine_new's T). */
+const struct topology *engine_topology(const struct engine *e);
 struct correlate *engine_correlate_mut(struct engine *e);
 /* The history of closed incidents behind recurrence (history.h), for serve
  * to persist (history_dump) and restore at start (history_restore, before

@@ -308,6 +308,7 @@ struct quench {
         *m_corr_dead_letters, *m_corr_persist_failures, *m_corr_pruned,
         *m_corr_persist_rounds, *m_corr_persisted_alerts;
     struct metric *m_corr_connected, *m_corr_caught_up, *m_corr_lag;
+    struct metric *m_entities;
     struct metric *m_incidents;     /* quench_incidents{state} */
     struct metric *m_http_suspended, *m_http_bad_headers, *m_http_body_deadline,
         *m_http_deferred_timeouts, *m_http_clients_gone;
@@ -407,6 +408,7 @@ static void refresh_metrics(struct quench *q)
     metrics_gauge_set(q->m_corr_connected, NULL, st.connected ? 1 : 0);
     metrics_gauge_set(q->m_corr_caught_up, NULL, st.caught_up ? 1 : 0);
     metrics_gauge_set(q->m_corr_lag, NULL, (double)st.lag);
+    metrics_gauge_set(q->m_entities, NULL, (double)st.entities);
     metrics_gauge_set(q->m_incidents, open_v, (double)st.incidents_open);
     metrics_gauge_set(q->m_incidents, closed_v, (double)st.incidents_closed);
 
@@ -577,6 +579,10 @@ static int serve_setup_corr_metrics(struct quench *q, struct qerr *err)
     q->m_corr_lag = metrics_gauge(m, "quench_correlator_lag_entries",
         "Archive entries not yet delivered to the correlator group (XINFO "
         "GROUPS lag, every 5 s); -1 while unknown.", NULL, err);
+    q->m_entities = metrics_gauge(m, "quench_topology_entities",
+        "Entities in the service graph: services.yaml's plus every pod, node "
+        "and service alerts have named since the start (never dropped; "
+        "past 1048576 new ones get none).", NULL, err);
     q->m_incidents = metrics_gauge(m, "quench_incidents",
         "Incidents held in memory, by state (closed ones until the "
         "retention).", state, err);
@@ -599,7 +605,7 @@ static int serve_setup_corr_metrics(struct quench *q, struct qerr *err)
         !q->m_corr_dead_letters || !q->m_corr_persist_failures ||
         !q->m_corr_persist_rounds || !q->m_corr_persisted_alerts ||
         !q->m_corr_pruned || !q->m_corr_connected || !q->m_corr_caught_up ||
-        !q->m_corr_lag || !q->m_incidents || !q->m_http_suspended ||
+        !q->m_corr_lag || !q->m_entities || !q->m_incidents || !q->m_http_suspended ||
         !q->m_http_bad_headers || !q->m_http_body_deadline ||
         !q->m_http_deferred_timeouts || !q->m_http_clients_gone)
         return -1;

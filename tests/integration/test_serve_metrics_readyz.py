@@ -57,6 +57,14 @@ def value(text, name):
     return None
 
 
+def services_entities():
+    """Entities of the shipped rules, as `quench check` counts them."""
+    p = subprocess.run([h.quench_bin(), "check"], capture_output=True, text=True,
+                       timeout=30, cwd=h.source_dir())
+    h.check(p.returncode == 0, p.stderr)
+    return int(p.stdout.split(" entities")[0].rsplit(" ", 1)[1])
+
+
 def settled():
     """Caught up, all three entries (poison, bad, the webhook) acked, and a
     lag reading taken since."""
@@ -75,6 +83,9 @@ for name, want in [("quench_correlator_entries_total", 3),
                    ("quench_correlator_dead_letters_total", 1),
                    ("quench_correlator_connected", 1),
                    ("quench_http_suspended_requests", 0),
+                   # the shipped services.yaml plus the one service the
+                   # webhook named that it does not list ("checkout")
+                   ("quench_topology_entities", services_entities() + 1),
                    ("quench_http_bad_headers_total", 0)]:
     got = value(text, name)
     h.check(got == want, f"{name} = {got}, want {want}\n{text}")
