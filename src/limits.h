@@ -65,6 +65,18 @@
  * label. Each is interned for the pool's lifetime. Past it: 422. */
 #define QUENCH_MAX_WEBHOOK_STRING (64u * 1024)
 
+/* ---- JSON decoding (jdoc.c) ------------------------------------------- */
+
+/* Nesting jdoc decodes itself; deeper documents are left to jansson (up to
+ * its own 2048), whose tree is then copied. Above QUENCH_MAX_JSON_DEPTH so
+ * that every body quench accepts, and most it rejects, stay on the fast
+ * path; it also bounds jdoc's recursion. */
+#define QUENCH_MAX_JDOC_DEPTH 64
+/* Bytes of arena, pending-value stack and duplicate-check table a struct
+ * jdoc keeps between documents. One webhook of 10 alerts needs ~40 KiB;
+ * after a rare 4 MiB body the rest goes back to malloc. */
+#define QUENCH_JDOC_KEEP_BYTES (1u * 1024 * 1024)
+
 /* ---- Redis (redis_ev.c, archive.c) ------------------------------------ */
 
 /* Archive entries the correlator may have taken but not yet persisted and
