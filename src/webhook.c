@@ -1,6 +1,7 @@
 /* webhook.c - Alertmanager v4 webhook body -> struct webhook.
  *
- * jansson decodes the body; one walk over the tree checks everything
+ * jdoc decodes the body (jansson only when jdoc declines: for its error
+ * text, or a tree jdoc would not build); one walk over the tree checks everything
  * (types, caps, times, fingerprints) and fills the struct with strings
  * borrowed from the tree; only when the whole body is valid are those
  * strings interned, so a rejected body never grows the caller's intern
@@ -22,10 +23,15 @@
  * are.
  *
  * Depth: containers nested deeper than QUENCH_MAX_JSON_DEPTH anywhere are
- * an error that wins over every other. The walk only depth-checks the
- * members it does not read (what it reads is shallow by construction); on
- * any error, the whole tree is checked again in document order so the
- * report is the same as if depth had been checked first. */
+ * an error that wins over every other. The decoder knows how deep the
+ * document goes, so a document within the cap (every real webhook) is never
+ * walked for depth. Otherwise the walk depth-checks the members it does not
+ * read (what it reads is shallow by construction); on any error, the whole
+ * tree is checked again in document order so the report is the same as if
+ * depth had been checked first.
+ *
+ * Validation only (webhook_check, for ingest) is the same walk with no
+ * array allocated and nothing interned. */
 #include "webhook.h"
 
 #include <stdarg.h>
@@ -33,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jdoc.h"
 #include "limits.h"
 
 /* Bytes of an offending input value quoted in an error message. */
@@ -55,7 +62,9 @@ struct seg {
 
 struct ctx {
     struct qerr *err;
-    int oom;                 /* an allocation failed: allocate no more */
+    int noalloc;             /* validating only, or out of memory: allocate no more */
+    int oom;                 /* an allocation failed */
+    int deep;                /* the document may nest past QUENCH_MAX_JSON_DEPTH */
     char oom_path[SOURCE_CAP];
 };
 
@@ -120,17 +129,17 @@ static const char *quote(char *out, size_t cap, const char *s, size_t len)
     return out;
 }
 
-static const char *jtype(const json_t *v)
+static const char *jtype(const struct jval *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:  return "an object";
-    case JSON_ARRAY:   return "an array";
-    case JSON_STRING:  return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL:    return "a real number";
-    case JSON_TRUE:    return "true";
-    case JSON_FALSE:   return "false";
-    case JSON_NULL:    return "null";
+    switch ((enum jdoc_type)v->type) {
+    case JDOC_OBJECT:  return "an object";
+    case JDOC_ARRAY:   return "an array";
+    case JDOC_STRING:  return "a string";
+    case JDOC_INTEGER: return "an integer";
+    case JDOC_REAL:    return "a real number";
+    case JDOC_TRUE:    return "true";
+    case JDOC_FALSE:   return "false";
+    case JDOC_NULL:    return "null";
     }
     return "an unknown value";
 }
@@ -213,6 +222,7 @@ static void oom_at(struct ctx *c, const struct seg *at)
     if (!c->oom)
         path_fmt(at, c->oom_path, &pos);
     c->oom = 1;
+    c->noalloc = 1;
 }
 
 static int nomem(struct qerr *err, const struct seg *at)
@@ -229,48 +239,40 @@ static int nomem(struct qerr *err, const struct seg *at)
 
 /* True if V, at level DEPTH (root = 1), is or holds a container past
  * QUENCH_MAX_JSON_DEPTH. Recursion stops at the cap. */
-static int too_deep(const json_t *v, int depth)
+static int is_container(const struct jval *v)
 {
-    if (json_is_array(v)) {
-        if (depth > QUENCH_MAX_JSON_DEPTH)
+    return v->type == JDOC_OBJECT || v->type == JDOC_ARRAY;
+}
+
+static int too_deep(const struct jval *v, int depth)
+{
+    if (!is_container(v))
+        return 0;
+    if (depth > QUENCH_MAX_JSON_DEPTH)
+        return 1;
+    for (uint32_t i = 0; i < v->n; i++)
+        if (too_deep(&v->u.kids[i], depth + 1))
             return 1;
-        for (size_t i = 0; i < json_array_size(v); i++)
-            if (too_deep(json_array_get(v, i), depth + 1))
-                return 1;
-    } else if (json_is_object(v)) {
-        if (depth > QUENCH_MAX_JSON_DEPTH)
-            return 1;
-        /* jansson iterates a non-const object; this only reads it. */
-        for (void *it = json_object_iter((json_t *)v); it != NULL;
-             it = json_object_iter_next((json_t *)v, it))
-            if (too_deep(json_object_iter_value(it), depth + 1))
-                return 1;
-    }
     return 0;
 }
 
 /* The first container past the cap in document order, as an error at its
  * path; 0 if there is none. */
-static int check_depth(struct ctx *c, const struct seg *at, const json_t *v, int depth)
+static int check_depth(struct ctx *c, const struct seg *at, const struct jval *v, int depth)
 {
     int rc = 0;
 
-    if (!json_is_object(v) && !json_is_array(v))
+    if (!is_container(v))
         return 0;
     if (depth > QUENCH_MAX_JSON_DEPTH)
         return schema(c, at, "JSON nested deeper than QUENCH_MAX_JSON_DEPTH (%d)",
                       QUENCH_MAX_JSON_DEPTH);
-    if (json_is_array(v)) {
-        for (size_t i = 0; rc == 0 && i < json_array_size(v); i++) {
-            struct seg s = {at, NULL, 0, i};
-            rc = check_depth(c, &s, json_array_get(v, i), depth + 1);
-        }
-        return rc;
-    }
-    for (void *it = json_object_iter((json_t *)v); rc == 0 && it != NULL;
-         it = json_object_iter_next((json_t *)v, it)) {
-        struct seg s = {at, json_object_iter_key(it), json_object_iter_key_len(it), 0};
-        rc = check_depth(c, &s, json_object_iter_value(it), depth + 1);
+    for (uint32_t i = 0; rc == 0 && i < v->n; i++) {
+        const struct jval *k = &v->u.kids[i];
+        /* An array's children have no key: the step is then the index. */
+        struct seg s = {at, k->key, k->klen, i};
+
+        rc = check_depth(c, &s, k, depth + 1);
     }
     return rc;
 }
@@ -279,24 +281,23 @@ static int check_depth(struct ctx *c, const struct seg *at, const json_t *v, int
 
 /* OBJ's members named in F[0..nf) into SLOT[0..nf) (NULL when absent), in
  * one pass. The others are not read, only depth-checked at DEPTH + 1
- * (OBJ's level is DEPTH): 0, or TOO_DEEP. */
-static int members(const json_t *obj, int depth, const struct field *f, size_t nf,
-                   const json_t **slot)
+ * (OBJ's level is DEPTH) when the document may be too deep: 0, or
+ * TOO_DEEP. */
+static int members(const struct ctx *c, const struct jval *obj, int depth,
+                   const struct field *f, size_t nf, const struct jval **slot)
 {
     for (size_t j = 0; j < nf; j++)
         slot[j] = NULL;
-    for (void *it = json_object_iter((json_t *)obj); it != NULL;
-         it = json_object_iter_next((json_t *)obj, it)) {
-        const char *k = json_object_iter_key(it);
-        size_t klen = json_object_iter_key_len(it), j;
-        const json_t *v = json_object_iter_value(it);
+    for (uint32_t i = 0; i < obj->n; i++) {
+        const struct jval *v = &obj->u.kids[i];
+        size_t j;
 
         for (j = 0; j < nf; j++)
-            if (f[j].len == klen && memcmp(f[j].name, k, klen) == 0)
+            if (f[j].len == v->klen && memcmp(f[j].name, v->key, v->klen) == 0)
                 break;
         if (j < nf)
             slot[j] = v;
-        else if (too_deep(v, depth + 1))
+        else if (c->deep && too_deep(v, depth + 1))
             return TOO_DEEP;
     }
     return 0;
@@ -306,10 +307,10 @@ static int members(const json_t *obj, int depth, const struct field *f, size_t n
  * when null and optional (Go encodes a nil map or pointer as null). A
  * missing required key is an error naming the key's path. */
 static int member(struct ctx *c, const struct seg *at, const struct field *f,
-                  const json_t *v, int required, const json_t **out)
+                  const struct jval *v, int required, const struct jval **out)
 {
     *out = NULL;
-    if (v == NULL || (json_is_null(v) && !required)) {
+    if (v == NULL || (v->type == JDOC_NULL && !required)) {
         if (required) {
             struct seg s = {at, f->name, f->len, 0};
             return schema(c, &s, "required key \"%s\" is missing", f->name);
@@ -323,7 +324,7 @@ static int member(struct ctx *c, const struct seg *at, const struct field *f,
 /* String member F (found as V) of at most MAX bytes into *s and *n; *s is
  * NULL when an optional key is absent. */
 static int get_string(struct ctx *c, const struct seg *at, const struct field *f,
-                      const json_t *v, int required, size_t max, const char **s, size_t *n)
+                      const struct jval *v, int required, size_t max, const char **s, size_t *n)
 {
     struct seg here = {at, f->name, f->len, 0};
     int rc = member(c, at, f, v, required, &v);
@@ -332,9 +333,9 @@ static int get_string(struct ctx *c, const struct seg *at, const struct field *f
     *n = 0;
     if (rc != 0 || v == NULL)
         return rc;
-    if (!json_is_string(v))
+    if (v->type != JDOC_STRING)
         return schema(c, &here, "expected a string, got %s", jtype(v));
-    *n = json_string_length(v);
+    *n = v->n;
     if (*n > max) {
         rc = schema(c, &here, "string of %zu bytes exceeds %s (%zu)", *n,
                     max == QUENCH_MAX_LABEL_VALUE ? "QUENCH_MAX_LABEL_VALUE"
@@ -342,14 +343,14 @@ static int get_string(struct ctx *c, const struct seg *at, const struct field *f
         *n = 0;
         return rc;
     }
-    *s = json_string_value(v);
+    *s = v->u.str;
     return 0;
 }
 
 /* String member into *out, borrowed from the tree until interned; "" when
  * an optional key is absent. */
 static int get_text(struct ctx *c, const struct seg *at, const struct field *f,
-                    const json_t *v, int required, const char **out)
+                    const struct jval *v, int required, const char **out)
 {
     const char *s;
     size_t n;
@@ -360,7 +361,7 @@ static int get_text(struct ctx *c, const struct seg *at, const struct field *f,
     return rc;
 }
 
-static int get_status(struct ctx *c, const struct seg *at, const json_t *v,
+static int get_status(struct ctx *c, const struct seg *at, const struct jval *v,
                       enum alert_status *out)
 {
     static const struct field f = FIELD("status");
@@ -385,7 +386,7 @@ static int get_status(struct ctx *c, const struct seg *at, const json_t *v,
 /* RFC 3339 time member into *ms; ALERT_NO_END when an optional key is
  * absent or Go's zero time. A required time (startsAt) must be a real one. */
 static int get_time(struct ctx *c, const struct seg *at, const struct field *f,
-                    const json_t *v, int required, int64_t *ms)
+                    const struct jval *v, int required, int64_t *ms)
 {
     struct seg here = {at, f->name, f->len, 0};
     const char *s;
@@ -408,7 +409,7 @@ static int get_time(struct ctx *c, const struct seg *at, const struct field *f,
  * name, strings borrowed from the tree. KIND ("label", "annotation") names
  * the pairs in error messages. No array is allocated once c->oom is set. */
 static int get_labels(struct ctx *c, const struct seg *at, const struct field *f,
-                      const json_t *v, int required, const char *kind,
+                      const struct jval *v, int required, const char *kind,
                       struct label **out, uint16_t *nout)
 {
     struct seg here = {at, f->name, f->len, 0};
@@ -420,24 +421,23 @@ static int get_labels(struct ctx *c, const struct seg *at, const struct field *f
     *nout = 0;
     if (rc != 0 || v == NULL)
         return rc;
-    if (!json_is_object(v))
+    if (v->type != JDOC_OBJECT)
         return schema(c, &here, "expected an object of %ss, got %s", kind, jtype(v));
-    n = json_object_size(v);
+    n = v->n;
     if (n > QUENCH_MAX_LABELS)
         return schema(c, &here, "%zu %ss exceed QUENCH_MAX_LABELS (%d)", n, kind,
                       QUENCH_MAX_LABELS);
     if (n == 0)
         return 0;
-    if (!c->oom) {
+    if (!c->noalloc) {
         arr = malloc(n * sizeof *arr);
         if (arr == NULL)
             oom_at(c, &here);
     }
-    for (void *it = json_object_iter((json_t *)v); it != NULL;
-         it = json_object_iter_next((json_t *)v, it), i++) {
-        const char *name = json_object_iter_key(it);
-        size_t nlen = json_object_iter_key_len(it);
-        const json_t *val = json_object_iter_value(it);
+    for (i = 0; i < n; i++) {
+        const struct jval *val = &v->u.kids[i];
+        const char *name = val->key;
+        size_t nlen = val->klen;
         struct seg ks = {&here, name, nlen, 0};
 
         if (nlen == 0)
@@ -445,18 +445,18 @@ static int get_labels(struct ctx *c, const struct seg *at, const struct field *f
         else if (nlen > QUENCH_MAX_LABEL_NAME)
             rc = schema(c, &ks, "%s name of %zu bytes exceeds QUENCH_MAX_LABEL_NAME (%d)",
                         kind, nlen, QUENCH_MAX_LABEL_NAME);
-        else if (!json_is_string(val))
+        else if (val->type != JDOC_STRING)
             rc = schema(c, &ks, "expected a string %s value, got %s", kind, jtype(val));
-        else if (json_string_length(val) > QUENCH_MAX_LABEL_VALUE)
+        else if (val->n > QUENCH_MAX_LABEL_VALUE)
             rc = schema(c, &ks, "%s value of %zu bytes exceeds QUENCH_MAX_LABEL_VALUE (%u)",
-                        kind, json_string_length(val), QUENCH_MAX_LABEL_VALUE);
+                        kind, (size_t)val->n, QUENCH_MAX_LABEL_VALUE);
         if (rc != 0) {
             free(arr);
             return rc;
         }
         if (arr != NULL) {
             arr[i].name = name;
-            arr[i].value = json_string_value(val);
+            arr[i].value = val->u.str;
         }
     }
     if (arr != NULL) {
@@ -483,19 +483,19 @@ static const struct field alert_fields[A_COUNT] = {
 };
 
 /* Alert V (at AT, level DEPTH) into *A. */
-static int parse_alert(struct ctx *c, const struct seg *at, int depth, const json_t *v,
+static int parse_alert(struct ctx *c, const struct seg *at, int depth, const struct jval *v,
                        struct alert *a)
 {
     const struct field *f = alert_fields;
-    const json_t *m[A_COUNT];
+    const struct jval *m[A_COUNT];
     const char *fp;
     size_t fplen;
     char q[QUOTE_MAX * 4 + 8];
     int rc;
 
-    if (!json_is_object(v))
+    if (v->type != JDOC_OBJECT)
         return schema(c, at, "expected an alert object, got %s", jtype(v));
-    rc = members(v, depth, f, A_COUNT, m);
+    rc = members(c, v, depth, f, A_COUNT, m);
     if (rc == 0)
         rc = get_labels(c, at, &f[A_LABELS], m[A_LABELS], 1, "label", &a->labels,
                         &a->nlabels);
@@ -526,7 +526,7 @@ static int parse_alert(struct ctx *c, const struct seg *at, int depth, const jso
     return rc;
 }
 
-static int parse_alerts(struct ctx *c, const struct field *f, const json_t *v,
+static int parse_alerts(struct ctx *c, const struct field *f, const struct jval *v,
                         struct webhook *w)
 {
     struct seg here = {NULL, f->name, f->len, 0};
@@ -535,13 +535,13 @@ static int parse_alerts(struct ctx *c, const struct field *f, const json_t *v,
 
     if (rc != 0)
         return rc;
-    if (!json_is_array(v))
+    if (v->type != JDOC_ARRAY)
         return schema(c, &here, "expected an array of alerts, got %s", jtype(v));
-    n = json_array_size(v);
+    n = v->n;
     if (n > QUENCH_MAX_ALERTS_PER_WEBHOOK)
         return schema(c, &here, "%zu alerts exceed QUENCH_MAX_ALERTS_PER_WEBHOOK (%d)", n,
                       QUENCH_MAX_ALERTS_PER_WEBHOOK);
-    if (!c->oom && n > 0) {
+    if (!c->noalloc && n > 0) {
         w->alerts = calloc(n, sizeof *w->alerts);
         if (w->alerts == NULL)
             oom_at(c, &here);
@@ -552,15 +552,16 @@ static int parse_alerts(struct ctx *c, const struct field *f, const json_t *v,
         struct alert scratch = {0};
         struct seg s = {&here, NULL, 0, i};
 
-        /* Without the array (out of memory) the alert is only validated;
-         * c->oom is set, so scratch gets no arrays to leak. */
-        rc = parse_alert(c, &s, 3, json_array_get(v, i),
+        /* Without the array (validating, or out of memory) the alert is
+         * only validated; c->noalloc is set, so scratch gets no arrays to
+         * leak. */
+        rc = parse_alert(c, &s, 3, &v->u.kids[i],
                          w->alerts != NULL ? &w->alerts[i] : &scratch);
     }
     return rc;
 }
 
-static int parse_version(struct ctx *c, const struct field *f, const json_t *v)
+static int parse_version(struct ctx *c, const struct field *f, const struct jval *v)
 {
     struct seg here = {NULL, f->name, f->len, 0};
     const char *s;
@@ -576,7 +577,7 @@ static int parse_version(struct ctx *c, const struct field *f, const json_t *v)
                   quote(q, sizeof q, s, n));
 }
 
-static int parse_truncated(struct ctx *c, const struct field *f, const json_t *v,
+static int parse_truncated(struct ctx *c, const struct field *f, const struct jval *v,
                            int64_t *out)
 {
     struct seg here = {NULL, f->name, f->len, 0};
@@ -585,12 +586,11 @@ static int parse_truncated(struct ctx *c, const struct field *f, const json_t *v
     *out = 0;
     if (rc != 0 || v == NULL)
         return rc;
-    if (!json_is_integer(v))
+    if (v->type != JDOC_INTEGER)
         return schema(c, &here, "expected a non-negative integer, got %s", jtype(v));
-    if (json_integer_value(v) < 0)
-        return schema(c, &here, "expected a non-negative integer, got %" JSON_INTEGER_FORMAT,
-                      json_integer_value(v));
-    *out = json_integer_value(v);
+    if (v->u.integer < 0)
+        return schema(c, &here, "expected a non-negative integer, got %lld", v->u.integer);
+    *out = v->u.integer;
     return 0;
 }
 
@@ -614,11 +614,11 @@ static const struct field root_fields[R_COUNT] = {
 };
 
 /* The one walk over ROOT (an object), filling W with borrowed strings. */
-static int walk(struct ctx *c, const json_t *root, struct webhook *w)
+static int walk(struct ctx *c, const struct jval *root, struct webhook *w)
 {
     const struct field *f = root_fields;
-    const json_t *m[R_COUNT];
-    int rc = members(root, 1, f, R_COUNT, m);
+    const struct jval *m[R_COUNT];
+    int rc = members(c, root, 1, f, R_COUNT, m);
 
     /* Version first: a v3 body should be told so, not about some field. */
     if (rc == 0)
@@ -758,27 +758,34 @@ static int put_all(struct intern *pool, struct webhook *w, struct qerr *err)
     return rc;
 }
 
-int webhook_parse_json(struct webhook **out, const json_t *root, struct intern *pool,
-                       struct qerr *err)
+/* The walk over ROOT (held by D, or NULL), then the interning into POOL.
+ * With OUT NULL, validation only: nothing is allocated or interned. */
+static int parse_root(struct webhook **out, const struct jdoc *d, const struct jval *root,
+                      struct intern *pool, struct qerr *err)
 {
-    struct ctx c = {.err = err, .oom = 0};
+    struct ctx c = {.err = err, .noalloc = out == NULL,
+                    .deep = d == NULL || jdoc_depth(d) > QUENCH_MAX_JSON_DEPTH};
     struct webhook scratch = {0};
     struct webhook *w = NULL;
     int rc;
 
-    *out = NULL;
+    if (out != NULL)
+        *out = NULL;
     if (root == NULL)
         return schema(&c, NULL, "no JSON value");
-    if (!json_is_object(root))
+    if (root->type != JDOC_OBJECT)
         return schema(&c, NULL, "expected a webhook object, got %s", jtype(root));
-    w = calloc(1, sizeof *w);
-    if (w == NULL)
-        oom_at(&c, NULL);
-    /* Without W (out of memory) the body is only validated. */
+    if (!c.noalloc) {
+        w = calloc(1, sizeof *w);
+        if (w == NULL)
+            oom_at(&c, NULL);
+    }
+    /* Without W (validating, or out of memory) the body is only validated. */
     rc = walk(&c, root, w != NULL ? w : &scratch);
     if (rc != 0) {
-        /* Too deep anywhere wins over any other error, as if checked first. */
-        int drc = check_depth(&c, NULL, root, 1);
+        /* Too deep anywhere wins over any other error, as if checked first.
+         * A document the decoder saw within the cap cannot be. */
+        int drc = c.deep ? check_depth(&c, NULL, root, 1) : 0;
         if (drc != 0)
             rc = drc;
         /* The walk saw a container past the cap, so the full check must. */
@@ -792,30 +799,67 @@ int webhook_parse_json(struct webhook **out, const json_t *root, struct intern *
         rc = WEBHOOK_ENOMEM;
         goto out;
     }
-    rc = put_all(pool, w, err);
+    if (w != NULL)
+        rc = put_all(pool, w, err);
 out:
     if (rc != 0) {
         webhook_free(w);
         return rc;
     }
-    *out = w;
+    if (out != NULL)
+        *out = w;
     return 0;
 }
 
-int webhook_parse(struct webhook **out, const char *buf, size_t len, struct intern *pool,
-                  struct qerr *err)
+int webhook_parse_doc(struct webhook **out, const struct jdoc *d, const struct jval *root,
+                      struct intern *pool, struct qerr *err)
 {
-    json_error_t jerr;
-    json_t *root;
-    char text[sizeof jerr.text * 4];
-    size_t pos = 0;
+    return parse_root(out, d, root, pool, err);
+}
+
+int webhook_parse_json(struct webhook **out, const json_t *root, struct intern *pool,
+                       struct qerr *err)
+{
+    struct jdoc *d = NULL;
+    const struct jval *v;
     int rc;
 
     *out = NULL;
+    if (root == NULL)
+        return parse_root(out, NULL, NULL, pool, err);
+    if (jdoc_new(&d) != 0) {
+        qerr_set(err, "$", 0, 0, "out of memory");
+        return WEBHOOK_ENOMEM;
+    }
+    v = jdoc_from_json(d, root);
+    if (v == NULL) {
+        qerr_set(err, "$", 0, 0, "out of memory");
+        rc = WEBHOOK_ENOMEM;
+    } else {
+        rc = webhook_parse_doc(out, d, v, pool, err);
+    }
+    jdoc_free(d);
+    return rc;
+}
+
+/* BUF[0..len) decoded into D: jdoc's fast path, else jansson's verdict
+ * (its error, or its tree copied into D). 0 with *root set, or an error
+ * as webhook_parse reports it. */
+static int decode(struct jdoc *d, const char *buf, size_t len, const struct jval **root,
+                  struct qerr *err)
+{
+    json_error_t jerr;
+    json_t *j;
+    char text[sizeof jerr.text * 4];
+    size_t pos = 0;
+
+    *root = jdoc_parse(d, buf, len);
+    if (*root != NULL)
+        return 0;
     /* JSON_DECODE_ANY: a bare "4" or 17 is valid JSON that is not a
      * webhook (422), not a syntax error (400). */
-    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    if (root == NULL) {
+    j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (j == NULL) {
         /* jansson's text may quote input bytes; keep the message ASCII. */
         esc_append(text, sizeof text, &pos, jerr.text, strlen(jerr.text));
         /* jansson returns with its error untouched (empty text) only when
@@ -835,9 +879,49 @@ int webhook_parse(struct webhook **out, const char *buf, size_t len, struct inte
             return WEBHOOK_EJSON;
         }
     }
-    rc = webhook_parse_json(out, root, pool, err);
-    json_decref(root);
+    /* Valid, but past what jdoc decodes itself (deep, long numbers). */
+    *root = jdoc_from_json(d, j);
+    json_decref(j);
+    if (*root == NULL) {
+        qerr_set(err, "$", 0, 0, "out of memory");
+        return WEBHOOK_ENOMEM;
+    }
+    return 0;
+}
+
+int webhook_parse(struct webhook **out, const char *buf, size_t len, struct intern *pool,
+                  struct qerr *err)
+{
+    struct jdoc *d = NULL;
+    const struct jval *root;
+    int rc;
+
+    *out = NULL;
+    if (jdoc_new(&d) != 0) {
+        qerr_set(err, "$", 0, 0, "out of memory");
+        return WEBHOOK_ENOMEM;
+    }
+    rc = decode(d, buf, len, &root, err);
+    if (rc == 0)
+        rc = webhook_parse_doc(out, d, root, pool, err);
+    jdoc_free(d);
     return rc;
+}
+
+int webhook_check(struct jdoc *d, const char *buf, size_t len, size_t *nalerts,
+                  struct qerr *err)
+{
+    const struct jval *root, *alerts;
+    int rc = decode(d, buf, len, &root, err);
+
+    *nalerts = 0;
+    if (rc == 0)
+        rc = parse_root(NULL, d, root, NULL, err);
+    if (rc != 0)
+        return rc;
+    alerts = jdoc_get(root, "alerts", 6);
+    *nalerts = alerts->n;      /* the walk checked it is an array */
+    return 0;
 }
 
 void webhook_free(struct webhook *w)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "alert.h"
+#include "jdoc.h"
 #include "qerr.h"
 
 /* Return codes. The HTTP layer maps them to status codes. */
@@ -52,6 +53,19 @@ int webhook_parse(struct webhook **out, const char *buf, size_t len,
  * ROOT is only read; never WEBHOOK_EJSON. */
 int webhook_parse_json(struct webhook **out, const json_t *root,
                        struct intern *pool, struct qerr *err);
+
+/* The same from ROOT, a value of document D (replay decodes each record
+ * with jdoc and passes its "payload"). Neither is kept. */
+int webhook_parse_doc(struct webhook **out, const struct jdoc *d,
+                      const struct jval *root, struct intern *pool,
+                      struct qerr *err);
+
+/* Validate BUF[0..len) exactly as webhook_parse does (the same return
+ * codes and ERR), building nothing: for ingest, which stores the raw body.
+ * D is scratch, reused from call to call by one thread. 0 with *nalerts
+ * the number of alerts, or an error code. */
+int webhook_check(struct jdoc *d, const char *buf, size_t len,
+                  size_t *nalerts, struct qerr *err);
 
 /* Free W, its arrays and its alerts' arrays (not the interned strings).
  * W may be NULL. */

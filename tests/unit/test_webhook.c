@@ -929,9 +929,10 @@ static void test_samples(void **state)
 
 /* ---- out of memory ----------------------------------------------------- */
 
-/* Fail each allocation of a parse in turn (jansson's and ours): the result
- * is ENOMEM with nothing leaked (ASan checks), or a complete webhook when
- * the failure hit something with a fallback. */
+/* Fail each allocation of a parse in turn (jdoc's and the walk's; jdoc
+ * declining for lack of memory falls back to jansson): the result is
+ * ENOMEM with nothing leaked (ASan checks), or a complete webhook when the
+ * failure hit something with a fallback. */
 static void test_every_allocation_fails(void **state)
 {
     size_t len;
@@ -977,7 +978,7 @@ static void test_every_allocation_fails(void **state)
     }
     /* The loop really walked through the allocations, and most failures
      * (every one of ours) came back as ENOMEM. */
-    assert_true(n > 20);
+    assert_true(n > 10);   /* jdoc decodes in a handful (14 here) */
     assert_true(enomem > 10 && enomem > ejson);
     /* intern_new itself. */
     {
