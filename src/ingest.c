@@ -21,7 +21,7 @@
 
 #include <jansson.h>
 
-#include "alert.h"
+#include "jdoc.h"
 #include "webhook.h"
 
 /* Seconds Alertmanager is told to wait. It ignores Retry-After (it backs
@@ -31,6 +31,7 @@
 
 struct ingest {
     struct archive *a;
+    struct jdoc *doc;             /* scratch for validating bodies, reused */
     struct metric *alerts;        /* quench_alerts_received_total */
     struct metric *outcomes;      /* quench_archive_writes_total{outcome} */
     struct metric *latency;       /* quench_archive_write_seconds */
@@ -57,6 +58,10 @@ int ingest_new(struct ingest **out, struct archive *a, struct metrics *m,
     if (in == NULL)
         return qerr_set(err, "ingest", 0, 0, "out of memory");
     in->a = a;
+    if (jdoc_new(&in->doc) != 0) {
+        free(in);
+        return qerr_set(err, "ingest", 0, 0, "out of memory");
+    }
     if (m != NULL) {
         in->alerts = metrics_counter(m, "quench_alerts_received_total",
                                      "Alerts in webhooks stored in the archive.",
@@ -71,6 +76,7 @@ int ingest_new(struct ingest **out, struct archive *a, struct metrics *m,
                                         NULL, bounds,
                                         sizeof bounds / sizeof bounds[0], err);
         if (!in->alerts || !in->outcomes || !in->latency) {
+            jdoc_free(in->doc);
             free(in);
             return -1;
         }
@@ -117,8 +123,10 @@ static void pending_release(struct pending *p)
 
     free(p);
     in->pending--;
-    if (in->freed && in->pending == 0)
+    if (in->freed && in->pending == 0) {
+        jdoc_free(in->doc);
         free(in);
+    }
 }
 
 static void on_abort(struct http_req *req, void *ud)
@@ -176,8 +184,6 @@ static void archive_done(enum archive_outcome o, const char *id,
 void ingest_handle(struct http_req *req, void *ud)
 {
     struct ingest *in = ud;
-    struct intern *pool = NULL;
-    struct webhook *w = NULL;
     struct pending *p = NULL;
     struct qerr err;
     char detail[sizeof err.msg + sizeof err.source + 32];
@@ -191,15 +197,11 @@ void ingest_handle(struct http_req *req, void *ud)
         return;
     }
     body = http_req_body(req, &len);
-    if (intern_new(&pool) != 0) {
-        respond_unavailable(req, "out of memory", "retry later",
-                            RETRY_AFTER_BUSY);
-        return;
-    }
     memset(&err, 0, sizeof err);
-    rc = webhook_parse(&w, body ? body : "", body ? len : 0, pool, &err);
+    /* Correlation reads the archive stream, not this parse: here the body
+     * is only validated (and its alerts counted), nothing is built. */
+    rc = webhook_check(in->doc, body ? body : "", body ? len : 0, &nalerts, &err);
     if (rc != 0) {
-        intern_free(pool);
         qerr_format(&err, detail, sizeof detail);
         if (rc == WEBHOOK_EJSON)
             http_req_respond_error(req, 400, "invalid JSON", detail);
@@ -211,11 +213,6 @@ void ingest_handle(struct http_req *req, void *ud)
                                 RETRY_AFTER_BUSY);
         return;
     }
-    /* Correlation reads the archive stream, not this parse: it only
-     * validates and counts here. */
-    nalerts = w->nalerts;
-    webhook_free(w);
-    intern_free(pool);
 
     p = malloc(sizeof *p);
     if (p == NULL) {
@@ -264,5 +261,6 @@ void ingest_free(struct ingest *in)
         in->freed = 1;
         return;
     }
+    jdoc_free(in->doc);
     free(in);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "jdoc.h"
 #include "limits.h"
 #include "webhook.h"
 
@@ -34,6 +35,7 @@
 struct replay {
     struct topology *t;
     struct engine *e;
+    struct jdoc *doc;             /* the current record, reused */
     uint64_t records, alerts;
 };
 
@@ -45,7 +47,12 @@ int replay_new(struct replay **out, struct topology *t, const struct rules *r)
     if (rp == NULL)
         return -1;
     rp->t = t;
+    if (jdoc_new(&rp->doc) < 0) {
+        free(rp);
+        return -1;
+    }
     if (engine_new(&rp->e, t, r) < 0) {
+        jdoc_free(rp->doc);
         free(rp);
         return -1;
     }
@@ -58,6 +65,7 @@ void replay_free(struct replay *rp)
     if (rp == NULL)
         return;
     engine_free(rp->e);
+    jdoc_free(rp->doc);
     free(rp);
 }
 
@@ -76,13 +84,36 @@ uint64_t replay_alerts(const struct replay *rp)
     return rp->alerts;
 }
 
+/* LINE decoded into rp->doc: jdoc's fast path, else jansson's verdict
+ * with replay's flags (no JSON_DECODE_ANY: a scalar record is "not JSON"),
+ * its tree copied. The record, or NULL with ERR set. */
+static const struct jval *decode_record(struct replay *rp, const char *line, size_t len,
+                                        struct qerr *err)
+{
+    const struct jval *root = jdoc_parse(rp->doc, line, len);
+    json_error_t jerr;
+    json_t *j;
+
+    if (root != NULL && (root->type == JDOC_OBJECT || root->type == JDOC_ARRAY))
+        return root;
+    /* Declined, or a scalar: jansson's own message, as before jdoc. */
+    j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL) {
+        qerr_set(err, NULL, 0, 0, "not JSON: %s (column %d)", jerr.text, jerr.column);
+        return NULL;
+    }
+    root = jdoc_from_json(rp->doc, j);
+    json_decref(j);
+    if (root == NULL)
+        qerr_set(err, NULL, 0, 0, "out of memory");
+    return root;
+}
+
 int replay_record(struct replay *rp, const char *line, size_t len,
                   struct qerr *err)
 {
-    json_t *root = NULL;
-    json_error_t jerr;
+    const struct jval *root, *ra, *payload;
     struct webhook *wh = NULL;
-    const json_t *ra, *payload;
     struct qerr werr;
     int64_t now;
     int rc = -1;
@@ -92,30 +123,26 @@ int replay_record(struct replay *rp, const char *line, size_t len,
                  (unsigned)QUENCH_MAX_REPLAY_LINE);
         goto out;
     }
-    root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        qerr_set(err, NULL, 0, 0, "not JSON: %s (column %d)", jerr.text,
-                 jerr.column);
+    root = decode_record(rp, line, len, err);
+    if (root == NULL)
         goto out;
-    }
-    if (!json_is_object(root)) {
+    if (root->type != JDOC_OBJECT) {
         qerr_set(err, NULL, 0, 0, "record is not a JSON object");
         goto out;
     }
-    ra = json_object_get(root, "received_at");
-    if (!json_is_string(ra) ||
-        alert_time_parse(json_string_value(ra), json_string_length(ra), &now) < 0 ||
-        now == ALERT_NO_END) {
+    ra = jdoc_get(root, "received_at", 11);
+    if (ra == NULL || ra->type != JDOC_STRING ||
+        alert_time_parse(ra->u.str, ra->n, &now) < 0 || now == ALERT_NO_END) {
         qerr_set(err, NULL, 0, 0,
                  "received_at missing or not an RFC 3339 time");
         goto out;
     }
-    payload = json_object_get(root, "payload");
+    payload = jdoc_get(root, "payload", 7);
     if (payload == NULL) {
         qerr_set(err, NULL, 0, 0, "payload missing");
         goto out;
     }
-    if (webhook_parse_json(&wh, payload, engine_pool(rp->e), &werr) < 0) {
+    if (webhook_parse_doc(&wh, rp->doc, payload, engine_pool(rp->e), &werr) < 0) {
         qerr_set(err, NULL, 0, 0, "payload: %s%s%s", werr.source,
                  werr.source[0] ? ": " : "", werr.msg);
         goto out;
@@ -130,7 +157,6 @@ int replay_record(struct replay *rp, const char *line, size_t len,
     rc = 0;
 out:
     webhook_free(wh);
-    json_decref(root);
     return rc;
 }
 
