@@ -101,7 +101,16 @@ static void h_one(struct http_req *req, void *ud)
         ci.closed_at < a->clock_ms() - a->closed_ttl_ms)
         slot = -1;
     if (slot < 0) {
-        snprintf(detail, sizeof detail, "no incident %.*s", API_MAX_ECHO, id);
+        size_t n = strlen(id);
+
+        /* Cut at a character boundary, never inside a UTF-8 sequence: a
+         * torn one would make the body invalid JSON. */
+        if (n > API_MAX_ECHO) {
+            n = API_MAX_ECHO;
+            while (n > 0 && ((unsigned char)id[n] & 0xC0) == 0x80)
+                n--;
+        }
+        snprintf(detail, sizeof detail, "no incident %.*s", (int)n, id);
         http_req_respond_error(req, 404, "not_found", detail);
         return;
     }
