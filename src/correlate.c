@@ -1356,6 +1356,20 @@ static int update_member(struct correlate *c, uint32_t m, const struct alert *a,
     return CORRELATE_UPDATED;
 }
 
+/* Record when the alert named RE's entities (topology_seen): from its
+ * startsAt to NOW, the time it arrived (virtual in replay, so the same
+ * archive gives the same spans). rank counts a service's pods by it. */
+static void mark_seen(struct correlate *c, const struct rules_entity *re,
+                      int64_t starts_at, int64_t now)
+{
+    int32_t ids[] = {re->pod, re->service, re->node};
+    int64_t from = starts_at > 0 && starts_at < now ? starts_at : now;
+
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (ids[i] >= 0)
+            topology_seen(c->t, (uint32_t)ids[i], from, now);
+}
+
 int correlate_ingest(struct correlate *c, const struct alert *a,
                      const char *group_key, int64_t now, struct qerr *err)
 {
@@ -1382,6 +1396,10 @@ int correlate_ingest(struct correlate *c, const struct alert *a,
     if (mi >= 0) {
         struct member *mb = &c->members[mi];
         const struct incident *inc = inc_at(c, mb->incident);
+        /* a repeat (Alertmanager's repeat_interval) says its pod is still
+         * there, even when it changes nothing else */
+        if (mb->entity >= 0)
+            topology_seen(c->t, (uint32_t)mb->entity, now, now);
         if (a->starts_at < mb->a.starts_at)
             return CORRELATE_IGNORED;            /* an older episode */
         if (a->starts_at == mb->a.starts_at) {
@@ -1421,6 +1439,7 @@ int correlate_ingest(struct correlate *c, const struct alert *a,
     /* A full graph leaves the alert without an entity (it can still join
      * by group); that is a degraded answer, not a failure. */
     (void)rules_resolve(c->r, c->t, a, &re);
+    mark_seen(c, &re, a->starts_at, now);
     mb->entity = re.entity;
     mb->joined_at = mb->changed_at = now;
     if (old >= 0) {
@@ -1876,6 +1895,7 @@ static int restore_member(struct correlate *c, uint32_t s, const json_t *x,
     mb->entity = re.entity;
     mb->joined_at = json_integer_value(json_object_get(x, "joined_at"));
     mb->changed_at = json_integer_value(json_object_get(x, "changed_at"));
+    mark_seen(c, &re, mb->a.starts_at, mb->changed_at);
     mb->incident = s;
     if (json_array_size(ring) > 0) {
         mb->ring = malloc(c->r->flap_count * sizeof *mb->ring);

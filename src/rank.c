@@ -87,6 +87,9 @@
 #ifndef EPS
 #define EPS 1e-3            /* walk: silent entities stay reachable */
 #endif
+#ifndef LIVE_MS
+#define LIVE_MS 3600000.0   /* a pod counts if named within this before */
+#endif
 #ifndef CONF_A
 #define CONF_A (-1.4)       /* confidence = 1 / (1 + exp(-(A + B m))) */
 #endif
@@ -451,7 +454,7 @@ struct work {
     size_t nc;
     struct idmap map;
     double *xn;
-    int64_t t0, tsym;
+    int64_t t0, tsym, tmax;     /* first onset, first symptom, last onset */
 };
 
 static void work_cleanup(struct work *w)
@@ -480,6 +483,24 @@ static int is_pod(const struct topology *t, uint32_t id)
 {
     const struct topology_entity *e = topology_entity(t, id);
     return e != NULL && e->kind == ENTITY_POD;
+}
+
+/* Whether pod ID is one of its service's and node's pods around this
+ * incident: alerts named it within LIVE_MS before the first onset, or
+ * during the incident. The graph keeps every pod name it has seen and a
+ * rollout renames them all, so without this a service's "pods" would be
+ * every replica it ever had, and the contrast of the live ones would be
+ * diluted by the dead (docs/ranking.md, "Pods that are gone"). A pod with
+ * an alert in the incident is live by construction; one never recorded
+ * (topology_seen not called, as in unit tests) counts. */
+static int pod_live(const struct topology *t, const struct work *w, uint32_t id)
+{
+    struct topology_span sp = topology_seen_span(t, id);
+
+    if (sp.first > sp.last)
+        return 1;
+    return (double)sp.last >= (double)w->t0 - LIVE_MS &&
+           (double)sp.first <= (double)w->tmax + TOL_MS;
 }
 
 /* Rarity of an alertname: on how many distinct owners it fires, a pod's
@@ -563,12 +584,15 @@ static int build_groups(struct rank *r, struct work *w)
     }
     w->t0 = INT64_MAX;
     w->tsym = INT64_MAX;
+    w->tmax = INT64_MIN;
     for (i = 0; i < r->n; i++) {
         const struct ralert *a = &r->a[i];
         w->s[i] = (struct sorted){a->entity, cname[a->name], a->name,
                                   a->starts_at, a->key, (uint32_t)i};
         if (a->starts_at < w->t0)
             w->t0 = a->starts_at;
+        if (a->starts_at > w->tmax)
+            w->tmax = a->starts_at;
         if (a->cls == RANK_SYMPTOM && a->starts_at < w->tsym)
             w->tsym = a->starts_at;
     }
@@ -652,7 +676,8 @@ static int build_candidates(struct rank *r, struct work *w)
             w->ids[n++] = e;
         m = topology_out(t, e, &ids);
         for (k = 0; k < m; k++)
-            if (idmap_put(&seen, ids[k], 0))
+            if ((!is_pod(t, ids[k]) || pod_live(t, w, ids[k])) &&
+                idmap_put(&seen, ids[k], 0))
                 w->ids[n++] = ids[k];
         if (is_pod(t, e)) {
             /* a pod's service: the level a fault in all replicas sits at */
@@ -732,7 +757,7 @@ static int pod_universe(struct rank *r, struct work *w, size_t *npods,
         w->c[i].aonset = w->c[i].onset;
         for (k = 0; k < m; k++) {
             const struct cand *p;
-            if (!is_pod(t, ids[k]))
+            if (!is_pod(t, ids[k]) || !pod_live(t, w, ids[k]))
                 continue;
             p = cand_of(w, ids[k]);
             w->c[i].npods++;
@@ -823,7 +848,8 @@ static int local_evidence(struct rank *r, struct work *w)
                     continue;
                 m = topology_out(t, sv[j], &ids);
                 for (k = 0; k < m; k++)
-                    if (ids[k] != c->id && is_pod(t, ids[k])) {
+                    if (ids[k] != c->id && is_pod(t, ids[k]) &&
+                        pod_live(t, w, ids[k])) {
                         sib += ent_e(w, ids[k]);
                         nsib++;
                     }

@@ -65,7 +65,11 @@ struct topology {
                                         * entity it meets, and a byte array
                                         * stays in cache where the ~100 B
                                         * entities do not */
-    uint32_t adj_cap;                  /* entries of out, in and kinds */
+    struct topology_span *seen;        /* when alerts named each entity:
+                                        * pods churn, and rank must count
+                                        * only the pods alive around an
+                                        * incident (topology_seen) */
+    uint32_t adj_cap;                  /* entries of out, in, kinds, seen */
     uint32_t *csr;                     /* declared edges: out ids, then in ids */
     uint32_t *slots;                   /* hash: id + 1, 0 = empty */
     uint32_t nslots;                   /* power of two */
@@ -194,6 +198,10 @@ static int reserve_entity(struct topology *t)
         if (k == NULL)
             return -1;
         t->kinds = k;
+        struct topology_span *sp = realloc(t->seen, cap * sizeof *sp);
+        if (sp == NULL)
+            return -1;
+        t->seen = sp;
         t->adj_cap = cap;
     }
     if (n > t->sc->cap) {
@@ -242,6 +250,7 @@ static int32_t add_entity(struct topology *t, enum entity_kind kind,
     t->out[id] = (struct adj){ .ids = NULL };
     t->in[id] = (struct adj){ .ids = NULL };
     t->kinds[id] = (uint8_t)kind;
+    t->seen[id] = (struct topology_span){ INT64_MAX, INT64_MIN };
     t->sc->mark[id] = 0;
     t->slots[slot] = id + 1;
     t->count++;
@@ -314,6 +323,7 @@ void topology_free(struct topology *t)
     free(t->out);
     free(t->in);
     free(t->kinds);
+    free(t->seen);
     free(t->csr);
     free(t->slots);
     while (t->names != NULL) {
@@ -641,6 +651,26 @@ int topology_load(struct topology **out, const char *path,
 uint32_t topology_count(const struct topology *t)
 {
     return t->count;
+}
+
+void topology_seen(struct topology *t, uint32_t id, int64_t from_ms, int64_t to_ms)
+{
+    struct topology_span *sp;
+
+    if (id >= t->count)
+        return;
+    sp = &t->seen[id];
+    if (from_ms < sp->first)
+        sp->first = from_ms;
+    if (to_ms > sp->last)
+        sp->last = to_ms;
+}
+
+struct topology_span topology_seen_span(const struct topology *t, uint32_t id)
+{
+    if (id >= t->count)
+        return (struct topology_span){ INT64_MAX, INT64_MIN };
+    return t->seen[id];
 }
 
 int32_t topology_find(const struct topology *t, enum entity_kind kind,

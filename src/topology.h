@@ -50,6 +50,20 @@ void topology_free(struct topology *t);
 
 /* Number of entities. */
 uint32_t topology_count(const struct topology *t);
+
+/* When alerts named an entity: the earliest and latest times recorded by
+ * topology_seen; {INT64_MAX, INT64_MIN} if never (declared entities that
+ * never alerted). Pods get new names at every rollout and the graph keeps
+ * the old ones, so rank counts a service's or node's pods only if their
+ * span reaches the incident (rank.c, LIVE_MS). */
+struct topology_span {
+    int64_t first, last;    /* ms since the epoch */
+};
+/* Widen ID's span to cover [FROM_MS, TO_MS] (an alert's startsAt and the
+ * time it was received). Out of range ids are ignored. */
+void topology_seen(struct topology *t, uint32_t id, int64_t from_ms, int64_t to_ms);
+/* ID's span; the "never" span for out-of-range ids. */
+struct topology_span topology_seen_span(const struct topology *t, uint32_t id);
 /* Id of KIND/NAME, or -1. Service-like kinds share one name space: looking
  * up ENTITY_SERVICE finds a database of that name too. */
 int32_t topology_find(const struct topology *t, enum entity_kind kind,

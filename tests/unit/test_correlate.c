@@ -507,6 +507,45 @@ static void test_ids_deterministic(void **state)
     fixture_cleanup(&b);
 }
 
+/* Ingest records when an alert named its pod, service and node (from its
+ * startsAt to its arrival); a repeat that changes nothing still says the
+ * pod is there; a restore records them again. rank counts pods by it. */
+static void test_marks_entities_seen(void **state)
+{
+    (void)state;
+    struct fixture f, g;
+    struct topology_span sp;
+    json_t *dump = NULL;
+    struct qerr err;
+    int32_t pod, svc, node;
+
+    fixture_init(&f, NULL);
+    ingest(&f, "alertname=CpuHigh,service=cart,pod=cart-0,node=n1", 'f', 100, "g", 130);
+    pod = topology_find(f.t, ENTITY_POD, "cart-0");
+    svc = topology_find(f.t, ENTITY_SERVICE, "cart");
+    node = topology_find(f.t, ENTITY_NODE, "n1");
+    assert_true(pod >= 0 && svc >= 0 && node >= 0);
+    sp = topology_seen_span(f.t, (uint32_t)pod);
+    assert_true(sp.first == 100000 && sp.last == 130000);
+    sp = topology_seen_span(f.t, (uint32_t)node);
+    assert_true(sp.first == 100000 && sp.last == 130000);
+    /* the same notification again, an hour later */
+    assert_int_equal(ingest(&f, "alertname=CpuHigh,service=cart,pod=cart-0,node=n1",
+                            'f', 100, "g", 3730), CORRELATE_IGNORED);
+    sp = topology_seen_span(f.t, (uint32_t)pod);
+    assert_true(sp.first == 100000 && sp.last == 3730000);
+
+    assert_int_equal(correlate_dump(f.c, &dump), 0);
+    fixture_init(&g, NULL);
+    if (correlate_restore(g.c, dump, &err) != 0)
+        fail_msg("restore: %s", err.msg);
+    sp = topology_seen_span(g.t, (uint32_t)topology_find(g.t, ENTITY_POD, "cart-0"));
+    assert_true(sp.first == 100000 && sp.last >= 130000);
+    json_decref(dump);
+    fixture_cleanup(&g);
+    fixture_cleanup(&f);
+}
+
 static void test_dump_restore(void **state)
 {
     (void)state;
@@ -699,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_close_time_and_deadline),
         cmocka_unit_test(test_flapping),
         cmocka_unit_test(test_ids_deterministic),
+        cmocka_unit_test(test_marks_entities_seen),
         cmocka_unit_test(test_dump_restore),
         cmocka_unit_test(test_change_log_and_parts),
         cmocka_unit_test(test_prune),

@@ -140,6 +140,49 @@ static void test_silent_database_under_callers(void **state)
     assert_string_equal(top(f), "orders");
 }
 
+/* A service with three replicas alerting now and nine pod names from
+ * earlier rollouts still in the graph (alerts named them two days ago):
+ * only the live ones are its pods, so the contrast is 3 of 3, as a fresh
+ * replay of the incident would see it. Without seen-spans (never
+ * recorded) all twelve count. */
+static void test_dead_pods_do_not_dilute(void **state)
+{
+    struct fx *f = *state;
+    const int64_t now = 200LL * 86400000, then = now - 2 * 86400000LL;
+    uint32_t s = ent(f, ENTITY_SERVICE, "cart"), o = ent(f, ENTITY_SERVICE, "web");
+    uint32_t live[3], dead[9], q = ent(f, ENTITY_POD, "web-0");
+    const struct rank_cause *c = NULL;
+    char name[32];
+    int said = 0;
+
+    link(f, o, q);   /* another service's pod, so the contrast has a rest */
+    for (int i = 0; i < 9; i++) {
+        snprintf(name, sizeof name, "cart-old-%d", i);
+        dead[i] = ent(f, ENTITY_POD, name);
+        link(f, s, dead[i]);
+        topology_seen(f->t, dead[i], then, then + 60000);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "cart-new-%d", i);
+        live[i] = ent(f, ENTITY_POD, name);
+        link(f, s, live[i]);
+        topology_seen(f->t, live[i], now, now + 30000);
+        fire(f, live[i], "ContainerCpuHigh", RANK_CAUSE, 1.0, now);
+    }
+    fire(f, q, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, now + 60000);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    for (size_t i = 0; i < rank_count(f->r); i++) {
+        assert_true(rank_cause(f->r, i)->entity != dead[0]);
+        if (rank_cause(f->r, i)->entity == s)
+            c = rank_cause(f->r, i);
+    }
+    assert_non_null(c);
+    assert_ptr_equal(c, rank_cause(f->r, 0));
+    for (size_t i = 0; i < c->nevidence; i++)
+        said |= strstr(c->evidence[i], "3 of 3 pods of cart alert") != NULL;
+    assert_true(said);
+}
+
 /* two pods of unrelated services with the same resource alert, one three
  * minutes later: the early one is the cause, with a timed sentence */
 static void test_early_resource_alert_wins(void **state)
@@ -465,6 +508,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_chain_deepest_is_cause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_hosting_alerting_pods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_pods_do_not_dilute, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_database_under_callers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_vs_pod, setup, teardown),

@@ -109,6 +109,41 @@ static void test_empty(void **state)
     topology_free(t);
 }
 
+/* When alerts named an entity: never, then widened both ways; bad ids are
+ * ignored and read as never. */
+static void test_seen_span(void **state)
+{
+    (void)state;
+    struct topology *t = NULL;
+    struct topology_span sp;
+    int32_t p;
+
+    assert_int_equal(topology_new_empty(&t), 0);
+    p = topology_intern(t, ENTITY_POD, "web-0");
+    sp = topology_seen_span(t, (uint32_t)p);
+    assert_true(sp.first == INT64_MAX && sp.last == INT64_MIN);
+    topology_seen(t, (uint32_t)p, 5000, 9000);
+    topology_seen(t, (uint32_t)p, 7000, 8000);    /* inside: no change */
+    sp = topology_seen_span(t, (uint32_t)p);
+    assert_true(sp.first == 5000 && sp.last == 9000);
+    topology_seen(t, (uint32_t)p, 1000, 20000);
+    sp = topology_seen_span(t, (uint32_t)p);
+    assert_true(sp.first == 1000 && sp.last == 20000);
+    topology_seen(t, 77, 1, 2);
+    sp = topology_seen_span(t, 77);
+    assert_true(sp.first == INT64_MAX && sp.last == INT64_MIN);
+    /* entities added later (arrays grow) start as never seen */
+    for (int i = 0; i < 200; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "n-%d", i);
+        assert_true(topology_intern(t, ENTITY_NODE, name) >= 0);
+    }
+    sp = topology_seen_span(t, topology_count(t) - 1);
+    assert_true(sp.first == INT64_MAX && sp.last == INT64_MIN);
+    assert_true(topology_seen_span(t, (uint32_t)p).last == 20000);
+    topology_free(t);
+}
+
 static void test_overlay(void **state)
 {
     (void)state;
@@ -314,6 +349,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_shop),
         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_seen_span),
         cmocka_unit_test(test_overlay),
         cmocka_unit_test(test_neighbours),
         cmocka_unit_test(test_errors),
