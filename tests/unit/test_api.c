@@ -526,6 +526,22 @@ static void test_echo_utf8(void **state)
     assert_not_found(f, 0, id);
 }
 
+/* Bytes that are not UTF-8 in an echoed id become U+FFFD, so the 404 is
+ * still JSON; well-formed characters pass through. */
+static void test_echo_invalid_utf8(void **state)
+{
+    struct fx *f = *state;
+
+    serve_ttl(f);
+    /* a lone 0xFF, an overlong '/', a UTF-16 surrogate, a truncated
+     * sequence, then a good U+00E9 */
+    req_get(f, API_INCIDENTS_PATH "/a%FFb%C0%AFc%ED%A0%80d%E2%82e%C3%A9", "");
+    run(f);
+    assert_not_found(f, 0, "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd"
+                           "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                           "d\xef\xbf\xbd\xef\xbf\xbd" "e\xc3\xa9");
+}
+
 /* A closed incident is listed (closed_at set) and served by id through
  * closed_at + closed_ttl_ms, and neither a millisecond later. */
 static void test_closed_ttl(void **state)
@@ -716,6 +732,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_by_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_echo_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_invalid_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merged_id, setup, teardown),
