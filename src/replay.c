@@ -471,14 +471,16 @@ static size_t write_diff(FILE *f, const json_t *base, const json_t *cur)
 
 /* ---- the command ----------------------------------------------------------- */
 
+static const char replay_usage[] =
+    "usage: quench replay [--config F] [--rules DIR] [--playbooks DIR] "
+    "--input FILE.jsonl\n"
+    "                     [--format json|text|html] [--baseline REPORT.json] "
+    "[--out FILE]\n";
+
+/* A usage error: one line, as every quench command reports them. */
 static int usage(const char *msg)
 {
-    fprintf(stderr,
-            "quench replay: %s\n"
-            "usage: quench replay [--config F] [--rules DIR] [--playbooks DIR] "
-            "--input FILE.jsonl\n"
-            "                     [--format json|text|html] [--baseline REPORT.json] "
-            "[--out FILE]\n", msg);
+    fprintf(stderr, "quench replay: %s (quench replay --help)\n", msg);
     return 2;
 }
 
@@ -505,11 +507,21 @@ int replay_main(int argc, char **argv)
     size_t cap = 0, lineno = 0, bad = 0;
     ssize_t len;
     int rc = 1;
+    char rules_buf[QUENCH_PATH_MAX];
 
     /* argv[0] is "replay" (or the program name): options follow. */
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *eq = strchr(a, '=');
         const char **dst = NULL;
+        char name[32];
+        /* --opt=value as well as --opt value, like the other commands */
+        if (eq != NULL && strncmp(a, "--", 2) == 0 && (size_t)(eq - a) < sizeof name) {
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = '\0';
+            a = name;
+        } else {
+            eq = NULL;
+        }
         if (strcmp(a, "--config") == 0)
             dst = &config;
         else if (strcmp(a, "--rules") == 0)
@@ -524,13 +536,19 @@ int replay_main(int argc, char **argv)
             dst = &baseline;
         else if (strcmp(a, "--out") == 0)
             dst = &outpath;
-        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage("replay a JSONL archive through the engine");
+        else if (eq == NULL && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+            fputs("quench replay: run an exported archive through the engine "
+                  "on a virtual clock (no Redis, no cluster, no network)\n", stdout);
+            fputs(replay_usage, stdout);
             return 0;
         } else {
             char msg[300];
-            snprintf(msg, sizeof msg, "unknown argument '%.200s'", a);
+            snprintf(msg, sizeof msg, "unknown argument '%.200s'", argv[i]);
             return usage(msg);
+        }
+        if (eq != NULL) {
+            *dst = eq + 1;
+            continue;
         }
         if (i + 1 >= argc) {
             char msg[300];
@@ -548,7 +566,9 @@ int replay_main(int argc, char **argv)
 
     if (config != NULL) {
         struct qerr err;
-        if (config_load(&cfg, config, &err) < 0) {
+        /* replay talks to nothing, so it reads no secret: the
+         * production config works on a laptop without them */
+        if (config_load_opts(&cfg, config, getenv, CONFIG_NO_SECRETS, &err) < 0) {
             print_qerr(&err);
             goto out;
         }
@@ -556,7 +576,7 @@ int replay_main(int argc, char **argv)
             rules_dir = cfg->rules_dir;
     }
     if (rules_dir == NULL)
-        rules_dir = "rules";
+        rules_dir = config_data_dir("rules", rules_buf, sizeof rules_buf);
     {
         struct qerr err;
         if (rules_load_dir(rules_dir, &r, &t, &err) < 0) {

@@ -34,6 +34,18 @@ def main():
                           and " 0 entities" not in p.stdout,
                           "installed quench check from %s: rc %d %s%s"
                           % (elsewhere, p.returncode, p.stdout, p.stderr))
+            # replay without --rules uses the install's rules too
+            samples = os.path.join(harness.source_dir(), "tests", "data", "samples")
+            jsonl = os.path.join(elsewhere, "in.jsonl")
+            with open(jsonl, "w") as f:
+                for i, name in enumerate(sorted(os.listdir(samples))):
+                    f.write('{"received_at":"2024-05-01T14:%02d:00Z","payload":%s}\n'
+                            % (10 + i, open(os.path.join(samples, name)).read().strip()))
+            p = subprocess.run([exe, "replay", "--input", jsonl], cwd=elsewhere,
+                               capture_output=True, text=True, timeout=60)
+            harness.check(p.returncode == 0 and '"redis-cart"' in p.stdout,
+                          "installed replay: rc %d %s" % (p.returncode, p.stderr))
+            os.unlink(jsonl)
             # a rules/ under the working directory (a checkout) wins
             os.mkdir(os.path.join(elsewhere, "rules"))
             open(os.path.join(elsewhere, "rules", "correlation.yaml"), "w").write("window: soon\n")

@@ -100,10 +100,25 @@ def main():
         check(len(errs) == 2 and errs[0].startswith(bad + ":3: ") and
               errs[1].startswith(bad + ":5: "), f"error lines {errs}")
 
-        # Usage errors: exit 2.
-        for args in ([], ["--input"], ["--input", CASE, "--format", "pdf"], ["--bogus"]):
+        # Usage errors: exit 2, one line each.
+        for args in ([], ["--input"], ["--input", CASE, "--format", "pdf"], ["--bogus"],
+                     ["--bogus=1"]):
             u = replay(*args)
             check(u.returncode == 2, f"usage {args}: exit {u.returncode}")
+            check(len(u.stderr.strip().splitlines()) == 1, f"usage {args}: {u.stderr!r}")
+        h = replay("--help")
+        check(h.returncode == 0 and "usage: quench replay" in h.stdout, "replay --help")
+
+        # --opt=value, as the other commands take it.
+        eqf = replay(f"--rules={rules}", f"--input={CASE}", "--format=json")
+        check(eqf.returncode == 0 and eqf.stdout == a.stdout, f"--opt=value: {eqf.stderr}")
+
+        # The production config, on a machine without its secrets: replay
+        # reads none (it talks to nothing), so it runs.
+        prod = replay("--config", os.path.join(SRC, "deploy/quench.yaml"), "--rules", rules,
+                      "--input", CASE)
+        check(prod.returncode == 0 and prod.stdout == a.stdout,
+              f"--config deploy/quench.yaml: {prod.returncode} {prod.stderr.strip()}")
         m = replay("--input", os.path.join(tmp, "missing.jsonl"), "--rules", rules)
         check(m.returncode == 1 and "missing.jsonl" in m.stderr, "missing input")
 
