@@ -421,15 +421,21 @@ static const char hist_rules[] =
  * checkout fire (one incident: checkout calls payment), resolve a minute
  * later, and the tick closes the incident 5 minutes after that. With
  * CLOSE 0 the last episode stays open. */
+/* T as the specs' startsAt: RFC 3339 with ':' written '_'. */
+static void spec_time(int64_t t, char *at, size_t n)
+{
+    alert_time_format(t, at, n);
+    for (char *p = at; *p; p++)
+        if (*p == ':')
+            *p = '_';
+}
+
 static void hist_episode(struct engine *e, int k, int close)
 {
     char specs[256], at[40];
     int64_t t = T0 + k * HOUR;
 
-    alert_time_format(t, at, sizeof at);
-    for (char *p = at; *p; p++)
-        if (*p == ':')
-            *p = '_';
+    spec_time(t, at, sizeof at);
     snprintf(specs, sizeof specs, "CpuHigh:payment:firing:%s LatencyHigh:checkout:firing:%s",
              at, at);
     ingest(e, "g", specs, t + 1000);
@@ -528,10 +534,7 @@ static void test_history_survives_pod_renames(void **state)
         char specs[256], at[40];
         int64_t at_ms = T0 + k * HOUR;
 
-        alert_time_format(at_ms, at, sizeof at);
-        for (char *p = at; *p; p++)
-            if (*p == ':')
-                *p = '_';
+        spec_time(at_ms, at, sizeof at);
         snprintf(specs, sizeof specs, "CpuHigh:payment/payment-7f9c-%c:firing:%s",
                  'a' + k, at);
         ingest(e, "g", specs, at_ms + 1000);
