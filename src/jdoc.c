@@ -499,7 +499,9 @@ static int close_container(struct jdoc *d, size_t base, struct jval *v)
     size_t n = d->top - base;
     struct jval *kids = NULL;
 
-    if (v->type == JDOC_OBJECT && has_duplicate(d, &d->stack[base], n))
+    /* n > 1: fewer members cannot repeat one, and with none the stack may
+     * not exist yet (&NULL[0] is undefined) */
+    if (v->type == JDOC_OBJECT && n > 1 && has_duplicate(d, &d->stack[base], n))
         return -1;
     if (n > 0) {
         kids = arena_alloc(d, n * sizeof *kids);

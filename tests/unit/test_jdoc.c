@@ -218,6 +218,28 @@ static void test_reuse(void **state)
     free(s);
 }
 
+/* Empty containers as the very first document of a fresh holder (found
+ * by tests/fuzz/fuzz_jdoc.c: the duplicate check indexed a stack that did
+ * not exist yet: &NULL[0], undefined behaviour that clang's UBSan reports
+ * and gcc's, which CI builds with, does not; run it in the clang fuzz
+ * build, docs/testing.md). */
+static void test_empty_first(void **state)
+{
+    static const char *const docs[] = {"{}", "[]", "{\"a\":{}}", "[[],{}]"};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        struct jdoc *d;
+        const struct jval *v;
+
+        assert_int_equal(jdoc_new(&d), 0);
+        v = parse(d, docs[i]);
+        assert_non_null(v);
+        assert_true(v->type == JDOC_OBJECT || v->type == JDOC_ARRAY);
+        jdoc_free(d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +249,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_object_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
+        cmocka_unit_test(test_empty_first),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
