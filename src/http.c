@@ -46,6 +46,7 @@
 #include <openssl/evp.h>
 
 #include "limits.h"
+#include "utf8.h"
 
 #define container_of(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -130,48 +131,16 @@ static bool ct_equal(const void *a, size_t alen, const void *b, size_t blen)
     return alen == blen && CRYPTO_memcmp(a, b, alen) == 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at S (RFC 3629: no overlongs,
- * no surrogates, nothing past U+10FFFF), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-    size_t n, i;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (s[1] < lo || s[1] > hi)   /* also stops at the NUL */
-        return 0;
-    for (i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
-
 /* Append S JSON-escaped at P; P has room for 6 bytes per input byte.
  * Bytes that are not UTF-8 (a percent-decoded path echoed in a detail)
  * become U+FFFD each, so the body stays valid JSON. */
 static char *json_escape(char *p, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *end = (const unsigned char *)s + strlen(s);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        size_t n = c < 0x80 ? 1 : utf8_len((const unsigned char *)s);
+        size_t n = c < 0x80 ? 1 : utf8_seq_len((const unsigned char *)s, end);
         if (n == 0) {
             memcpy(p, "\\ufffd", 6);
             p += 6;

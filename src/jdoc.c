@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "limits.h"
+#include "utf8.h"
 
 /* First arena chunk when nothing is known about the documents yet. */
 #define CHUNK_MIN (64u * 1024)
@@ -216,37 +217,6 @@ static int word_special(uint64_t w)
     return (hit & high) != 0;
 }
 
-/* Bytes of the strict UTF-8 sequence at P (lead byte >= 0x80), or 0 when
- * it is not one: overlong, a surrogate, past U+10FFFF, or cut short. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;          /* overlong */
-    else if (c == 0xED)
-        hi = 0x9F;          /* surrogates */
-    else if (c == 0xF0)
-        lo = 0x90;          /* overlong */
-    else if (c == 0xF4)
-        hi = 0x8F;          /* past U+10FFFF */
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 /* The four hex digits at P as a code unit, or -1. */
 static long hex4(const char *p, const char *end)
 {
@@ -362,7 +332,7 @@ static int parse_string(struct jdoc *d, const char **out, uint32_t *n)
             p = (const unsigned char *)d->p;
             continue;
         }
-        k = utf8_len(p, end);
+        k = utf8_seq_len(p, end);
         if (k == 0)
             return -1;
         memcpy(dst, p, k);
