@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "spec_webhook.h"
 #include "engine.h"
 #include "http.h"
 
@@ -338,41 +339,12 @@ static const char *id_of(const json_t *inc)
 
 /* ---- engine input ------------------------------------------------------ */
 
-/* Take a webhook of GROUP with one alert per "alertname:service:status:
- * startsAt" ('_' for ':' in the time) at NOW. */
+/* Take a webhook of GROUP (spec_webhook.h) at NOW. */
 static void ingest(struct engine *e, const char *group, const char *specs, int64_t now)
 {
-    char body[8192], spec[512], *save = NULL, *tok;
-    size_t len = 0;
-    int first = 1;
-    struct webhook *wh = NULL;
+    struct webhook *wh = spec_webhook(e, group, specs);
     struct qerr err;
 
-    len += (size_t)snprintf(body + len, sizeof body - len,
-                            "{\"version\":\"4\",\"groupKey\":\"%s\",\"status\":\"firing\","
-                            "\"receiver\":\"q\",\"groupLabels\":{},\"commonLabels\":{},"
-                            "\"commonAnnotations\":{},\"externalURL\":\"\",\"alerts\":[",
-                            group);
-    snprintf(spec, sizeof spec, "%s", specs);
-    for (tok = strtok_r(spec, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char name[64], svc[64], st[16], at[64];
-        if (sscanf(tok, "%63[^:]:%63[^:]:%15[^:]:%63s", name, svc, st, at) != 4)
-            fail_msg("bad spec %s", tok);
-        for (char *p = at; *p; p++)
-            if (*p == '_')
-                *p = ':';
-        len += (size_t)snprintf(body + len, sizeof body - len,
-                                "%s{\"status\":\"%s\",\"labels\":{\"alertname\":\"%s\","
-                                "\"service\":\"%s\",\"severity\":\"critical\"},"
-                                "\"annotations\":{},\"startsAt\":\"%s\",\"endsAt\":\"%s\","
-                                "\"generatorURL\":\"\"}",
-                                first ? "" : ",", st, name, svc, at,
-                                strcmp(st, "resolved") == 0 ? at : "0001-01-01T00:00:00Z");
-        first = 0;
-    }
-    snprintf(body + len, sizeof body - len, "]}");
-    if (webhook_parse(&wh, body, strlen(body), engine_pool(e), &err) != 0)
-        fail_msg("webhook: %s: %s", err.source, err.msg);
     assert_true(engine_ingest_webhook(e, wh, now, &err) >= 0);
     webhook_free(wh);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "spec_webhook.h"
 
 static const char graph[] =
     "services:\n"
@@ -46,48 +47,6 @@ static void hook(void *ctx, struct engine *e, uint32_t slot, enum engine_event e
     }
 }
 
-/* A webhook body with one alert per "alertname:service:status:startsAt";
- * "service/pod" in the second field adds a pod label. */
-static struct webhook *webhook(struct engine *e, const char *group, const char *specs)
-{
-    char body[8192], spec[512], *save = NULL, *tok;
-    size_t len = 0;
-    int first = 1;
-    struct webhook *wh = NULL;
-    struct qerr err;
-
-    len += (size_t)snprintf(body + len, sizeof body - len,
-                            "{\"version\":\"4\",\"groupKey\":\"%s\",\"status\":\"firing\","
-                            "\"receiver\":\"q\",\"groupLabels\":{},\"commonLabels\":{},"
-                            "\"commonAnnotations\":{},\"externalURL\":\"\",\"alerts\":[",
-                            group);
-    snprintf(spec, sizeof spec, "%s", specs);
-    for (tok = strtok_r(spec, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char name[64], svc[64], st[16], at[64], pod[80] = "";
-        char *slash;
-        if (sscanf(tok, "%63[^:]:%63[^:]:%15[^:]:%63s", name, svc, st, at) != 4)
-            fail_msg("bad spec %s", tok);
-        if ((slash = strchr(svc, '/')) != NULL) {
-            *slash = '\0';
-            snprintf(pod, sizeof pod, "\"pod\":\"%s\",", slash + 1);
-        }
-        for (char *p = at; *p; p++)
-            if (*p == '_')
-                *p = ':';
-        len += (size_t)snprintf(body + len, sizeof body - len,
-                                "%s{\"status\":\"%s\",\"labels\":{\"alertname\":\"%s\","
-                                "%s\"service\":\"%s\",\"severity\":\"critical\"},"
-                                "\"annotations\":{},\"startsAt\":\"%s\",\"endsAt\":\"%s\","
-                                "\"generatorURL\":\"\"}",
-                                first ? "" : ",", st, name, pod, svc, at,
-                                strcmp(st, "resolved") == 0 ? at : "0001-01-01T00:00:00Z");
-        first = 0;
-    }
-    snprintf(body + len, sizeof body - len, "]}");
-    if (webhook_parse(&wh, body, strlen(body), engine_pool(e), &err) != 0)
-        fail_msg("webhook: %s: %s", err.source, err.msg);
-    return wh;
-}
 
 #define T0 1647736800000LL   /* 2022-03-20T00:40:00Z */
 
@@ -108,12 +67,12 @@ static void test_pipeline(void **state)
     assert_int_equal(engine_new(&e, t, r), 0);
     engine_set_hook(e, hook, &ev);
 
-    wh = webhook(e, "g1", "CpuHigh:payment:firing:2022-03-20T00_40_00Z "
+    wh = spec_webhook(e, "g1", "CpuHigh:payment:firing:2022-03-20T00_40_00Z "
                           "LatencyHigh:payment:firing:2022-03-20T00_40_05Z");
     assert_int_equal(engine_ingest_webhook(e, wh, T0 + 1000, &err), 2);
     webhook_free(wh);
     assert_int_equal(ev.updated, 1);          /* once per webhook, not per alert */
-    wh = webhook(e, "g2", "ErrorsHigh:frontend:firing:2022-03-20T00_40_10Z");
+    wh = spec_webhook(e, "g2", "ErrorsHigh:frontend:firing:2022-03-20T00_40_10Z");
     assert_int_equal(engine_ingest_webhook(e, wh, T0 + 2000, &err), 1);
     webhook_free(wh);
     assert_int_equal(ev.updated, 2);
@@ -122,7 +81,7 @@ static void test_pipeline(void **state)
     free(slots);
 
     /* checkout links payment's and frontend's incidents: merge. */
-    wh = webhook(e, "g3", "LatencyHigh:checkout:firing:2022-03-20T00_40_20Z");
+    wh = spec_webhook(e, "g3", "LatencyHigh:checkout:firing:2022-03-20T00_40_20Z");
     assert_int_equal(engine_ingest_webhook(e, wh, T0 + 3000, &err), 1);
     webhook_free(wh);
     assert_int_equal(ev.merged, 1);
@@ -171,7 +130,7 @@ static void test_pipeline(void **state)
     json_decref(j);
 
     /* Resolve everything; the tick closes it at last resolve + 5m. */
-    wh = webhook(e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z "
+    wh = spec_webhook(e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z "
                           "LatencyHigh:payment:resolved:2022-03-20T00_40_05Z "
                           "ErrorsHigh:frontend:resolved:2022-03-20T00_40_10Z "
                           "LatencyHigh:checkout:resolved:2022-03-20T00_40_20Z");
@@ -186,7 +145,7 @@ static void test_pipeline(void **state)
     json_decref(j);
     /* A repeat changes nothing and fires nothing. */
     int before = ev.updated;
-    wh = webhook(e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z");
+    wh = spec_webhook(e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z");
     assert_int_equal(engine_ingest_webhook(e, wh, T0 + 400000, &err), 0);
     webhook_free(wh);
     assert_int_equal(ev.updated, before);
@@ -221,7 +180,7 @@ static char *incident_text(struct engine *e, const char *id)
 
 static void ingest(struct engine *e, const char *group, const char *specs, int64_t now)
 {
-    struct webhook *wh = webhook(e, group, specs);
+    struct webhook *wh = spec_webhook(e, group, specs);
     struct qerr err;
 
     assert_true(engine_ingest_webhook(e, wh, now, &err) >= 0);
@@ -421,14 +380,6 @@ static const char hist_rules[] =
  * checkout fire (one incident: checkout calls payment), resolve a minute
  * later, and the tick closes the incident 5 minutes after that. With
  * CLOSE 0 the last episode stays open. */
-/* T as the specs' startsAt: RFC 3339 with ':' written '_'. */
-static void spec_time(int64_t t, char *at, size_t n)
-{
-    alert_time_format(t, at, n);
-    for (char *p = at; *p; p++)
-        if (*p == ':')
-            *p = '_';
-}
 
 static void hist_episode(struct engine *e, int k, int close)
 {
