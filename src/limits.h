@@ -74,7 +74,10 @@
 #define QUENCH_MAX_JDOC_DEPTH 64
 /* Bytes of arena, pending-value stack and duplicate-check table a struct
  * jdoc keeps between documents. One webhook of 10 alerts needs ~40 KiB;
- * after a rare 4 MiB body the rest goes back to malloc. */
+ * after a rare 4 MiB body the rest goes back to malloc. While it is
+ * decoded, a body costs up to ~32 bytes per value twice over (pending,
+ * then placed): the worst 4 MiB body, an array of 2M zeros, peaks at
+ * ~137 MB (jansson: ~88 MB), bounded by QUENCH_MAX_WEBHOOK_BODY. */
 #define QUENCH_JDOC_KEEP_BYTES (1u * 1024 * 1024)
 
 /* ---- Redis (redis_ev.c, archive.c) ------------------------------------ */
