@@ -31,9 +31,6 @@
  * bigger ones through a hash set (a 4 MiB object of tiny members must not
  * cost n^2 compares). */
 #define DUP_PAIRWISE 16
-/* Longest number token decoded here; longer ones (valid reals with many
- * digits) are left to jansson. */
-#define NUM_MAX 63
 
 struct chunk {
     struct chunk *next;
@@ -352,7 +349,7 @@ static int parse_string(struct jdoc *d, const char **out, uint32_t *n)
 static int parse_number(struct jdoc *d, struct jval *v)
 {
     const char *s = d->p, *p = s, *end = d->end;
-    char buf[NUM_MAX + 1], *e;
+    char buf[QUENCH_MAX_JDOC_NUMBER + 1], *e;
     int real = 0;
 
     if (p < end && *p == '-')
@@ -381,7 +378,7 @@ static int parse_number(struct jdoc *d, struct jval *v)
         while (p < end && is_digit(*p))
             p++;
     }
-    if (p - s > NUM_MAX)
+    if (p - s > QUENCH_MAX_JDOC_NUMBER)
         return -1;
     memcpy(buf, s, (size_t)(p - s));
     buf[p - s] = '\0';

@@ -7,10 +7,10 @@
  * json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY) accepts,
  * with the same values (types, decoded strings, integers, member order).
  * jdoc_parse may decline a document jansson accepts (nesting past
- * QUENCH_MAX_JDOC_DEPTH, very long numbers): it never says why. So a
- * caller that gets NULL asks jansson, for its error text (the message
- * users see stays jansson's) or, rarely, for its tree, which
- * jdoc_from_json copies. Out of memory also returns NULL: jansson then
+ * QUENCH_MAX_JDOC_DEPTH, numbers longer than QUENCH_MAX_JDOC_NUMBER): it
+ * never says why. So a caller that gets NULL asks jansson, for its error
+ * text (the message users see stays jansson's) or, rarely, for its tree,
+ * which jdoc_from_json copies. Out of memory also returns NULL: jansson then
  * gets the same chance to fail.
  *
  * A document lives in a struct jdoc, which keeps its buffers from parse

@@ -72,6 +72,11 @@
  * that every body quench accepts, and most it rejects, stay on the fast
  * path; it also bounds jdoc's recursion. */
 #define QUENCH_MAX_JDOC_DEPTH 64
+/* Characters of a number token jdoc decodes itself (copied to a stack
+ * buffer for strtoll/strtod). A longer one is valid only as a real with
+ * many digits, or an integer past long long: left to jansson, which
+ * decodes the first and rejects the second. */
+#define QUENCH_MAX_JDOC_NUMBER 63
 /* Bytes of arena, pending-value stack and duplicate-check table a struct
  * jdoc keeps between documents. One webhook of 10 alerts needs ~40 KiB;
  * after a rare 4 MiB body the rest goes back to malloc. While it is
