@@ -103,10 +103,13 @@
 #define QUENCH_LOOP_SLICE_MS 2
 /* Alert records a round of incident writes waits for before it is sent
  * (correlator.c coalescing): Redis applies the round's MULTI/EXEC in one
- * go, at ~4 us per ~1.5 KB record, and every webhook's XADD queues behind
- * it; 500 keeps that under ~2 ms. A round can still hold more: what one
- * batch of entries changed, or a whole incident being rewritten. */
-#define QUENCH_MAX_ROUND_ALERTS 500
+ * go, at ~4-8 us per ~1.5 KB record, and every webhook's XADD queues
+ * behind it. Measured at ~30% of peak ingest (docs/operations.md,
+ * "Bursts"): ack p99 28-32 ms with 500, 13.8 ms with 100, 19 ms with 25
+ * (more rounds, more overhead); without AOF 7.0, 4.75 and 4.8 ms. A round
+ * can still hold more: what one batch of entries changed, or a whole
+ * incident being rewritten. */
+#define QUENCH_MAX_ROUND_ALERTS 100
 /* Nice value of serve's correlator thread (relative to the process):
  * with both competing for a CPU, ingest (whose acknowledgements
  * Alertmanager waits on) gets about 10x the correlator's share; when the
