@@ -154,6 +154,7 @@ struct correlator {
     struct ev_loop *loop;
     struct redis_ev *r;
     struct engine *e;
+    struct jdoc *doc;              /* scratch for every entry's body */
     char *consumer;
     int64_t claim_idle_ms, closed_ttl_ms, prune_every_ms;
     unsigned block_ms, batch;
@@ -1255,7 +1256,7 @@ static int take_entry(struct correlator *c, const redisReply *ent)
     memset(&err, 0, sizeof err);
     /* Validated at ingest, so this fails only for entries written by
      * something else: skipping one must not wedge the stream. */
-    rc = webhook_parse(&wh, body->str, body->len, engine_pool(c->e), &err);
+    rc = webhook_parse_with(c->doc, &wh, body->str, body->len, engine_pool(c->e), &err);
     if (rc == WEBHOOK_ENOMEM)
         return -1;
     if (rc != 0) {
@@ -2195,11 +2196,13 @@ int correlator_new(struct correlator **out, struct ev_loop *loop,
     c->clock_ms = o->clock_ms ? o->clock_ms : wall_ms;
     snprintf(c->last_id, sizeof c->last_id, "0");
     snprintf(c->cursor, sizeof c->cursor, "0-0");
-    if (c->consumer == NULL) {
+    if (c->consumer == NULL || jdoc_new(&c->doc) != 0) {
+        free(c->consumer);
         free(c);
         return qerr_set(err, "correlator", 0, 0, "out of memory");
     }
     if (redis_ev_new(&c->r, loop, conn, err) < 0) {
+        jdoc_free(c->doc);
         free(c->consumer);
         free(c);
         return -1;
@@ -2256,6 +2259,7 @@ void correlator_free(struct correlator *c)
     dead_clear(c);
     free(c->dead);
     free(c->pcounts);
+    jdoc_free(c->doc);
     free(c->consumer);
     free(c);
 }

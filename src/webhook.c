@@ -889,11 +889,23 @@ static int decode(struct jdoc *d, const char *buf, size_t len, const struct jval
     return 0;
 }
 
+int webhook_parse_with(struct jdoc *d, struct webhook **out, const char *buf,
+                       size_t len, struct intern *pool, struct qerr *err)
+{
+    const struct jval *root;
+    int rc;
+
+    *out = NULL;
+    rc = decode(d, buf, len, &root, err);
+    if (rc == 0)
+        rc = webhook_parse_doc(out, d, root, pool, err);
+    return rc;
+}
+
 int webhook_parse(struct webhook **out, const char *buf, size_t len, struct intern *pool,
                   struct qerr *err)
 {
     struct jdoc *d = NULL;
-    const struct jval *root;
     int rc;
 
     *out = NULL;
@@ -901,9 +913,7 @@ int webhook_parse(struct webhook **out, const char *buf, size_t len, struct inte
         qerr_set(err, "$", 0, 0, "out of memory");
         return WEBHOOK_ENOMEM;
     }
-    rc = decode(d, buf, len, &root, err);
-    if (rc == 0)
-        rc = webhook_parse_doc(out, d, root, pool, err);
+    rc = webhook_parse_with(d, out, buf, len, pool, err);
     jdoc_free(d);
     return rc;
 }

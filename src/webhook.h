@@ -49,6 +49,12 @@ struct webhook {
 int webhook_parse(struct webhook **out, const char *buf, size_t len,
                   struct intern *pool, struct qerr *err);
 
+/* webhook_parse with D as scratch for the decoded document, reused from
+ * call to call by one thread (the correlator parses every archive entry:
+ * a kept jdoc allocates nothing in the steady state). */
+int webhook_parse_with(struct jdoc *d, struct webhook **out, const char *buf,
+                       size_t len, struct intern *pool, struct qerr *err);
+
 /* The same from an already-decoded value (replay's embedded "payload").
  * ROOT is only read; never WEBHOOK_EJSON. */
 int webhook_parse_json(struct webhook **out, const json_t *root,

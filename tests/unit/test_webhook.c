@@ -993,12 +993,60 @@ static void test_every_allocation_fails(void **state)
     free(body);
 }
 
+/* One jdoc reused across bodies (the correlator's way) parses each exactly
+ * as a fresh webhook_parse does, errors included, whatever came before. */
+static void test_parse_with_reuse(void **state)
+{
+    static const char *const names[] = {
+        "02-firing-CheckoutLatencyHigh.json", "01-truncated-firing-PodMemoryHigh.json",
+        "03-resolved-CheckoutLatencyHigh.json", NULL, "02-firing-CheckoutLatencyHigh.json",
+    };
+    struct intern *pool = *state;
+    struct jdoc *d;
+
+    assert_int_equal(jdoc_new(&d), 0);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        struct webhook *a = NULL, *b = NULL;
+        struct qerr ea, eb;
+        size_t len;
+        char *body = names[i] ? fixture(names[i], &len) : strdup("{\"version\":\"3\"}");
+        int ra, rb;
+
+        if (names[i] == NULL)
+            len = strlen(body);
+        memset(&ea, 0, sizeof ea);
+        memset(&eb, 0, sizeof eb);
+        ra = webhook_parse_with(d, &a, body, len, pool, &ea);
+        rb = webhook_parse(&b, body, len, pool, &eb);
+        assert_int_equal(ra, rb);
+        assert_string_equal(ea.source, eb.source);
+        assert_string_equal(ea.msg, eb.msg);
+        if (ra == 0) {
+            assert_int_equal(a->nalerts, b->nalerts);
+            for (size_t k = 0; k < a->nalerts; k++) {
+                assert_true(a->alerts[k].fingerprint == b->alerts[k].fingerprint);
+                assert_true(a->alerts[k].starts_at == b->alerts[k].starts_at);
+                /* interned: equal strings are the same pointer */
+                assert_ptr_equal(a->alerts[k].labels[0].value, b->alerts[k].labels[0].value);
+            }
+        } else {
+            assert_null(a);
+            assert_int_equal(ra, WEBHOOK_ESCHEMA);
+        }
+        webhook_free(a);
+        webhook_free(b);
+        free(body);
+    }
+    jdoc_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fixture_truncated_firing, setup_pool, teardown_pool),
         cmocka_unit_test_setup_teardown(test_fixture_firing_then_resolved, setup_pool, teardown_pool),
         cmocka_unit_test_setup_teardown(test_bad_corpus, setup_pool, teardown_pool),
+        cmocka_unit_test_setup_teardown(test_parse_with_reuse, setup_pool, teardown_pool),
         cmocka_unit_test_setup_teardown(test_bad_inline, setup_pool, teardown_pool),
         cmocka_unit_test_setup_teardown(test_bad_value_quoted_short, setup_pool, teardown_pool),
         cmocka_unit_test_setup_teardown(test_wrong_types_everywhere, setup_pool, teardown_pool),
