@@ -427,7 +427,11 @@ static int same_key(const struct jval *a, const struct jval *b)
 }
 
 /* True if two of the N members at M share a name (jansson's
- * JSON_REJECT_DUPLICATES), or memory ran out: declined either way. */
+ * JSON_REJECT_DUPLICATES), or memory ran out, or a probe chain grew past
+ * QUENCH_JDOC_MAX_PROBES: declined each time. The hash is unseeded (so
+ * replay stays deterministic), which lets a sender pick names that all
+ * land in one chain and make this quadratic; declining hands such a body
+ * to jansson, whose hash is seeded, at jansson's speed. */
 static int has_duplicate(struct jdoc *d, const struct jval *m, size_t n)
 {
     size_t cap = 64, mask;
@@ -452,8 +456,9 @@ static int has_duplicate(struct jdoc *d, const struct jval *m, size_t n)
     memset(d->set, 0xFF, cap * sizeof *d->set);
     for (size_t i = 0; i < n; i++) {
         size_t h = key_hash(&m[i]) & mask;
+        unsigned probes = 0;
         for (; d->set[h] != UINT32_MAX; h = (h + 1) & mask)
-            if (same_key(&m[i], &m[d->set[h]]))
+            if (same_key(&m[i], &m[d->set[h]]) || ++probes > QUENCH_JDOC_MAX_PROBES)
                 return 1;
         d->set[h] = (uint32_t)i;
     }

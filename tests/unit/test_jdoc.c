@@ -218,6 +218,56 @@ static void test_reuse(void **state)
     free(s);
 }
 
+/* FNV-1a, as jdoc's duplicate check hashes names. */
+static uint32_t fnv(const char *k)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 16777619u;
+    return h;
+}
+
+/* Names chosen to share one probe chain (the hash is unseeded): jdoc
+ * declines the object, so the caller's jansson fallback decides in its
+ * own (seeded) time, instead of jdoc going quadratic. The same number of
+ * ordinary names decodes. */
+static void test_colliding_names_decline(void **state)
+{
+    enum { N = 3000 };
+    const uint32_t mask = 8191;     /* the table jdoc sizes for N members */
+    size_t cap = (size_t)N * 24 + 16, len = 0;
+    char *body = malloc(cap), *plain = malloc(cap);
+    char key[16];
+    unsigned found = 0, plen = 0;
+
+    assert_non_null(body);
+    assert_non_null(plain);
+    body[len++] = '{';
+    plain[plen++] = '{';
+    for (uint32_t i = 0; found < N; i++) {
+        snprintf(key, sizeof key, "k%08x", i);
+        if ((fnv(key) & mask) >= 64)
+            continue;
+        len += (size_t)snprintf(body + len, cap - len, "%s\"%s\":0", found ? "," : "", key);
+        plen += (unsigned)snprintf(plain + plen, cap - plen, "%s\"p%u\":0", found ? "," : "",
+                                   found);
+        found++;
+    }
+    body[len++] = '}';
+    plain[plen++] = '}';
+    assert_null(jdoc_parse(*state, body, len));
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(j);                 /* valid: jansson takes it */
+    assert_int_equal(json_object_size(j), N);
+    json_decref(j);
+    const struct jval *v = jdoc_parse(*state, plain, plen);
+    assert_non_null(v);
+    assert_int_equal(v->n, N);
+    free(body);
+    free(plain);
+}
+
 /* Empty containers as the very first document of a fresh holder (found
  * by tests/fuzz/fuzz_jdoc.c: the duplicate check indexed a stack that did
  * not exist yet: &NULL[0], undefined behaviour that clang's UBSan reports
@@ -250,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_big_object_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
         cmocka_unit_test(test_empty_first),
+        cmocka_unit_test_setup_teardown(test_colliding_names_decline, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
