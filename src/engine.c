@@ -28,8 +28,10 @@
 
 struct slot_state {
     struct rank *rank;
+    uint64_t topo_version;  /* topology_version the ranking was computed at */
     uint8_t stale;      /* ranking older than the alerts */
     uint8_t dirty;      /* updated since the last hook round */
+    uint8_t frozen;     /* closed: ranked as of the close, for good */
 };
 
 struct kind_cache {
@@ -227,6 +229,7 @@ static int mark_dirty(struct engine *e, uint32_t slot)
     if (s == NULL)
         return -1;
     s->stale = 1;
+    s->frozen = 0;      /* changed: no longer as of its close */
     if (s->dirty)
         return 0;
     if (e->ndirty == e->dirty_cap) {
@@ -346,11 +349,35 @@ static int ensure_ranked(const struct engine *ce, uint32_t slot)
         e->slots[slot].stale = 1;
     }
     s = &e->slots[slot];
+    /* An open incident's ranking reads the graph as it is now (which pods
+     * are live, which entities exist); a closed one's was computed at its
+     * close and stays, so every reader, eager or lazy, serve or replay,
+     * sees the same (close_ranked). */
+    if (!s->frozen && s->topo_version != topology_version(e->t))
+        s->stale = 1;
     if (!s->stale)
         return 0;
     if (rank_compute(s->rank, NULL) < 0)
         return -1;
     s->stale = 0;
+    s->topo_version = topology_version(e->t);
+    return 0;
+}
+
+/* Rank SLOT once more as of its close, and keep that ranking: what a
+ * closed incident says must not depend on whether, or when, someone
+ * looked at it while it was open. */
+static int close_ranked(struct engine *e, uint32_t slot)
+{
+    struct slot_state *s = slot_state(e, slot);
+
+    if (s == NULL)
+        return -1;
+    s->frozen = 0;
+    s->stale = 1;
+    if (ensure_ranked(e, slot) < 0)
+        return -1;
+    s->frozen = 1;
     return 0;
 }
 
@@ -455,6 +482,8 @@ static int apply_delta(struct engine *e, int outcome, uint64_t fp)
         fire(e, d->merged[i], ENGINE_INCIDENT_MERGED);
     }
     for (size_t i = 0; i < d->nclosed; i++) {
+        if (close_ranked(e, d->closed[i]) < 0)
+            rc = -1;
         record_closed(e, d->closed[i]);
         fire(e, d->closed[i], ENGINE_INCIDENT_CLOSED);
     }

@@ -233,6 +233,15 @@
  * cut (cut names still compare equal to themselves, so lookups agree). */
 #define QUENCH_HISTORY_MAX_NAME 256
 
+/* How long after alerts last named a pod rank still counts it among its
+ * service's and node's pods (rank.c pod_live): pods get new names at
+ * every rollout and the graph keeps the old ones. Measured in
+ * docs/ranking.md ("Pods that are gone"): 10 min and 1 h equal, 6 h and
+ * 24 h let the dead dilute the contrasts. topology.c bumps its version
+ * when a sighting moves an entity's span by this much, so a cached
+ * ranking that a revival could change is recomputed. */
+#define QUENCH_RANK_LIVE_MS (3600LL * 1000)
+
 /* Longest file path quench builds (Linux's PATH_MAX; <limits.h> would
  * find this file first). A longer path is an error, never cut. */
 #define QUENCH_PATH_MAX 4096

@@ -88,7 +88,7 @@
 #define EPS 1e-3            /* walk: silent entities stay reachable */
 #endif
 #ifndef LIVE_MS
-#define LIVE_MS 3600000.0   /* a pod counts if named within this before */
+#define LIVE_MS ((double)QUENCH_RANK_LIVE_MS)   /* pod_live */
 #endif
 #ifndef CONF_A
 #define CONF_A (-1.4)       /* confidence = 1 / (1 + exp(-(A + B m))) */

@@ -70,6 +70,7 @@ struct topology {
                                         * only the pods alive around an
                                         * incident (topology_seen) */
     uint32_t adj_cap;                  /* entries of out, in, kinds, seen */
+    uint64_t version;                  /* topology_version */
     uint32_t *csr;                     /* declared edges: out ids, then in ids */
     uint32_t *slots;                   /* hash: id + 1, 0 = empty */
     uint32_t nslots;                   /* power of two */
@@ -254,6 +255,7 @@ static int32_t add_entity(struct topology *t, enum entity_kind kind,
     t->sc->mark[id] = 0;
     t->slots[slot] = id + 1;
     t->count++;
+    t->version++;
     return (int32_t)id;
 }
 
@@ -660,10 +662,24 @@ void topology_seen(struct topology *t, uint32_t id, int64_t from_ms, int64_t to_
     if (id >= t->count)
         return;
     sp = &t->seen[id];
-    if (from_ms < sp->first)
+    /* A ranking counts a pod by whether its span reaches the incident
+     * (QUENCH_RANK_LIVE_MS): only a new first sighting, or a last one that
+     * jumps by that much, can change what a cached ranking said. Small
+     * steps of a pod that keeps alerting do not bump the version. */
+    if (from_ms < sp->first) {
         sp->first = from_ms;
-    if (to_ms > sp->last)
+        t->version++;
+    }
+    if (to_ms > sp->last) {
+        if (sp->last == INT64_MIN || to_ms - sp->last >= QUENCH_RANK_LIVE_MS)
+            t->version++;
         sp->last = to_ms;
+    }
+}
+
+uint64_t topology_version(const struct topology *t)
+{
+    return t->version;
 }
 
 struct topology_span topology_seen_span(const struct topology *t, uint32_t id)
@@ -723,6 +739,7 @@ int topology_link(struct topology *t, uint32_t from, uint32_t to)
         t->out[from].n--;
         return -1;
     }
+    t->version++;
     return 0;
 }
 

@@ -64,6 +64,11 @@ struct topology_span {
 void topology_seen(struct topology *t, uint32_t id, int64_t from_ms, int64_t to_ms);
 /* ID's span; the "never" span for out-of-range ids. */
 struct topology_span topology_seen_span(const struct topology *t, uint32_t id);
+/* A counter that moves whenever an entity or edge is added, or a span
+ * changes in a way that can change a ranking (a first sighting, or a last
+ * one QUENCH_RANK_LIVE_MS or more after the previous): the engine
+ * recomputes a cached ranking of an open incident when it moved. */
+uint64_t topology_version(const struct topology *t);
 /* Id of KIND/NAME, or -1. Service-like kinds share one name space: looking
  * up ENTITY_SERVICE finds a database of that name too. */
 int32_t topology_find(const struct topology *t, enum entity_kind kind,

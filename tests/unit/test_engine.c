@@ -510,6 +510,76 @@ static void test_history_survives_pod_renames(void **state)
     topology_free(t);
 }
 
+/* A pod that alerted long ago is not one of its service's pods, unless
+ * alerts name it again (pod_live); a repeat of its old alert can do that
+ * while an incident is open without changing the incident. Whether the
+ * ranking saw the repeat must not depend on whether someone looked at the
+ * incident before it: a closed incident is ranked as of its close, by the
+ * eager engine (which ranked at every update) as by the lazy one. */
+static void test_closed_ranking_as_of_close(void **state)
+{
+    (void)state;
+    struct topology *t[2] = {NULL, NULL};
+    struct rules *r = NULL;
+    struct engine *e[2] = {NULL, NULL};
+    struct events ev = { 0, 0, 0, "" };
+    struct qerr err;
+    char *text[2];
+    char at0[40], at1[40], specs[512];
+    const int64_t t1 = T0 + 2 * HOUR;
+
+    assert_int_equal(rules_load_buf(&r, hist_rules, strlen(hist_rules), "c", &err), 0);
+    spec_time(T0, at0, sizeof at0);
+    spec_time(t1, at1, sizeof at1);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(topology_load_buf(&t[k], graph, strlen(graph), "g", NULL, &err), 0);
+        assert_int_equal(engine_new(&e[k], t[k], r), 0);
+        if (k == 0) {
+            engine_set_hook(e[k], hook, &ev);
+            engine_set_eager_ranking(e[k], 1);
+        }
+        /* two old pods of payment alert, resolve, their incident closes */
+        snprintf(specs, sizeof specs, "MemHigh:payment/payment-old-0:firing:%s "
+                 "MemHigh:payment/payment-old-1:firing:%s", at0, at0);
+        ingest(e[k], "old", specs, T0 + 1000);
+        snprintf(specs, sizeof specs, "MemHigh:payment/payment-old-0:resolved:%s "
+                 "MemHigh:payment/payment-old-1:resolved:%s", at0, at0);
+        ingest(e[k], "old", specs, T0 + 60000);
+        assert_int_equal(engine_tick(e[k], T0 + 60000 + 300000), 1);
+        /* two hours later the three live pods alert, then resolve */
+        snprintf(specs, sizeof specs, "CpuHigh:payment/payment-new-0:firing:%s "
+                 "CpuHigh:payment/payment-new-1:firing:%s "
+                 "CpuHigh:payment/payment-new-2:firing:%s", at1, at1, at1);
+        ingest(e[k], "new", specs, t1 + 1000);
+        snprintf(specs, sizeof specs, "CpuHigh:payment/payment-new-0:resolved:%s "
+                 "CpuHigh:payment/payment-new-1:resolved:%s "
+                 "CpuHigh:payment/payment-new-2:resolved:%s", at1, at1, at1);
+        ingest(e[k], "new", specs, t1 + 600000);
+        /* a late repeat of the old alert names the old pod again (the
+         * incident does not change), then the incident closes */
+        snprintf(specs, sizeof specs, "MemHigh:payment/payment-old-0:firing:%s", at0);
+        ingest(e[k], "old", specs, t1 + 720000);
+        assert_int_equal(engine_tick(e[k], t1 + 600000 + 300000), 1);
+        text[k] = hist_incident(e[k], 2);
+        /* after the close the other old pod is named again: the closed
+         * incident's ranking stays what it was at the close */
+        snprintf(specs, sizeof specs, "MemHigh:payment/payment-old-1:firing:%s", at0);
+        ingest(e[k], "old", specs, t1 + 960000);
+        char *again = hist_incident(e[k], 2);
+        assert_string_equal(again, text[k]);
+        free(again);
+    }
+    assert_true(ev.updated > 0);
+    assert_string_equal(text[0], text[1]);
+    assert_non_null(strstr(text[1], "3 of 4 pods of payment"));
+    for (int k = 0; k < 2; k++) {
+        free(text[k]);
+        engine_free(e[k]);
+        topology_free(t[k]);
+    }
+    rules_free(r);
+}
+
 /* Serve ranks after every webhook (the hook renders each update); replay
  * ranks once at the end, when the history holds incidents that closed
  * after the early ones were ranked. Both must render every incident the
@@ -561,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_history_across_incidents),
         cmocka_unit_test(test_history_survives_pod_renames),
         cmocka_unit_test(test_history_eager_equals_lazy),
+        cmocka_unit_test(test_closed_ranking_as_of_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
