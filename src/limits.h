@@ -82,7 +82,11 @@
  * after a rare 4 MiB body the rest goes back to malloc. While it is
  * decoded, a body costs up to ~32 bytes per value twice over (pending,
  * then placed): the worst 4 MiB body, an array of 2M zeros, peaks at
- * ~137 MB (jansson: ~88 MB), bounded by QUENCH_MAX_WEBHOOK_BODY. */
+ * ~137 MB (jansson: ~88 MB); the same body ending in a number too long
+ * for jdoc goes to jansson and its tree is copied into the jdoc, ~146 MB
+ * at the peak (jdoc gives its own buffers back before jansson runs).
+ * Bounded by QUENCH_MAX_WEBHOOK_BODY; ingest and the correlator each
+ * decode one body at a time, so two such peaks at most. */
 #define QUENCH_JDOC_KEEP_BYTES (1u * 1024 * 1024)
 /* Slots the duplicate-key check probes past a member's home slot before
  * jdoc declines the document to jansson. Objects of more than 16 members
