@@ -879,6 +879,24 @@ static int decode(struct jdoc *d, const char *buf, size_t len, const struct jval
             return WEBHOOK_EJSON;
         }
     }
+    /* jansson drops a NUL byte that follows a number or a literal ("[1\0]"
+     * decodes as [1]); JSON has no raw NUL anywhere, and jdoc declines it,
+     * so neither decoder lets one through. */
+    {
+        const char *nul = memchr(buf, '\0', len), *bol = buf;
+        int line = 1;
+        if (nul != NULL) {
+            for (const char *q = buf; q < nul; q++)
+                if (*q == '\n') {
+                    line++;
+                    bol = q + 1;
+                }
+            json_decref(j);
+            qerr_set(err, "$", line, (int)(nul - bol) + 1,
+                     "invalid JSON: NUL byte at offset %zu", (size_t)(nul - buf));
+            return WEBHOOK_EJSON;
+        }
+    }
     /* Valid, but past what jdoc decodes itself (deep, long numbers). */
     *root = jdoc_from_json(d, j);
     json_decref(j);
