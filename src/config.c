@@ -1089,7 +1089,7 @@ const char *config_data_dir(const char *name, char *buf, size_t n)
     if (is_dir(name))
         return name;
     len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0)
+    if (len <= 0 || (size_t)len >= sizeof exe - 1)    /* none, or cut */
         return name;
     exe[len] = '\0';
     if ((slash = strrchr(exe, '/')) == NULL)

@@ -304,6 +304,9 @@ static void test_bad_corpus(void **state)
     int checked = 0;
     size_t before = intern_bytes(p);
 
+    struct jdoc *doc;
+
+    assert_int_equal(jdoc_new(&doc), 0);
     snprintf(dir, sizeof dir, "%s/tests/data/webhook-bad", source_dir());
     dh = opendir(dir);
     assert_non_null(dh);
@@ -329,6 +332,20 @@ static void test_bad_corpus(void **state)
         if (rc != want)
             fail_msg("%s: got %d, want %d (%s: %s)", de->d_name, rc, want, err.source, err.msg);
         assert_null(w);
+        {
+            /* ingest's webhook_check must say exactly the same, through a
+             * jdoc reused across the whole corpus */
+            struct qerr cerr;
+            size_t nalerts = 99;
+
+            memset(&cerr, 0, sizeof cerr);
+            if (webhook_check(doc, body, len, &nalerts, &cerr) != rc ||
+                strcmp(cerr.source, err.source) != 0 || strcmp(cerr.msg, err.msg) != 0 ||
+                cerr.line != err.line || cerr.column != err.column || nalerts != 0)
+                fail_msg("%s: webhook_check said %s: %s (%d:%d), parse %s: %s (%d:%d)",
+                         de->d_name, cerr.source, cerr.msg, cerr.line, cerr.column,
+                         err.source, err.msg, err.line, err.column);
+        }
         if (err.source[0] != '$' || err.msg[0] == '\0')
             fail_msg("%s: empty error (%s: %s)", de->d_name, err.source, err.msg);
         if (want == WEBHOOK_EJSON && err.line < 1)
@@ -344,6 +361,7 @@ static void test_bad_corpus(void **state)
         checked++;
     }
     closedir(dh);
+    jdoc_free(doc);
     assert_true(checked >= 50);
     /* Nothing rejected reached the pool. */
     assert_int_equal(intern_bytes(p), before);
