@@ -998,6 +998,45 @@ static void test_every_allocation_fails(void **state)
      * (every one of ours) came back as ENOMEM. */
     assert_true(n > 10);   /* jdoc decodes in a handful (14 here) */
     assert_true(enomem > 10 && enomem > ejson);
+    /* webhook_check and webhook_parse_with on a jdoc reused across the
+     * failures: every failure is ENOMEM (or jansson's disguised one), no
+     * leak, and the jdoc still works afterwards. */
+    for (int mode = 0; mode < 2; mode++) {
+        struct jdoc *d;
+        long m, seen = 0;
+
+        assert_int_equal(jdoc_new(&d), 0);
+        for (m = 1; m < 100000; m++) {
+            struct intern *p = NULL;
+            struct webhook *w = NULL;
+            struct qerr err = {0};
+            size_t nalerts = 0;
+            int rc;
+
+            if (mode == 1)
+                assert_int_equal(intern_new(&p), 0);
+            failures = 0;
+            fail_countdown = m;
+            rc = mode == 0 ? webhook_check(d, body, len, &nalerts, &err)
+                           : webhook_parse_with(d, &w, body, len, p, &err);
+            fail_countdown = 0;
+            if (rc != 0 && rc != WEBHOOK_ENOMEM && rc != WEBHOOK_EJSON)
+                fail_msg("mode %d allocation %ld: got %d (%s: %s)", mode, m, rc,
+                         err.source, err.msg);
+            if (rc == 0)
+                assert_true(mode == 1 ? w->nalerts == 2 : nalerts == 2);
+            else
+                assert_null(w);
+            webhook_free(w);
+            intern_free(p);
+            seen += failures > 0;
+            if (failures == 0)
+                break;
+        }
+        assert_true(seen > 0);
+        assert_int_equal(webhook_check(d, body, len, &(size_t){0}, &(struct qerr){0}), 0);
+        jdoc_free(d);
+    }
     /* intern_new itself. */
     {
         struct intern *p = (struct intern *)&p;
