@@ -65,4 +65,15 @@ static inline void spec_time(int64_t t, char *at, size_t n)
             *p = '_';
 }
 
+/* Take SPECS as one webhook of GROUP into E at NOW; it must be taken. */
+static inline void spec_ingest(struct engine *e, const char *group, const char *specs,
+                               int64_t now)
+{
+    struct webhook *wh = spec_webhook(e, group, specs);
+    struct qerr err;
+
+    assert_true(engine_ingest_webhook(e, wh, now, &err) >= 0);
+    webhook_free(wh);
+}
+
 #endif

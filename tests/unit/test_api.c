@@ -339,15 +339,6 @@ static const char *id_of(const json_t *inc)
 
 /* ---- engine input ------------------------------------------------------ */
 
-/* Take a webhook of GROUP (spec_webhook.h) at NOW. */
-static void ingest(struct engine *e, const char *group, const char *specs, int64_t now)
-{
-    struct webhook *wh = spec_webhook(e, group, specs);
-    struct qerr err;
-
-    assert_true(engine_ingest_webhook(e, wh, now, &err) >= 0);
-    webhook_free(wh);
-}
 
 /* Ids of the live incidents in engine_list order into IDS; the count. */
 static size_t live_ids(struct engine *e, char ids[][CORRELATE_ID_SIZE], size_t cap)
@@ -371,8 +362,8 @@ static size_t live_ids(struct engine *e, char ids[][CORRELATE_ID_SIZE], size_t c
  * that order. */
 static void two_incidents(struct fx *f, char ids[2][CORRELATE_ID_SIZE])
 {
-    ingest(f->e, "g1", "CpuHigh:payment:firing:2022-03-20T00_40_00Z", T0 + 1000);
-    ingest(f->e, "g4", "DiskFull:index:firing:2022-03-20T00_40_30Z "
+    spec_ingest(f->e, "g1", "CpuHigh:payment:firing:2022-03-20T00_40_00Z", T0 + 1000);
+    spec_ingest(f->e, "g4", "DiskFull:index:firing:2022-03-20T00_40_30Z "
                        "LatencyHigh:search:firing:2022-03-20T00_40_31Z", T0 + 4000);
     assert_int_equal(live_ids(f->e, ids, 2), 2);
     assert_string_not_equal(ids[0], ids[1]);
@@ -523,7 +514,7 @@ static void test_closed_ttl(void **state)
     json_t *root, *arr, *one;
 
     two_incidents(f, ids);
-    ingest(f->e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z", T0 + 60000);
+    spec_ingest(f->e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z", T0 + 60000);
     assert_int_equal(engine_tick(f->e, CLOSES - 1), 0);
     assert_int_equal(engine_tick(f->e, CLOSES), 1);
     serve_ttl(f);
@@ -577,7 +568,7 @@ static void test_default_ttl(void **state)
     json_t *root;
 
     two_incidents(f, ids);
-    ingest(f->e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z", T0 + 60000);
+    spec_ingest(f->e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z", T0 + 60000);
     assert_int_equal(engine_tick(f->e, CLOSES), 1);
     serve(f, &o);
     now_ms = CLOSES + CORRELATOR_CLOSED_TTL_MS;
@@ -601,10 +592,10 @@ static void test_merged_id(void **state)
     char ids[2][CORRELATE_ID_SIZE], survivor[1][CORRELATE_ID_SIZE], path[2][128];
     json_t *root, *arr, *a, *b;
 
-    ingest(f->e, "g1", "CpuHigh:payment:firing:2022-03-20T00_40_00Z", T0 + 1000);
-    ingest(f->e, "g2", "ErrorsHigh:frontend:firing:2022-03-20T00_40_10Z", T0 + 2000);
+    spec_ingest(f->e, "g1", "CpuHigh:payment:firing:2022-03-20T00_40_00Z", T0 + 1000);
+    spec_ingest(f->e, "g2", "ErrorsHigh:frontend:firing:2022-03-20T00_40_10Z", T0 + 2000);
     assert_int_equal(live_ids(f->e, ids, 2), 2);
-    ingest(f->e, "g3", "LatencyHigh:checkout:firing:2022-03-20T00_40_20Z", T0 + 3000);
+    spec_ingest(f->e, "g3", "LatencyHigh:checkout:firing:2022-03-20T00_40_20Z", T0 + 3000);
     assert_int_equal(live_ids(f->e, survivor, 1), 1);
     assert_string_equal(survivor[0], ids[0]);
     serve_ttl(f);

@@ -178,14 +178,6 @@ static char *incident_text(struct engine *e, const char *id)
     return text;
 }
 
-static void ingest(struct engine *e, const char *group, const char *specs, int64_t now)
-{
-    struct webhook *wh = spec_webhook(e, group, specs);
-    struct qerr err;
-
-    assert_true(engine_ingest_webhook(e, wh, now, &err) >= 0);
-    webhook_free(wh);
-}
 
 static size_t n_listed(struct engine *e)
 {
@@ -221,18 +213,18 @@ static void test_prune(void **state)
     assert_int_equal(engine_new(&e, t, r), 0);
     engine_set_hook(e, hook, &ev);
 
-    ingest(e, "g1", "CpuHigh:payment:firing:2022-03-20T00_40_00Z "
+    spec_ingest(e, "g1", "CpuHigh:payment:firing:2022-03-20T00_40_00Z "
                     "LatencyHigh:payment:firing:2022-03-20T00_40_05Z", T0 + 1000);
-    ingest(e, "g2", "ErrorsHigh:frontend:firing:2022-03-20T00_40_10Z", T0 + 2000);
+    spec_ingest(e, "g2", "ErrorsHigh:frontend:firing:2022-03-20T00_40_10Z", T0 + 2000);
     snprintf(merged_id, sizeof merged_id, "%s", ev.last_id);
-    ingest(e, "g3", "LatencyHigh:checkout:firing:2022-03-20T00_40_20Z", T0 + 3000);
+    spec_ingest(e, "g3", "LatencyHigh:checkout:firing:2022-03-20T00_40_20Z", T0 + 3000);
     assert_int_equal(ev.merged, 1);
     snprintf(closed_id, sizeof closed_id, "%s", ev.last_id);
     assert_string_not_equal(closed_id, merged_id);
-    ingest(e, "g4", "DiskFull:index:firing:2022-03-20T00_40_30Z "
+    spec_ingest(e, "g4", "DiskFull:index:firing:2022-03-20T00_40_30Z "
                     "LatencyHigh:search:firing:2022-03-20T00_40_31Z", T0 + 4000);
     snprintf(search_id, sizeof search_id, "%s", ev.last_id);
-    ingest(e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z "
+    spec_ingest(e, "g1", "CpuHigh:payment:resolved:2022-03-20T00_40_00Z "
                     "LatencyHigh:payment:resolved:2022-03-20T00_40_05Z "
                     "ErrorsHigh:frontend:resolved:2022-03-20T00_40_10Z "
                     "LatencyHigh:checkout:resolved:2022-03-20T00_40_20Z", T0 + 60000);
@@ -271,7 +263,7 @@ static void test_prune(void **state)
 
     /* The same fingerprints again, a new episode: a fresh incident, ranked
      * from its own alerts only. */
-    ingest(e, "g5", "LatencyHigh:checkout:firing:2022-03-20T01_00_00Z "
+    spec_ingest(e, "g5", "LatencyHigh:checkout:firing:2022-03-20T01_00_00Z "
                     "CpuHigh:payment:firing:2022-03-20T01_00_01Z", T0 + 1200000);
     assert_int_equal(n_listed(e), 2);
     mine = incident_text(e, ev.last_id);
@@ -279,7 +271,7 @@ static void test_prune(void **state)
 
     assert_int_equal(topology_load_buf(&t2, graph2, strlen(graph2), "g", NULL, &err), 0);
     assert_int_equal(engine_new(&fresh, t2, r), 0);
-    ingest(fresh, "g5", "LatencyHigh:checkout:firing:2022-03-20T01_00_00Z "
+    spec_ingest(fresh, "g5", "LatencyHigh:checkout:firing:2022-03-20T01_00_00Z "
                         "CpuHigh:payment:firing:2022-03-20T01_00_01Z", T0 + 1200000);
     theirs = incident_text(fresh, ev.last_id);
     assert_string_equal(mine, theirs);
@@ -389,12 +381,12 @@ static void hist_episode(struct engine *e, int k, int close)
     spec_time(t, at, sizeof at);
     snprintf(specs, sizeof specs, "CpuHigh:payment:firing:%s LatencyHigh:checkout:firing:%s",
              at, at);
-    ingest(e, "g", specs, t + 1000);
+    spec_ingest(e, "g", specs, t + 1000);
     if (!close)
         return;
     snprintf(specs, sizeof specs, "CpuHigh:payment:resolved:%s "
              "LatencyHigh:checkout:resolved:%s", at, at);
-    ingest(e, "g", specs, t + 60000);
+    spec_ingest(e, "g", specs, t + 60000);
     assert_int_equal(engine_tick(e, t + 60000 + 300000), 1);
 }
 
@@ -488,12 +480,12 @@ static void test_history_survives_pod_renames(void **state)
         spec_time(at_ms, at, sizeof at);
         snprintf(specs, sizeof specs, "CpuHigh:payment/payment-7f9c-%c:firing:%s",
                  'a' + k, at);
-        ingest(e, "g", specs, at_ms + 1000);
+        spec_ingest(e, "g", specs, at_ms + 1000);
         if (k == 2)
             break;
         snprintf(specs, sizeof specs, "CpuHigh:payment/payment-7f9c-%c:resolved:%s",
                  'a' + k, at);
-        ingest(e, "g", specs, at_ms + 60000);
+        spec_ingest(e, "g", specs, at_ms + 60000);
         assert_int_equal(engine_tick(e, at_ms + 60000 + 300000), 1);
     }
     assert_true(history_recurrence(engine_history(e), "pods of payment", "CpuHigh",
@@ -541,30 +533,30 @@ static void test_closed_ranking_as_of_close(void **state)
         /* two old pods of payment alert, resolve, their incident closes */
         snprintf(specs, sizeof specs, "MemHigh:payment/payment-old-0:firing:%s "
                  "MemHigh:payment/payment-old-1:firing:%s", at0, at0);
-        ingest(e[k], "old", specs, T0 + 1000);
+        spec_ingest(e[k], "old", specs, T0 + 1000);
         snprintf(specs, sizeof specs, "MemHigh:payment/payment-old-0:resolved:%s "
                  "MemHigh:payment/payment-old-1:resolved:%s", at0, at0);
-        ingest(e[k], "old", specs, T0 + 60000);
+        spec_ingest(e[k], "old", specs, T0 + 60000);
         assert_int_equal(engine_tick(e[k], T0 + 60000 + 300000), 1);
         /* two hours later the three live pods alert, then resolve */
         snprintf(specs, sizeof specs, "CpuHigh:payment/payment-new-0:firing:%s "
                  "CpuHigh:payment/payment-new-1:firing:%s "
                  "CpuHigh:payment/payment-new-2:firing:%s", at1, at1, at1);
-        ingest(e[k], "new", specs, t1 + 1000);
+        spec_ingest(e[k], "new", specs, t1 + 1000);
         snprintf(specs, sizeof specs, "CpuHigh:payment/payment-new-0:resolved:%s "
                  "CpuHigh:payment/payment-new-1:resolved:%s "
                  "CpuHigh:payment/payment-new-2:resolved:%s", at1, at1, at1);
-        ingest(e[k], "new", specs, t1 + 600000);
+        spec_ingest(e[k], "new", specs, t1 + 600000);
         /* a late repeat of the old alert names the old pod again (the
          * incident does not change), then the incident closes */
         snprintf(specs, sizeof specs, "MemHigh:payment/payment-old-0:firing:%s", at0);
-        ingest(e[k], "old", specs, t1 + 720000);
+        spec_ingest(e[k], "old", specs, t1 + 720000);
         assert_int_equal(engine_tick(e[k], t1 + 600000 + 300000), 1);
         text[k] = hist_incident(e[k], 2);
         /* after the close the other old pod is named again: the closed
          * incident's ranking stays what it was at the close */
         snprintf(specs, sizeof specs, "MemHigh:payment/payment-old-1:firing:%s", at0);
-        ingest(e[k], "old", specs, t1 + 960000);
+        spec_ingest(e[k], "old", specs, t1 + 960000);
         char *again = hist_incident(e[k], 2);
         assert_string_equal(again, text[k]);
         free(again);
