@@ -376,7 +376,7 @@ static int close_ranked(struct engine *e, uint32_t slot)
     s->frozen = 0;
     s->stale = 1;
     if (ensure_ranked(e, slot) < 0)
-        return -1;
+        return -1;      /* still stale: ranked on the next read */
     s->frozen = 1;
     return 0;
 }
@@ -482,8 +482,9 @@ static int apply_delta(struct engine *e, int outcome, uint64_t fp)
         fire(e, d->merged[i], ENGINE_INCIDENT_MERGED);
     }
     for (size_t i = 0; i < d->nclosed; i++) {
-        if (close_ranked(e, d->closed[i]) < 0)
-            rc = -1;
+        /* Ranking is a cache: out of memory here leaves it to be
+         * computed when the incident is next read, never fails the close. */
+        (void)close_ranked(e, d->closed[i]);
         record_closed(e, d->closed[i]);
         fire(e, d->closed[i], ENGINE_INCIDENT_CLOSED);
     }
