@@ -5,7 +5,10 @@
  * Pure: no I/O, no clock. Every entry point takes the time (ms since the
  * epoch): serve passes the wall clock at receipt, replay the record's
  * received_at. The same calls in the same order give the same incidents,
- * ids, rankings and JSON. */
+ * ids, rankings and JSON. A closed incident is ranked as of its close and
+ * keeps it; an open one as of the last read (re-ranked when its alerts
+ * or the graph changed), so when a reader looks never changes what a
+ * closed incident says. */
 #ifndef QUENCH_ENGINE_H
 #define QUENCH_ENGINE_H
 
