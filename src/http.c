@@ -320,10 +320,12 @@ static void req_abandon(struct http_req *r, const char *detail)
         r->owner_holds = false;
         s->stats.aborted++;
     }
-    /* NULL resp (no memory): MHD then closes the connection, which is the
-     * best left to do. */
+    /* Every 503 of quench says when to retry, these too (the owner's own
+     * answer would have). NULL resp (no memory): MHD then closes the
+     * connection, which is the best left to do. */
+    static const char *const retry[] = {"Retry-After", "1", NULL};
     req_store(r, MHD_HTTP_SERVICE_UNAVAILABLE,
-              error_resp("unavailable", detail, NULL, true));
+              error_resp("unavailable", detail, retry, true));
     req_resume(r);
 }
 

@@ -832,6 +832,7 @@ static void test_free_with_suspended(void **state)
     assert_null(f->deferred[0]);
     for (int i = 0; i < 2; i++) {
         assert_status(f, i, "503");
+        assert_has(f, i, "\r\nRetry-After: 1\r\n");
         assert_json_error(f, i, "unavailable");
     }
     /* The owner without on_abort answers after the server is gone: -1,
@@ -853,6 +854,7 @@ static void test_deferred_deadline(void **state)
     f->set_abort = true;
     run(f, c_wait_one);
     assert_status(f, 0, "503");
+    assert_has(f, 0, "\r\nRetry-After: 1\r\n");
     assert_json_error(f, 0, "unavailable");
     assert_int_equal(f->aborts, 1);
     struct http_stats st;

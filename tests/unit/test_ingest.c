@@ -877,9 +877,8 @@ static void test_free_while_pending(void **state)
     /* client_main's ev_async_send needs the loop only to be alive. */
     assert_int_equal(pthread_join(f->th, NULL), 0);
 
-    /* The server's own 503 (http.h), not ingest's. */
-    assert_status(f, 0, "503");
-    assert_json_error(f, 0, "unavailable", NULL, 0);
+    /* The server's own 503 (http.h), not ingest's, with its Retry-After. */
+    assert_unavailable(f, 0, "unavailable", "1");
     assert_int_equal(redis_xlen(&f->srv), 1);   /* stored anyway: a retry dedups */
     /* Not counted after ingest_free: the registry may be gone by then. */
     assert_true(metric(f, "quench_archive_writes_total{outcome=\"stored\"}") < 0);
