@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "http_client.h"
 #include "spec_webhook.h"
 #include "engine.h"
 #include "http.h"
@@ -76,71 +77,11 @@ struct fx {
     ssize_t outlen[NREQ];
 };
 
-/* ---- client side (runs in the thread) ---------------------------------- */
-
-static const char *ci_find(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
-            return hay;
-    return NULL;
-}
+/* ---- client side (runs in the thread; http_client.h) ------------------ */
 
 static int cl_connect(const struct fx *f)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { 0 };
-    struct timeval tv = { 5, 0 };
-    int one = 1;
-
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)f->port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* One response into BUF (NUL-terminated): headers, then Content-Length
- * bytes of body. Length, or -1. */
-static ssize_t cl_read_response(int fd, char *buf, size_t cap)
-{
-    size_t len = 0, body = 0;
-    const char *cl;
-
-    buf[0] = '\0';
-    while (strstr(buf, "\r\n\r\n") == NULL) {
-        ssize_t n;
-        if (len + 1 >= cap)
-            return -1;
-        n = recv(fd, buf + len, 1, 0);   /* byte by byte: no overread */
-        if (n <= 0)
-            return -1;
-        len += (size_t)n;
-        buf[len] = '\0';
-    }
-    cl = ci_find(buf, "\r\nContent-Length:");
-    if (cl != NULL)
-        body = strtoul(cl + 17, NULL, 10);
-    while (body > 0) {
-        ssize_t n;
-        if (len + 1 >= cap)
-            return -1;
-        n = recv(fd, buf + len, body < cap - len - 1 ? body : cap - len - 1, 0);
-        if (n <= 0)
-            return -1;
-        len += (size_t)n;
-        body -= (size_t)n;
-        buf[len] = '\0';
-    }
-    return (ssize_t)len;
+    return cl_connect_to(AF_INET, f->port);
 }
 
 static void *client_main(void *arg)
@@ -338,7 +279,6 @@ static const char *id_of(const json_t *inc)
 }
 
 /* ---- engine input ------------------------------------------------------ */
-
 
 /* Ids of the live incidents in engine_list order into IDS; the count. */
 static size_t live_ids(struct engine *e, char ids[][CORRELATE_ID_SIZE], size_t cap)

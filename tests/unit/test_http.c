@@ -25,6 +25,7 @@
 #include <ev.h>
 
 #include "http.h"
+#include "http_client.h"
 
 #define NOUT 8
 #define OUTCAP 8192
@@ -67,96 +68,14 @@ struct fx {
 
 /* ---- client side (runs in the thread) ---------------------------------- */
 
-/* strcasestr without _GNU_SOURCE. */
-static const char *ci_find(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
-            return hay;
-    return NULL;
-}
-
 static int cl_connect(struct fx *f)
 {
-    int fd = socket(f->family, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = { 5, 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int rc;
-    if (f->family == AF_INET6) {
-        struct sockaddr_in6 a = { 0 };
-        a.sin6_family = AF_INET6;
-        a.sin6_port = htons((uint16_t)f->port);
-        a.sin6_addr = in6addr_loopback;
-        rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-    } else {
-        struct sockaddr_in a = { 0 };
-        a.sin_family = AF_INET;
-        a.sin_port = htons((uint16_t)f->port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-    }
-    if (rc != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void cl_send(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
+    return cl_connect_to(f->family, f->port);
 }
 
 static void cl_sends(int fd, const char *s)
 {
     cl_send(fd, s, strlen(s));
-}
-
-/* One response into BUF (NUL-terminated): the header block, then
- * Content-Length bytes of body unless HEAD. Length, 0 on EOF before any
- * byte, -1 on error or timeout. */
-static ssize_t cl_read_response(int fd, char *buf, size_t cap, bool head)
-{
-    size_t len = 0;
-    char *end = NULL;
-    buf[0] = '\0';
-    while ((end = strstr(buf, "\r\n\r\n")) == NULL) {
-        if (len + 1 >= cap)
-            return -1;
-        ssize_t n = recv(fd, buf + len, 1, 0);  /* byte by byte: no overread */
-        if (n == 0)
-            return len == 0 ? 0 : -1;
-        if (n < 0)
-            return -1;
-        len += (size_t)n;
-        buf[len] = '\0';
-    }
-    size_t body = 0;
-    const char *cl = ci_find(buf, "\r\nContent-Length:");
-    if (cl != NULL && !head)
-        body = strtoul(cl + 17, NULL, 10);
-    while (body > 0) {
-        if (len + 1 >= cap)
-            return -1;
-        ssize_t n = recv(fd, buf + len, body < cap - len - 1 ? body : cap - len - 1, 0);
-        if (n <= 0)
-            return -1;
-        len += (size_t)n;
-        body -= (size_t)n;
-        buf[len] = '\0';
-    }
-    return (ssize_t)len;
 }
 
 /* 1 if the server closes FD (EOF or reset) within the receive timeout,
@@ -186,7 +105,7 @@ static void cl_exchange(struct fx *f, int i, const char *req, size_t len)
         return;
     }
     cl_send(fd, req, len);
-    f->outlen[i] = cl_read_response(fd, f->out[i], OUTCAP,
+    f->outlen[i] = cl_read_response_head(fd, f->out[i], OUTCAP,
                                     strncmp(req, "HEAD", 4) == 0);
     f->eof_after[i] = f->check_eof ? cl_closed(fd) : -1;
     close(fd);
@@ -421,13 +340,13 @@ static void c_keepalive(struct fx *f)
 {
     int fd = cl_connect(f);
     cl_sends(fd, GET("/healthz"));
-    f->outlen[0] = cl_read_response(fd, f->out[0], OUTCAP, false);
+    f->outlen[0] = cl_read_response_head(fd, f->out[0], OUTCAP, false);
     cl_sends(fd, HOOK "Content-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}");
-    f->outlen[1] = cl_read_response(fd, f->out[1], OUTCAP, false);
+    f->outlen[1] = cl_read_response_head(fd, f->out[1], OUTCAP, false);
     cl_sends(fd, "HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-    f->outlen[2] = cl_read_response(fd, f->out[2], OUTCAP, true);
+    f->outlen[2] = cl_read_response_head(fd, f->out[2], OUTCAP, true);
     cl_sends(fd, GET("/healthz"));
-    f->outlen[3] = cl_read_response(fd, f->out[3], OUTCAP, false);
+    f->outlen[3] = cl_read_response_head(fd, f->out[3], OUTCAP, false);
     close(fd);
 }
 
@@ -692,7 +611,7 @@ static void c_slow_body(struct fx *f)
     cl_sends(fd, "c");
     usleep(700 * 1000);
     cl_sends(fd, "d");   /* past the 1 s body deadline: dropped */
-    f->outlen[0] = cl_read_response(fd, f->out[0], OUTCAP, false);
+    f->outlen[0] = cl_read_response_head(fd, f->out[0], OUTCAP, false);
     close(fd);
 }
 
@@ -716,10 +635,10 @@ static void c_deferred(struct fx *f)
 {
     int fd = cl_connect(f);
     cl_sends(fd, "POST /defer HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");
-    f->outlen[0] = cl_read_response(fd, f->out[0], OUTCAP, false);
+    f->outlen[0] = cl_read_response_head(fd, f->out[0], OUTCAP, false);
     /* The connection stays usable after a deferred answer. */
     cl_sends(fd, GET("/healthz"));
-    f->outlen[1] = cl_read_response(fd, f->out[1], OUTCAP, false);
+    f->outlen[1] = cl_read_response_head(fd, f->out[1], OUTCAP, false);
     close(fd);
 }
 
@@ -801,8 +720,8 @@ static void c_two_then_wait(struct fx *f)
     int a = cl_connect(f), b = cl_connect(f);
     cl_sends(a, "POST /defer HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");
     cl_sends(b, "POST /defer HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");
-    f->outlen[0] = cl_read_response(a, f->out[0], OUTCAP, false);
-    f->outlen[1] = cl_read_response(b, f->out[1], OUTCAP, false);
+    f->outlen[0] = cl_read_response_head(a, f->out[0], OUTCAP, false);
+    f->outlen[1] = cl_read_response_head(b, f->out[1], OUTCAP, false);
     close(a);
     close(b);
 }
@@ -868,19 +787,19 @@ static void c_limit(struct fx *f)
     int a = cl_connect(f), b = cl_connect(f);
     cl_sends(a, GET("/healthz"));
     cl_sends(b, GET("/healthz"));
-    f->outlen[0] = cl_read_response(a, f->out[0], OUTCAP, false);
-    f->outlen[1] = cl_read_response(b, f->out[1], OUTCAP, false);
+    f->outlen[0] = cl_read_response_head(a, f->out[0], OUTCAP, false);
+    f->outlen[1] = cl_read_response_head(b, f->out[1], OUTCAP, false);
     /* Both still open (keep-alive): MHD does not accept a third; it waits
      * in the kernel's backlog, unserved. */
     int c = cl_connect(f);
     struct timeval shortly = { 0, 800 * 1000 }, normal = { 5, 0 };
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &shortly, sizeof shortly);
     cl_sends(c, GET("/healthz"));
-    f->outlen[2] = cl_read_response(c, f->out[2], OUTCAP, false);
+    f->outlen[2] = cl_read_response_head(c, f->out[2], OUTCAP, false);
     /* Free a slot: the waiting connection is accepted and served. */
     close(a);
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &normal, sizeof normal);
-    f->outlen[3] = cl_read_response(c, f->out[3], OUTCAP, false);
+    f->outlen[3] = cl_read_response_head(c, f->out[3], OUTCAP, false);
     close(b);
     close(c);
 }

@@ -38,6 +38,7 @@
 #include "archive.h"
 #include "http.h"
 #include "ingest.h"
+#include "http_client.h"
 #include "limits.h"
 #include "metrics.h"
 #include "redis_ev.h"
@@ -101,56 +102,11 @@ static long long redis_xlen(const struct test_redis *t)
     return n;
 }
 
-/* ---- client side (runs in the thread) ---------------------------------- */
-
-static const char *ci_find(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-
-    for (; *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
-            return hay;
-    return NULL;
-}
-
-static void cl_timeout(int fd, long ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
+/* ---- client side (runs in the thread; http_client.h) ------------------ */
 
 static int cl_connect(const struct fx *f)
 {
-    struct sockaddr_in a;
-    int one = 1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    if (fd < 0)
-        return -1;
-    cl_timeout(fd, 5000);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)f->port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void cl_send(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
+    return cl_connect_to(AF_INET, f->port);
 }
 
 /* Send a POST of BODY[0..len) to the webhook route on a new connection. */
@@ -169,45 +125,6 @@ static int cl_post(const struct fx *f, const char *body, size_t len)
     cl_send(fd, head, (size_t)n);
     cl_send(fd, body, len);
     return fd;
-}
-
-/* One response into BUF (NUL-terminated): headers, then Content-Length
- * bytes of body. Length, 0 on EOF before any byte, -1 on error/timeout. */
-static ssize_t cl_read_response(int fd, char *buf, size_t cap)
-{
-    size_t len = 0, body = 0;
-    const char *cl;
-
-    buf[0] = '\0';
-    while (strstr(buf, "\r\n\r\n") == NULL) {
-        ssize_t n;
-
-        if (len + 1 >= cap)
-            return -1;
-        n = recv(fd, buf + len, 1, 0);   /* byte by byte: no overread */
-        if (n == 0)
-            return len == 0 ? 0 : -1;
-        if (n < 0)
-            return -1;
-        len += (size_t)n;
-        buf[len] = '\0';
-    }
-    cl = ci_find(buf, "\r\nContent-Length:");
-    if (cl != NULL)
-        body = strtoul(cl + 17, NULL, 10);
-    while (body > 0) {
-        ssize_t n;
-
-        if (len + 1 >= cap)
-            return -1;
-        n = recv(fd, buf + len, body < cap - len - 1 ? body : cap - len - 1, 0);
-        if (n <= 0)
-            return -1;
-        len += (size_t)n;
-        body -= (size_t)n;
-        buf[len] = '\0';
-    }
-    return (ssize_t)len;
 }
 
 /* Bytes the server sent on FD within MS (peeked, not consumed): 0 or -1
