@@ -601,6 +601,54 @@ const struct jval *jdoc_parse(struct jdoc *d, const char *buf, size_t len)
     return root;
 }
 
+/* A raw NUL at BUF[0..len) as jansson would report an error there. */
+static int nul_error(const char *buf, size_t len, json_error_t *jerr)
+{
+    const char *nul = memchr(buf, '\0', len), *bol = buf;
+    int line = 1;
+
+    if (nul == NULL)
+        return 0;
+    for (const char *q = buf; q < nul; q++)
+        if (*q == '\n') {
+            line++;
+            bol = q + 1;
+        }
+    memset(jerr, 0, sizeof *jerr);
+    jerr->line = line;
+    jerr->column = (int)(nul - bol) + 1;
+    jerr->position = (int)(nul - buf);
+    snprintf(jerr->text, sizeof jerr->text, "NUL byte at offset %zu", (size_t)(nul - buf));
+    return 1;
+}
+
+const struct jval *jdoc_decode(struct jdoc *d, const char *buf, size_t len,
+                               size_t flags, json_error_t *jerr)
+{
+    const struct jval *root = jdoc_parse(d, buf, len);
+    json_t *j;
+
+    if (root != NULL && ((flags & JSON_DECODE_ANY) || root->type == JDOC_OBJECT ||
+                         root->type == JDOC_ARRAY))
+        return root;
+    /* Declined (or a scalar jansson would refuse): jansson decides, and
+     * says why in its own words. */
+    memset(jerr, 0, sizeof *jerr);
+    j = json_loadb(buf, len, flags | JSON_REJECT_DUPLICATES, jerr);
+    if (j == NULL)
+        return NULL;
+    if (nul_error(buf, len, jerr)) {
+        json_decref(j);
+        return NULL;
+    }
+    /* Valid, but past what jdoc decodes itself (deep, long numbers). */
+    root = jdoc_from_json(d, j);
+    json_decref(j);
+    if (root == NULL)
+        jerr->text[0] = '\0';
+    return root;
+}
+
 /* ---- from jansson --------------------------------------------------------- */
 
 static const char *copy_str(struct jdoc *d, const char *s, size_t n)

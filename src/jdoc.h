@@ -64,6 +64,17 @@ void jdoc_free(struct jdoc *d);
  * decoder, or out of memory. */
 const struct jval *jdoc_parse(struct jdoc *d, const char *buf, size_t len);
 
+/* BUF[0..len) decoded into D as json_loadb(BUF, LEN, FLAGS) would decode
+ * it: jdoc's fast path, else jansson's verdict, its tree copied into D.
+ * FLAGS are jansson's (JSON_REJECT_DUPLICATES is assumed; without
+ * JSON_DECODE_ANY a scalar document is jansson's error, as it would be).
+ * The root, or NULL with *JERR filled: jansson's error; a raw NUL byte
+ * (which jansson lets through after a number or a literal, and JSON never
+ * allows) as an error of its own; JERR->text "" when memory ran out. The
+ * one way into a document from bytes for webhooks and replay records. */
+const struct jval *jdoc_decode(struct jdoc *d, const char *buf, size_t len,
+                               size_t flags, json_error_t *jerr);
+
 /* Copy jansson's tree V (only read) into D, dropping what D held. The
  * root, or NULL when V is NULL or memory ran out. */
 const struct jval *jdoc_from_json(struct jdoc *d, const json_t *v);

@@ -84,28 +84,19 @@ uint64_t replay_alerts(const struct replay *rp)
     return rp->alerts;
 }
 
-/* LINE decoded into rp->doc: jdoc's fast path, else jansson's verdict
- * with replay's flags (no JSON_DECODE_ANY: a scalar record is "not JSON"),
- * its tree copied. The record, or NULL with ERR set. */
+/* LINE decoded into rp->doc (jdoc_decode, replay's flags: no
+ * JSON_DECODE_ANY, a scalar record is "not JSON"). The record, or NULL
+ * with ERR set. */
 static const struct jval *decode_record(struct replay *rp, const char *line, size_t len,
                                         struct qerr *err)
 {
-    const struct jval *root = jdoc_parse(rp->doc, line, len);
     json_error_t jerr;
-    json_t *j;
+    const struct jval *root = jdoc_decode(rp->doc, line, len, JSON_REJECT_DUPLICATES, &jerr);
 
-    if (root != NULL && (root->type == JDOC_OBJECT || root->type == JDOC_ARRAY))
-        return root;
-    /* Declined, or a scalar: jansson's own message, as before jdoc. */
-    j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (j == NULL) {
-        qerr_set(err, NULL, 0, 0, "not JSON: %s (column %d)", jerr.text, jerr.column);
-        return NULL;
-    }
-    root = jdoc_from_json(rp->doc, j);
-    json_decref(j);
-    if (root == NULL)
+    if (root == NULL && jerr.text[0] == '\0')
         qerr_set(err, NULL, 0, 0, "out of memory");
+    else if (root == NULL)
+        qerr_set(err, NULL, 0, 0, "not JSON: %s (column %d)", jerr.text, jerr.column);
     return root;
 }
 

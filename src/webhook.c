@@ -849,62 +849,33 @@ static int decode(struct jdoc *d, const char *buf, size_t len, const struct jval
                   struct qerr *err)
 {
     json_error_t jerr;
-    json_t *j;
     char text[sizeof jerr.text * 4];
     size_t pos = 0;
 
-    *root = jdoc_parse(d, buf, len);
-    if (*root != NULL)
-        return 0;
     /* JSON_DECODE_ANY: a bare "4" or 17 is valid JSON that is not a
      * webhook (422), not a syntax error (400). */
-    j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    if (j == NULL) {
-        /* jansson's text may quote input bytes; keep the message ASCII. */
-        esc_append(text, sizeof text, &pos, jerr.text, strlen(jerr.text));
-        /* jansson returns with its error untouched (empty text) only when
-         * setting up the lexer failed, which is an allocation. */
-        switch (jerr.text[0] == '\0' ? json_error_out_of_memory : json_error_code(&jerr)) {
-        case json_error_out_of_memory:
-            qerr_set(err, "$", 0, 0, "out of memory");
-            return WEBHOOK_ENOMEM;
-        case json_error_stack_overflow:
-            /* Past jansson's own depth (2048), hence past ours. */
-            qerr_set(err, "$", jerr.line, jerr.column,
-                     "JSON nested deeper than QUENCH_MAX_JSON_DEPTH (%d)",
-                     QUENCH_MAX_JSON_DEPTH);
-            return WEBHOOK_ESCHEMA;
-        default:
-            qerr_set(err, "$", jerr.line, jerr.column, "invalid JSON: %s", text);
-            return WEBHOOK_EJSON;
-        }
-    }
-    /* jansson drops a NUL byte that follows a number or a literal ("[1\0]"
-     * decodes as [1]); JSON has no raw NUL anywhere, and jdoc declines it,
-     * so neither decoder lets one through. */
-    {
-        const char *nul = memchr(buf, '\0', len), *bol = buf;
-        int line = 1;
-        if (nul != NULL) {
-            for (const char *q = buf; q < nul; q++)
-                if (*q == '\n') {
-                    line++;
-                    bol = q + 1;
-                }
-            json_decref(j);
-            qerr_set(err, "$", line, (int)(nul - bol) + 1,
-                     "invalid JSON: NUL byte at offset %zu", (size_t)(nul - buf));
-            return WEBHOOK_EJSON;
-        }
-    }
-    /* Valid, but past what jdoc decodes itself (deep, long numbers). */
-    *root = jdoc_from_json(d, j);
-    json_decref(j);
-    if (*root == NULL) {
+    *root = jdoc_decode(d, buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (*root != NULL)
+        return 0;
+    /* jansson's text may quote input bytes; keep the message ASCII. */
+    esc_append(text, sizeof text, &pos, jerr.text, strlen(jerr.text));
+    /* An empty text is out of memory: jansson leaves its error untouched
+     * only when setting up the lexer failed, jdoc_decode clears it when
+     * the copy did. */
+    switch (jerr.text[0] == '\0' ? json_error_out_of_memory : json_error_code(&jerr)) {
+    case json_error_out_of_memory:
         qerr_set(err, "$", 0, 0, "out of memory");
         return WEBHOOK_ENOMEM;
+    case json_error_stack_overflow:
+        /* Past jansson's own depth (2048), hence past ours. */
+        qerr_set(err, "$", jerr.line, jerr.column,
+                 "JSON nested deeper than QUENCH_MAX_JSON_DEPTH (%d)",
+                 QUENCH_MAX_JSON_DEPTH);
+        return WEBHOOK_ESCHEMA;
+    default:
+        qerr_set(err, "$", jerr.line, jerr.column, "invalid JSON: %s", text);
+        return WEBHOOK_EJSON;
     }
-    return 0;
 }
 
 int webhook_parse_with(struct jdoc *d, struct webhook **out, const char *buf,

@@ -218,6 +218,44 @@ static void test_reuse(void **state)
     free(s);
 }
 
+/* jdoc_decode, the one way in from bytes: jansson's verdict where jdoc
+ * declines, a raw NUL refused even where jansson lets it through, scalars
+ * only with JSON_DECODE_ANY, numbers too long for jdoc copied from
+ * jansson's tree. */
+static void test_decode(void **state)
+{
+    struct jdoc *d = *state;
+    json_error_t jerr;
+    const struct jval *v;
+    char longnum[128];
+
+    v = jdoc_decode(d, "[1\0]", 4, JSON_REJECT_DUPLICATES, &jerr);
+    assert_null(v);
+    assert_string_equal(jerr.text, "NUL byte at offset 2");
+    assert_int_equal(jerr.line, 1);
+    assert_int_equal(jerr.column, 3);
+    v = jdoc_decode(d, "{\"a\":\n true\0}", 13, JSON_REJECT_DUPLICATES, &jerr);
+    assert_null(v);
+    assert_int_equal(jerr.line, 2);
+    assert_int_equal(jerr.column, 6);
+
+    assert_null(jdoc_decode(d, "17", 2, JSON_REJECT_DUPLICATES, &jerr));
+    assert_true(jerr.text[0] != '\0');      /* jansson's "'[' or '{' expected" */
+    v = jdoc_decode(d, "17", 2, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    assert_non_null(v);
+    assert_int_equal(v->type, JDOC_INTEGER);
+
+    assert_null(jdoc_decode(d, "[1,]", 4, JSON_REJECT_DUPLICATES, &jerr));
+    assert_non_null(strstr(jerr.text, "unexpected token"));
+
+    snprintf(longnum, sizeof longnum, "[0.%0100d1]", 0);
+    assert_null(jdoc_parse(d, longnum, strlen(longnum)));   /* past jdoc's numbers */
+    v = jdoc_decode(d, longnum, strlen(longnum), JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(v);
+    assert_int_equal(v->type, JDOC_ARRAY);
+    assert_int_equal(v->u.kids[0].type, JDOC_REAL);
+}
+
 /* FNV-1a, as jdoc's duplicate check hashes names. */
 static uint32_t fnv(const char *k)
 {
@@ -301,6 +339,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
         cmocka_unit_test(test_empty_first),
         cmocka_unit_test_setup_teardown(test_colliding_names_decline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
