@@ -51,10 +51,6 @@
 #define container_of(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-/* Rounds of MHD_run_wait (10 ms each) http_server_free spends flushing the
- * 503s of abandoned requests before closing everything. */
-#define HTTP_FLUSH_ROUNDS 50
-
 struct http_server {
     struct ev_loop *loop;
     struct MHD_Daemon *mhd;
@@ -1033,7 +1029,11 @@ void http_server_free(struct http_server *s)
         s->flushing++;
         req_abandon(r, "shutting down");
     }
-    for (int i = 0; i < HTTP_FLUSH_ROUNDS && s->flushing > 0; i++)
+    /* A time budget, not a count of rounds: MHD_run_wait returns at every
+     * event, so 50 rounds could pass in a few ms on a busy machine and the
+     * 503s be cut off (a client then saw a reset, not an answer). */
+    for (double end = mono_now() + QUENCH_HTTP_FLUSH_MS / 1000.0;
+         s->flushing > 0 && mono_now() < end;)
         MHD_run_wait(s->mhd, 10);
     MHD_stop_daemon(s->mhd);
     free(s);

@@ -237,6 +237,11 @@
  * cut (cut names still compare equal to themselves, so lookups agree). */
 #define QUENCH_HISTORY_MAX_NAME 256
 
+/* How long http_server_free (shutdown) keeps serving the 503s it gave the
+ * webhooks still waiting for Redis before it closes every connection: an
+ * answer, not a reset, so Alertmanager retries at once. */
+#define QUENCH_HTTP_FLUSH_MS 1000
+
 /* How long after alerts last named a pod rank still counts it among its
  * service's and node's pods (rank.c pod_live): pods get new names at
  * every rollout and the graph keeps the old ones. Measured in
