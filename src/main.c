@@ -40,6 +40,7 @@
 #include "correlator.h"   /* correlation wiring (helper "serve") */
 #include "http.h"
 #include "ingest.h"
+#include "cli.h"
 #include "limits.h"
 #include "log.h"
 #include "metrics.h"
@@ -103,32 +104,6 @@ static int fail(const struct qerr *err)
     qerr_format(err, line, sizeof line);
     fprintf(stderr, "quench: %s\n", line);
     return EXIT_FAILED;
-}
-
-/* "--name V" or "--name=V" at argv[*i]; V in *val. 1 matched, 0 not this
- * option, -1 missing value. */
-static int opt_value(int argc, char **argv, int *i, const char *name,
-                     const char **val)
-{
-    size_t n = strlen(name);
-
-    if (strncmp(argv[*i], name, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *val = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != 0)
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
-static int is_help(const char *s)
-{
-    return strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0;
 }
 
 static int64_t wall_ms(void)
@@ -677,11 +652,11 @@ static int cmd_serve(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         int m;
 
-        if (is_help(argv[i])) {
+        if (cli_is_help(argv[i])) {
             fputs(usage_text, stdout);
             return EXIT_OK;
         }
-        m = opt_value(argc, argv, &i, "--config", &config_path);
+        m = cli_opt_value(argc, argv, &i, "--config", &config_path);
         if (m < 0)
             return usage_error("--config needs a value");
         if (m == 0)
@@ -828,7 +803,7 @@ static int cmd_archive(int argc, char **argv)
 
     if (argc < 1)
         return usage_error("archive: missing subcommand (export)");
-    if (is_help(argv[0])) {
+    if (cli_is_help(argv[0])) {
         fputs(usage_text, stdout);
         return EXIT_OK;
     }
@@ -837,13 +812,13 @@ static int cmd_archive(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         int m;
 
-        if (is_help(argv[i])) {
+        if (cli_is_help(argv[i])) {
             fputs(usage_text, stdout);
             return EXIT_OK;
         }
-        if ((m = opt_value(argc, argv, &i, "--config", &config_path)) == 0 &&
-            (m = opt_value(argc, argv, &i, "--since", &since)) == 0 &&
-            (m = opt_value(argc, argv, &i, "--until", &until)) == 0)
+        if ((m = cli_opt_value(argc, argv, &i, "--config", &config_path)) == 0 &&
+            (m = cli_opt_value(argc, argv, &i, "--since", &since)) == 0 &&
+            (m = cli_opt_value(argc, argv, &i, "--until", &until)) == 0)
             return usage_error("archive export: unknown argument '%s'", argv[i]);
         if (m < 0)
             return usage_error("archive export: %s needs a value", argv[i]);
@@ -909,12 +884,12 @@ static int cmd_check(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         int m;
 
-        if (is_help(argv[i])) {
+        if (cli_is_help(argv[i])) {
             fputs(usage_text, stdout);
             return EXIT_OK;
         }
-        if ((m = opt_value(argc, argv, &i, "--config", &config_path)) == 0 &&
-            (m = opt_value(argc, argv, &i, "--rules", &rules_dir)) == 0)
+        if ((m = cli_opt_value(argc, argv, &i, "--config", &config_path)) == 0 &&
+            (m = cli_opt_value(argc, argv, &i, "--rules", &rules_dir)) == 0)
             return usage_error("check: unknown argument '%s'", argv[i]);
         if (m < 0)
             return usage_error("check: %s needs a value", argv[i]);

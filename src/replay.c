@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "jdoc.h"
 #include "limits.h"
@@ -502,51 +503,26 @@ int replay_main(int argc, char **argv)
 
     /* argv[0] is "replay" (or the program name): options follow. */
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *eq = strchr(a, '=');
-        const char **dst = NULL;
-        char name[32];
-        /* --opt=value as well as --opt value, like the other commands */
-        if (eq != NULL && strncmp(a, "--", 2) == 0 && (size_t)(eq - a) < sizeof name) {
-            memcpy(name, a, (size_t)(eq - a));
-            name[eq - a] = '\0';
-            a = name;
-        } else {
-            eq = NULL;
-        }
-        if (strcmp(a, "--config") == 0)
-            dst = &config;
-        else if (strcmp(a, "--rules") == 0)
-            dst = &rules_dir;
-        else if (strcmp(a, "--playbooks") == 0)
-            dst = &playbooks;
-        else if (strcmp(a, "--input") == 0)
-            dst = &input;
-        else if (strcmp(a, "--format") == 0)
-            dst = &format;
-        else if (strcmp(a, "--baseline") == 0)
-            dst = &baseline;
-        else if (strcmp(a, "--out") == 0)
-            dst = &outpath;
-        else if (eq == NULL && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+        static const char *const names[] = {"--config", "--rules", "--playbooks",
+                                            "--input", "--format", "--baseline", "--out"};
+        const char **dst[] = {&config, &rules_dir, &playbooks, &input, &format,
+                              &baseline, &outpath};
+        int m = 0;
+
+        if (cli_is_help(argv[i])) {
             fputs("quench replay: run an exported archive through the engine "
                   "on a virtual clock (no Redis, no cluster, no network)\n", stdout);
             fputs(replay_usage, stdout);
             return 0;
-        } else {
+        }
+        for (size_t k = 0; m == 0 && k < sizeof names / sizeof names[0]; k++)
+            m = cli_opt_value(argc, argv, &i, names[k], dst[k]);
+        if (m <= 0) {
             char msg[300];
-            snprintf(msg, sizeof msg, "unknown argument '%.200s'", argv[i]);
+            snprintf(msg, sizeof msg, m < 0 ? "%.200s needs a value"
+                                            : "unknown argument '%.200s'", argv[i]);
             return usage(msg);
         }
-        if (eq != NULL) {
-            *dst = eq + 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "%.200s needs a value", a);
-            return usage(msg);
-        }
-        *dst = argv[++i];
     }
     if (input == NULL)
         return usage("--input is required");
