@@ -481,8 +481,7 @@ static struct cand *cand_of(struct work *w, uint32_t id)
 
 static int is_pod(const struct topology *t, uint32_t id)
 {
-    const struct topology_entity *e = topology_entity(t, id);
-    return e != NULL && e->kind == ENTITY_POD;
+    return topology_kind(t, id) == ENTITY_POD;
 }
 
 /* Whether pod ID is one of its service's and node's pods around this
@@ -683,8 +682,7 @@ static int build_candidates(struct rank *r, struct work *w)
             /* a pod's service: the level a fault in all replicas sits at */
             m = topology_in(t, e, &ids);
             for (k = 0; k < m; k++) {
-                const struct topology_entity *te = topology_entity(t, ids[k]);
-                if (te && entity_kind_is_service_like(te->kind) &&
+                if (entity_kind_is_service_like(topology_kind(t, ids[k])) &&
                     idmap_put(&seen, ids[k], 0))
                     w->ids[n++] = ids[k];
             }
@@ -843,8 +841,7 @@ static int local_evidence(struct rank *r, struct work *w)
             double sib = 0;
             uint32_t nsib = 0;
             for (j = 0; j < ms; j++) {
-                const struct topology_entity *se = topology_entity(t, sv[j]);
-                if (!entity_kind_is_service_like(se->kind))
+                if (!entity_kind_is_service_like(topology_kind(t, sv[j])))
                     continue;
                 m = topology_out(t, sv[j], &ids);
                 for (k = 0; k < m; k++)

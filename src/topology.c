@@ -743,6 +743,11 @@ int topology_link(struct topology *t, uint32_t from, uint32_t to)
     return 0;
 }
 
+enum entity_kind topology_kind(const struct topology *t, uint32_t id)
+{
+    return id < t->count ? (enum entity_kind)t->kinds[id] : ENTITY_KIND_COUNT;
+}
+
 const struct topology_entity *topology_entity(const struct topology *t,
                                               uint32_t id)
 {

@@ -80,6 +80,11 @@ int32_t topology_intern(struct topology *t, enum entity_kind kind,
 /* Add edge FROM -> TO (dependent -> dependency) if absent. 0, or -1. */
 int topology_link(struct topology *t, uint32_t from, uint32_t to);
 
+/* Kind of entity ID, ENTITY_KIND_COUNT if out of range. Cheaper than
+ * topology_entity(t, id)->kind: one byte from a dense array, which stays
+ * in cache where the entities do not (rank reads the kind of every pod it
+ * scans). */
+enum entity_kind topology_kind(const struct topology *t, uint32_t id);
 /* Entity ID, borrowed until topology_free; NULL if out of range. */
 const struct topology_entity *topology_entity(const struct topology *t,
                                               uint32_t id);

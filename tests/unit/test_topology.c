@@ -80,6 +80,9 @@ static void test_load_shop(void **state)
     assert_int_equal(topology_entity(t, 3)->criticality, CRIT_LOW);
     assert_int_equal(topology_entity(t, 4)->kind, ENTITY_DATABASE);
     assert_null(topology_entity(t, 5));
+    assert_int_equal(topology_kind(t, 4), ENTITY_DATABASE);
+    assert_int_equal(topology_kind(t, 0), ENTITY_SERVICE);
+    assert_int_equal(topology_kind(t, 5), ENTITY_KIND_COUNT);
 
     assert_int_equal(topology_out(t, 1, &ids), 3);
     assert_int_equal(ids[0], 2);
@@ -160,6 +163,9 @@ static void test_overlay(void **state)
     pod2 = topology_intern(t, ENTITY_POD, "cart");
     assert_int_equal(pod2, 7);
     assert_int_equal(topology_entity(t, (uint32_t)pod)->declared, 0);
+    /* the kind byte array grows with the entities */
+    assert_int_equal(topology_kind(t, (uint32_t)pod), ENTITY_POD);
+    assert_int_equal(topology_kind(t, (uint32_t)node), ENTITY_NODE);
     assert_string_equal(topology_entity(t, (uint32_t)pod)->workload_kind, "");
 
     assert_int_equal(topology_link(t, 2, (uint32_t)pod), 0);
