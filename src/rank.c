@@ -72,6 +72,9 @@
 #ifndef FRONTIER
 #define FRONTIER 0.25       /* alerting, dependencies quiet */
 #endif
+#ifndef EXPLAIN
+#define EXPLAIN 1.0         /* share of explained symptoms moved to the explainer */
+#endif
 #ifndef ALPHA
 #define ALPHA 0.85          /* walk: continue vs restart */
 #endif
@@ -437,7 +440,10 @@ struct cand {
     uint32_t g0, ng;        /* its groups, contiguous */
     int64_t onset;          /* first alert, INT64_MAX when silent */
     int64_t aonset;         /* with its pods (service) or hosted pods (node) */
+    int64_t sonset;         /* first symptom-class alert, INT64_MAX if none */
     double e, esym, l, x, score;
+    int32_t explained_by;   /* candidate its symptoms moved to, or -1 */
+    uint32_t explains;      /* dependents whose symptoms moved here */
     uint32_t npods, nalerting_pods;     /* service or node aggregate */
     double pods_mean, rest_mean, pods_sum;
     int frontier;
@@ -646,6 +652,79 @@ static int build_groups(struct rank *r, struct work *w)
     return 0;
 }
 
+/* The dependency of FROM that best explains C's symptoms, or BEST if
+ * none beats it: a service-like entity with alerts of its own that began
+ * no later than C's first symptom (within the tolerance), the one with
+ * the most evidence, ties to the lower id. A silent dependency is not
+ * one: its share of the symptoms is local_evidence's shared-dependency
+ * term (moving them to it as well measured worse: ranking.md). */
+static struct cand *explainer(const struct topology *t, struct work *w,
+                              const struct cand *c, uint32_t from,
+                              struct cand *best)
+{
+    const uint32_t *ids;
+    size_t m = topology_out(t, from, &ids), k;
+
+    for (k = 0; k < m; k++) {
+        struct cand *d;
+        if (ids[k] == c->id ||
+            !entity_kind_is_service_like(topology_kind(t, ids[k])))
+            continue;
+        d = cand_of(w, ids[k]);
+        if (d == NULL || d->ng == 0)
+            continue;
+        if ((double)(d->onset - c->sonset) > TOL_MS)
+            continue;
+        if (best == NULL || d->e > best->e ||
+            (d->e == best->e && d->id < best->id))
+            best = d;
+    }
+    return best;
+}
+
+/* Symptoms a dependency explains (Groot's linking rule): latency and
+ * errors travel from callee to caller, so a caller's symptom-class alerts
+ * say more about an anomalous callee than about the caller. When a
+ * service-like dependency of C (for a pod: of its service) alerted no
+ * later than C's first symptom, EXPLAIN of C's symptom evidence moves to
+ * it. Decided on the evidence as alerted, before any move, so the result
+ * does not depend on candidate order and a chain moves one hop, not to
+ * its end: the callee's own symptoms move on only by its own rule. Only
+ * symptoms move; a caller's resource alerts stay its own. */
+static void explain_symptoms(const struct topology *t, struct work *w)
+{
+    size_t i;
+
+    for (i = 0; i < w->nc; i++) {
+        struct cand *c = &w->c[i], *best = NULL;
+        enum entity_kind kind = topology_kind(t, c->id);
+        if (c->esym <= 0)
+            continue;
+        if (entity_kind_is_service_like(kind)) {
+            best = explainer(t, w, c, c->id, NULL);
+        } else if (kind == ENTITY_POD) {
+            const uint32_t *sv;
+            size_t ms = topology_in(t, c->id, &sv), j;
+            for (j = 0; j < ms; j++)
+                if (entity_kind_is_service_like(topology_kind(t, sv[j])))
+                    best = explainer(t, w, c, sv[j], best);
+        }
+        if (best != NULL)
+            c->explained_by = (int32_t)(best - w->c);
+    }
+    /* moves after all decisions: d->e above is the evidence as alerted */
+    for (i = 0; i < w->nc; i++) {
+        struct cand *c = &w->c[i];
+        if (c->explained_by < 0)
+            continue;
+        c->e -= EXPLAIN * c->esym;
+        if (c->e < 0)
+            c->e = 0;
+        w->c[c->explained_by].e += EXPLAIN * c->esym;
+        w->c[c->explained_by].explains++;
+    }
+}
+
 /* Alerting entities, their dependencies, and the services of pods. */
 static int build_candidates(struct rank *r, struct work *w)
 {
@@ -699,6 +778,8 @@ static int build_candidates(struct rank *r, struct work *w)
     for (i = 0; i < n; i++) {
         w->c[i].id = w->ids[i];
         w->c[i].onset = INT64_MAX;
+        w->c[i].sonset = INT64_MAX;
+        w->c[i].explained_by = -1;
         idmap_put(&w->map, w->ids[i], (uint32_t)i);
     }
     for (i = 0; i < w->ng; i++) {
@@ -707,11 +788,15 @@ static int build_candidates(struct rank *r, struct work *w)
             c->g0 = (uint32_t)i;
         c->ng++;
         c->e += w->g[i].surprise;
-        if (w->g[i].cls == RANK_SYMPTOM)
+        if (w->g[i].cls == RANK_SYMPTOM) {
             c->esym += w->g[i].surprise;
+            if (w->g[i].onset < c->sonset)
+                c->sonset = w->g[i].onset;
+        }
         if (w->g[i].onset < c->onset)
             c->onset = w->g[i].onset;
     }
+    explain_symptoms(r->t, w);
     return 0;
 }
 
@@ -759,7 +844,7 @@ static int pod_universe(struct rank *r, struct work *w, size_t *npods,
                 continue;
             p = cand_of(w, ids[k]);
             w->c[i].npods++;
-            if (p != NULL && p->e > 0) {
+            if (p != NULL && p->ng > 0) {
                 w->c[i].nalerting_pods++;
                 w->c[i].pods_sum += p->e;
                 if (p->onset < w->c[i].aonset)
@@ -815,7 +900,7 @@ static int local_evidence(struct rank *r, struct work *w)
                          (te->kind == ENTITY_NODE ? pow((double)na, NODE_SPREAD)
                                                   : 1.0);
             }
-            if (c->e == 0 && te->kind != ENTITY_NODE) {
+            if (c->ng == 0 && te->kind != ENTITY_NODE) {
                 /* a silent dependency shared by K alerting dependents
                  * explains their symptoms; one dependent alone is
                  * explained as well by itself, hence (K - 1) / K */
@@ -873,7 +958,7 @@ static int local_evidence(struct rank *r, struct work *w)
             d = cand_of(w, ids[k]);
             /* and only if it was anomalous no later than c (within the
              * tolerance): what alerts after c cannot explain c */
-            if (d != NULL && (d->e > 0 || d->l > 0) &&
+            if (d != NULL && (d->ng > 0 || d->l > 0) &&
                 (c->aonset == INT64_MAX ||
                  (double)(d->aonset - c->aonset) <= TOL_MS))
                 deps_quiet = 0;
@@ -1169,17 +1254,36 @@ static void explain(struct rank *r, struct work *w, size_t k,
                  (unsigned)c->nalerting_pods, (unsigned)c->npods,
                  te->kind == ENTITY_NODE ? "on" : "of", te->name, than);
     }
+    if (c->explains > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+        /* name the dependent that gave the most */
+        const struct cand *top = NULL;
+        for (i = 0; i < w->nc; i++) {
+            const struct cand *d = &w->c[i];
+            if (d->explained_by == (int32_t)(c - w->c) &&
+                (top == NULL || d->esym > top->esym))
+                top = d;
+        }
+        snprintf(r->ev[k][ne++], EV_LEN,
+                 "explains the symptom alerts of %u dependent%s (most: %s): "
+                 "it alerted no later than they did",
+                 (unsigned)c->explains, c->explains == 1 ? "" : "s",
+                 ename(t, top->id));
+    }
+    if (c->explained_by >= 0 && ne < QUENCH_RANK_MAX_EVIDENCE)
+        snprintf(r->ev[k][ne++], EV_LEN,
+                 "its symptom alerts are explained by %s, a dependency that "
+                 "alerted no later", ename(t, w->c[c->explained_by].id));
     if (c->frontier && ne < QUENCH_RANK_MAX_EVIDENCE)
         snprintf(r->ev[k][ne++], EV_LEN,
                  "none of what %s depends on alerts: the deepest anomalous "
                  "entity on this path", te->name);
-    if (c->e == 0 && c->nalerting_pods == 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+    if (c->ng == 0 && c->nalerting_pods == 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
         const uint32_t *in;
         size_t m = topology_in(t, c->id, &in), a = 0, j;
         for (j = 0; j < m; j++) {
             /* a dependent alerts when it or one of its pods does */
             const struct cand *d = cand_of(w, in[j]);
-            a += d != NULL && (d->e > 0 || d->aonset != INT64_MAX);
+            a += d != NULL && (d->ng > 0 || d->aonset != INT64_MAX);
         }
         snprintf(r->ev[k][ne++], EV_LEN,
                  "no alerts of its own, but %zu of its %zu dependents alert",
@@ -1199,10 +1303,11 @@ static void explain(struct rank *r, struct work *w, size_t k,
         size_t m = topology_in(t, cur, &in), j, q;
         double be = 0;
         for (j = 0; j < m; j++) {
-            /* own alerts, aggregate evidence, or alerting pods (a
-             * caller whose pods carry the symptoms) */
+            /* own alerts (symptoms as alerted, before explain_symptoms
+             * moved them), aggregate evidence, or alerting pods (a caller
+             * whose pods carry the symptoms) */
             const struct cand *d = cand_of(w, in[j]);
-            double e = d != NULL ? d->e + d->l + d->pods_sum : 0;
+            double e = d != NULL ? d->e + d->esym + d->l + d->pods_sum : 0;
             int dup = 0;
             for (q = 0; q < np; q++)
                 dup |= r->path[k][q] == in[j];
