@@ -151,6 +151,21 @@ static void test_silent_database_under_callers(void **state)
     assert_string_equal(top(f), "orders");
 }
 
+/* web calls cart; *WEB and *CART get their ids. */
+static void web_calls_cart(struct fx *f, uint32_t *web, uint32_t *cart)
+{
+    *web = ent(f, ENTITY_SERVICE, "web");
+    *cart = ent(f, ENTITY_SERVICE, "cart");
+    link(f, *web, *cart);
+}
+
+/* A fresh rank state over the same graph. */
+static void reset(struct fx *f)
+{
+    rank_free(f->r);
+    assert_int_equal(rank_new(&f->r, f->t), 0);
+}
+
 /* Groot's linking rule (explain_symptoms): a caller with three kinds of
  * symptom alert and a callee with one, begun together. Counted where
  * they fired the caller wins; its symptoms are explained by the callee,
@@ -158,8 +173,8 @@ static void test_silent_database_under_callers(void **state)
 static void test_callee_explains_caller_symptoms(void **state)
 {
     struct fx *f = *state;
-    uint32_t web = ent(f, ENTITY_SERVICE, "web"), cart = ent(f, ENTITY_SERVICE, "cart");
-    link(f, web, cart);
+    uint32_t web, cart;
+    web_calls_cart(f, &web, &cart);
     fire(f, web, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 0);
     fire(f, web, "HttpErrorsHigh", RANK_SYMPTOM, 0.4, 0);
     fire(f, web, "HttpSuccessRateLow", RANK_SYMPTOM, 0.4, 10000);
@@ -180,16 +195,15 @@ static void test_callee_explains_caller_symptoms(void **state)
 static void test_later_callee_and_causes_stay(void **state)
 {
     struct fx *f = *state;
-    uint32_t web = ent(f, ENTITY_SERVICE, "web"), cart = ent(f, ENTITY_SERVICE, "cart");
-    link(f, web, cart);
+    uint32_t web, cart;
+    web_calls_cart(f, &web, &cart);
     fire(f, web, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 0);
     fire(f, web, "HttpErrorsHigh", RANK_SYMPTOM, 0.4, 0);
     fire(f, cart, "GrpcLatencyHigh", RANK_SYMPTOM, 0.4, 5 * MIN_MS);
     assert_string_equal(top(f), "web");
     assert_false(has_evidence(rank_cause(f->r, 0), "explained by"));
 
-    rank_free(f->r);
-    assert_int_equal(rank_new(&f->r, f->t), 0);
+    reset(f);
     fire(f, web, "ContainerCpuThrottled", RANK_CAUSE, 1.0, 0);
     fire(f, web, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 0);
     fire(f, cart, "GrpcLatencyHigh", RANK_SYMPTOM, 0.4, 0);
@@ -204,8 +218,7 @@ static void test_later_callee_and_causes_stay(void **state)
      * latency it gave away: without the CPU alert it scores less */
     assert_true(has_evidence(w, "ContainerCpuThrottled on web"));
     double with_cpu = w->score;
-    rank_free(f->r);
-    assert_int_equal(rank_new(&f->r, f->t), 0);
+    reset(f);
     fire(f, web, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 0);
     fire(f, cart, "GrpcLatencyHigh", RANK_SYMPTOM, 0.4, 0);
     assert_string_equal(top(f), "cart");
@@ -217,9 +230,8 @@ static void test_later_callee_and_causes_stay(void **state)
 static void test_pod_symptoms_move_to_callee(void **state)
 {
     struct fx *f = *state;
-    uint32_t web = ent(f, ENTITY_SERVICE, "web"), cart = ent(f, ENTITY_SERVICE, "cart");
-    uint32_t w0 = ent(f, ENTITY_POD, "web-0"), w1 = ent(f, ENTITY_POD, "web-1");
-    link(f, web, cart);
+    uint32_t web, cart, w0 = ent(f, ENTITY_POD, "web-0"), w1 = ent(f, ENTITY_POD, "web-1");
+    web_calls_cart(f, &web, &cart);
     link(f, web, w0);
     link(f, web, w1);
     fire(f, w0, "TraceLatencyHigh", RANK_SYMPTOM, 0.4, 0);
