@@ -75,6 +75,9 @@
 #ifndef EXPLAIN
 #define EXPLAIN 1.0         /* share of explained symptoms moved to the explainer */
 #endif
+#ifndef ONE_POD
+#define ONE_POD 1.0         /* share of one replica's excess kept by that pod */
+#endif
 #ifndef ALPHA
 #define ALPHA 0.85          /* walk: continue vs restart */
 #endif
@@ -446,6 +449,10 @@ struct cand {
     uint32_t explains;      /* dependents whose symptoms moved here */
     uint32_t npods, nalerting_pods;     /* service or node aggregate */
     double pods_mean, rest_mean, pods_sum;
+    double pods_max, pods_second;   /* service: its two strongest pods' E */
+    int32_t pods_top;       /* the strongest pod's index (if pods_max > 0) */
+    double excess;          /* pod: service contrast it stands for alone */
+    int32_t excess_of;      /* that service's index (if excess > 0) */
     int frontier;
     uint32_t shared;        /* alerting dependents of a silent entity */
 };
@@ -847,6 +854,13 @@ static int pod_universe(struct rank *r, struct work *w, size_t *npods,
             if (p != NULL && p->ng > 0) {
                 w->c[i].nalerting_pods++;
                 w->c[i].pods_sum += p->e;
+                if (p->e > w->c[i].pods_max) {
+                    w->c[i].pods_second = w->c[i].pods_max;
+                    w->c[i].pods_max = p->e;
+                    w->c[i].pods_top = (int32_t)(p - w->c);
+                } else if (p->e > w->c[i].pods_second) {
+                    w->c[i].pods_second = p->e;
+                }
                 if (p->onset < w->c[i].aonset)
                     w->c[i].aonset = p->onset;
             }
@@ -895,7 +909,25 @@ static int local_evidence(struct rank *r, struct work *w)
                 /* a node explains every pod it hosts: the more of them
                  * alert, the stronger (NODE_SPREAD); a service's replicas
                  * are few, its mean is the signal */
-                if (mean > rest)
+                if (te->kind != ENTITY_NODE && np > 1 && c->pods_max > 0 &&
+                    c->e > 0) {
+                    /* One replica far ahead of the others is a fault in
+                     * that replica: level it to the runner-up for the
+                     * service's contrast and give the difference to the
+                     * pod (ONE_POD). Only while the service itself is
+                     * anomalous (a pod fault shows as the service's
+                     * symptoms plus one pod's causes); a lone noisy pod
+                     * under a quiet service stays diluted in its mean. */
+                    double even = mean - (c->pods_max - c->pods_second) / np;
+                    double full = mean > rest ? agg * (mean - rest) : 0;
+                    double kept = even > rest ? agg * (even - rest) : 0;
+                    struct cand *top = &w->c[c->pods_top];
+                    l += full - ONE_POD * (full - kept);
+                    if (full > kept && ONE_POD > 0) {
+                        top->excess += ONE_POD * (full - kept);
+                        top->excess_of = (int32_t)i;
+                    }
+                } else if (mean > rest)
                     l += agg * (mean - rest) *
                          (te->kind == ENTITY_NODE ? pow((double)na, NODE_SPREAD)
                                                   : 1.0);
@@ -941,6 +973,8 @@ static int local_evidence(struct rank *r, struct work *w)
         }
         c->l = l > 0 ? l : 0;
     }
+    for (i = 0; i < w->nc; i++)
+        w->c[i].l += w->c[i].excess;
     /* Frontier, a second pass: a dependency counts as anomalous when its
      * local evidence is, so a pod on a node whose hosted pods stand out is
      * not the deepest anomaly even if the node has no exporter. */
@@ -1253,6 +1287,15 @@ static void explain(struct rank *r, struct work *w, size_t k,
         snprintf(r->ev[k][ne++], EV_LEN, "%u of %u pods %s %s alert%s",
                  (unsigned)c->nalerting_pods, (unsigned)c->npods,
                  te->kind == ENTITY_NODE ? "on" : "of", te->name, than);
+    }
+    if (c->excess > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+        const struct cand *sc = &w->c[c->excess_of];
+        snprintf(r->ev[k][ne++], EV_LEN,
+                 "the strongest of the %u pods of %s (evidence %.2f, the "
+                 "next %.2f) while %s is anomalous itself: this replica "
+                 "rather than the whole service",
+                 (unsigned)sc->npods, ename(t, sc->id), sc->pods_max,
+                 sc->pods_second, ename(t, sc->id));
     }
     if (c->explains > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
         /* name the dependent that gave the most */

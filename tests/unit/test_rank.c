@@ -334,6 +334,45 @@ static void test_service_vs_pod(void **state)
     (void)q;
 }
 
+/* Two replicas, one with cause alerts, the other only slow, the service
+ * and its caller with symptoms: a fault in that replica, so the pod is
+ * named, not the service (ONE_POD). With every replica alerting alike it
+ * is the service; under a quiet service a lone noisy pod gets no share
+ * of the service's contrast. */
+static void test_one_replica_fault(void **state)
+{
+    struct fx *f = *state;
+    uint32_t ui = ent(f, ENTITY_SERVICE, "ui"), s = ent(f, ENTITY_SERVICE, "notify");
+    uint32_t p0 = ent(f, ENTITY_POD, "notify-0"), p1 = ent(f, ENTITY_POD, "notify-1");
+    const struct rank_cause *c;
+
+    link(f, ui, s);
+    link(f, s, p0);
+    link(f, s, p1);
+    fire(f, p1, "ContainerCpuThrottlingHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, p1, "ContainerOOMKilled", RANK_CAUSE, 1.5, 5000);
+    fire(f, p0, "TraceLatencyHigh", RANK_SYMPTOM, 0.2, 40000);
+    fire(f, s, "RequestTimeoutsHigh", RANK_SYMPTOM, 0.4, 60000);
+    fire(f, ui, "HttpLatencyP99High", RANK_SYMPTOM, 0.4, 90000);
+    assert_string_equal(top(f), "notify-1");
+    c = rank_cause(f->r, 0);
+    assert_true(has_evidence(c, "the strongest of the 2 pods of notify"));
+    assert_string_equal(c->service, "notify");
+
+    reset(f);
+    fire(f, p0, "ContainerCpuThrottlingHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, p1, "ContainerCpuThrottlingHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, s, "RequestTimeoutsHigh", RANK_SYMPTOM, 0.4, 60000);
+    assert_string_equal(top(f), "notify");
+
+    reset(f);
+    fire(f, p1, "ContainerCpuThrottlingHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, p0, "TraceLatencyHigh", RANK_SYMPTOM, 0.2, 0);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    for (size_t i = 0; i < rank_count(f->r); i++)
+        assert_false(has_evidence(rank_cause(f->r, i), "the strongest of"));
+}
+
 /* A service whose pod is the only alerting pod: the pod-contrast sentence
  * must not print a ratio against nothing (it once said "99.9x"). */
 static void test_contrast_without_other_pods(void **state)
@@ -618,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pod_symptoms_move_to_callee, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_vs_pod, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_replica_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contrast_without_other_pods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ties_deterministic, setup, teardown),
