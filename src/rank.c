@@ -75,6 +75,9 @@
 #ifndef EXPLAIN
 #define EXPLAIN 1.0         /* share of explained symptoms moved to the explainer */
 #endif
+#ifndef NODE_EVEN
+#define NODE_EVEN 1.0       /* node: its strongest pod levelled to the next */
+#endif
 #ifndef ONE_POD
 #define ONE_POD 1.0         /* share of one replica's excess kept by that pod */
 #endif
@@ -927,10 +930,18 @@ static int local_evidence(struct rank *r, struct work *w)
                         top->excess += ONE_POD * (full - kept);
                         top->excess_of = (int32_t)i;
                     }
-                } else if (mean > rest)
-                    l += agg * (mean - rest) *
-                         (te->kind == ENTITY_NODE ? pow((double)na, NODE_SPREAD)
-                                                  : 1.0);
+                } else {
+                    /* A node's case rests on what its pods share: one
+                     * alerting pod is explained by itself as well, so
+                     * the strongest counts only as much as the next */
+                    if (te->kind == ENTITY_NODE)
+                        mean -= NODE_EVEN * (c->pods_max - c->pods_second) / np;
+                    if (mean > rest)
+                        l += agg * (mean - rest) *
+                             (te->kind == ENTITY_NODE
+                                  ? pow((double)na, NODE_SPREAD)
+                                  : 1.0);
+                }
             }
             if (c->ng == 0 && te->kind != ENTITY_NODE) {
                 /* a silent dependency shared by K alerting dependents

@@ -334,6 +334,35 @@ static void test_service_vs_pod(void **state)
     (void)q;
 }
 
+/* A node with no alerts of its own hosting one alerting pod: the pod
+ * explains itself and the node has nothing beyond it (NODE_EVEN); the
+ * walk once carried the pod's evidence over to the node. Several pods
+ * alerting on one node: test_node_hosting_alerting_pods. */
+static void test_node_with_one_alerting_pod(void **state)
+{
+    struct fx *f = *state;
+    uint32_t na = ent(f, ENTITY_NODE, "na"), nb = ent(f, ENTITY_NODE, "nb");
+    uint32_t cart = ent(f, ENTITY_SERVICE, "cart"), web = ent(f, ENTITY_SERVICE, "web");
+    uint32_t c0 = ent(f, ENTITY_POD, "cart-0"), c1 = ent(f, ENTITY_POD, "cart-1");
+    uint32_t w1 = ent(f, ENTITY_POD, "web-1");
+
+    link(f, web, cart);
+    link(f, cart, c0);
+    link(f, cart, c1);
+    link(f, web, w1);
+    link(f, c0, na);
+    link(f, c1, nb);
+    link(f, w1, nb);
+    fire(f, c0, "ContainerOOMKilled", RANK_CAUSE, 1.5, 0);
+    fire(f, c0, "ContainerMemoryHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, w1, "ContainerThreadsHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, web, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 60000);
+    assert_string_equal(top(f), "cart-0");
+    for (size_t i = 0; i < rank_count(f->r); i++)
+        if (strcmp(rank_cause(f->r, i)->name, "na") == 0)
+            assert_true(rank_cause(f->r, i)->score < rank_cause(f->r, 0)->score / 2);
+}
+
 /* Two replicas, one with cause alerts, the other only slow, the service
  * and its caller with symptoms: a fault in that replica, so the pod is
  * named, not the service (ONE_POD). With every replica alerting alike it
@@ -657,6 +686,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pod_symptoms_move_to_callee, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_vs_pod, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_with_one_alerting_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_replica_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contrast_without_other_pods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),
