@@ -71,6 +71,7 @@ struct fx {
     pthread_t th;
     char out[NOUT][OUTCAP];
     ssize_t outlen[NOUT];
+    int outerr[NOUT];           /* errno when outlen < 0 */
     long long xlen_at[NOUT];        /* XLEN once response I was read */
     ssize_t early[NOUT];            /* bytes seen while Redis was stopped */
 };
@@ -149,7 +150,9 @@ static void cl_exchange(struct fx *f, int i, const char *body, size_t len)
         f->outlen[i] = -2;
         return;
     }
+    errno = 0;
     f->outlen[i] = cl_read_response(fd, f->out[i], OUTCAP);
+    f->outerr[i] = f->outlen[i] < 0 ? errno : 0;
     f->xlen_at[i] = redis_xlen(&f->srv);
     close(fd);
 }
@@ -171,7 +174,9 @@ static void cl_exchange_stopped(struct fx *f, int i, const char *body,
     }
     f->early[i] = cl_peek(fd, 300);
     kill(f->srv.pid, SIGCONT);
+    errno = 0;
     f->outlen[i] = cl_read_response(fd, f->out[i], OUTCAP);
+    f->outerr[i] = f->outlen[i] < 0 ? errno : 0;
     f->xlen_at[i] = redis_xlen(&f->srv);
     close(fd);
 }
@@ -356,8 +361,11 @@ static void assert_status(const struct fx *f, int i, const char *status)
 {
     char want[32];
 
+    /* errno and what did arrive tell a reset from a timeout or a cut */
     if (f->outlen[i] <= 0)
-        fail_msg("response %d: none (%zd)", i, f->outlen[i]);
+        fail_msg("response %d: none (%zd, %s; read before: '%s')", i,
+                 f->outlen[i], f->outerr[i] ? strerror(f->outerr[i]) : "EOF",
+                 f->out[i]);
     snprintf(want, sizeof want, "HTTP/1.1 %s ", status);
     if (strncmp(f->out[i], want, strlen(want)) != 0)
         fail_msg("response %d: want %s, got:\n%s", i, want, f->out[i]);
