@@ -451,11 +451,13 @@ struct cand {
     int32_t explained_by;   /* candidate its symptoms moved to, or -1 */
     uint32_t explains;      /* dependents whose symptoms moved here */
     uint32_t npods, nalerting_pods;     /* service or node aggregate */
-    double pods_mean, rest_mean, pods_sum;
+    double pods_mean, rest_mean, pods_sum;  /* pods_mean as used (levelled) */
     double pods_max, pods_second;   /* service: its two strongest pods' E */
     int32_t pods_top;       /* the strongest pod's index (if pods_max > 0) */
     double excess;          /* pod: service contrast it stands for alone */
-    int32_t excess_of;      /* that service's index (if excess > 0) */
+    double excess_most;     /* the largest part of it, from excess_of */
+    int levelled;           /* pods_mean counts the strongest as the next */
+    int32_t excess_of;      /* the service that gave most (if excess > 0) */
     int frontier;
     uint32_t shared;        /* alerting dependents of a silent entity */
 };
@@ -905,42 +907,32 @@ static int local_evidence(struct rank *r, struct work *w)
                 double mean = gsum / np;
                 double rest = nu > np ? (su - gsum) / (double)(nu - np) : 0;
                 double agg = te->kind == ENTITY_NODE ? NODE_AGG : POD_AGG;
-                c->npods = np;
-                c->nalerting_pods = na;
-                c->pods_mean = mean;
+                /* The strongest pod counted only as much as the next:
+                 * one alerting pod is explained by itself as well. For
+                 * a node always (its case rests on what its pods share,
+                 * NODE_EVEN); for a service while it is anomalous
+                 * itself (ONE_POD): a pod fault shows as the service's
+                 * symptoms plus one pod's causes, and the difference
+                 * goes to that pod. A noisy pod under a quiet service
+                 * stays diluted in the service's mean. */
+                int node = te->kind == ENTITY_NODE;
+                double level = node ? NODE_EVEN : np > 1 && c->e > 0 ? ONE_POD : 0;
+                double used = mean - level * (c->pods_max - c->pods_second) / np;
+                double full = mean > rest ? agg * (mean - rest) : 0;
+                double kept = used > rest ? agg * (used - rest) : 0;
+                c->pods_mean = used;
                 c->rest_mean = rest;
-                /* a node explains every pod it hosts: the more of them
-                 * alert, the stronger (NODE_SPREAD); a service's replicas
-                 * are few, its mean is the signal */
-                if (te->kind != ENTITY_NODE && np > 1 && c->pods_max > 0 &&
-                    c->e > 0) {
-                    /* One replica far ahead of the others is a fault in
-                     * that replica: level it to the runner-up for the
-                     * service's contrast and give the difference to the
-                     * pod (ONE_POD). Only while the service itself is
-                     * anomalous (a pod fault shows as the service's
-                     * symptoms plus one pod's causes); a lone noisy pod
-                     * under a quiet service stays diluted in its mean. */
-                    double even = mean - (c->pods_max - c->pods_second) / np;
-                    double full = mean > rest ? agg * (mean - rest) : 0;
-                    double kept = even > rest ? agg * (even - rest) : 0;
+                c->levelled = used < mean;
+                /* NODE_SPREAD: the more pods of a node alert, the stronger */
+                l += kept * (node ? pow((double)na, NODE_SPREAD) : 1.0);
+                if (!node && full > kept) {
+                    /* a pod of several services: named by the largest */
                     struct cand *top = &w->c[c->pods_top];
-                    l += full - ONE_POD * (full - kept);
-                    if (full > kept && ONE_POD > 0) {
-                        top->excess += ONE_POD * (full - kept);
+                    top->excess += full - kept;
+                    if (full - kept > top->excess_most) {
+                        top->excess_most = full - kept;
                         top->excess_of = (int32_t)i;
                     }
-                } else {
-                    /* A node's case rests on what its pods share: one
-                     * alerting pod is explained by itself as well, so
-                     * the strongest counts only as much as the next */
-                    if (te->kind == ENTITY_NODE)
-                        mean -= NODE_EVEN * (c->pods_max - c->pods_second) / np;
-                    if (mean > rest)
-                        l += agg * (mean - rest) *
-                             (te->kind == ENTITY_NODE
-                                  ? pow((double)na, NODE_SPREAD)
-                                  : 1.0);
                 }
             }
             if (c->ng == 0 && te->kind != ENTITY_NODE) {
@@ -1288,11 +1280,16 @@ static void explain(struct rank *r, struct work *w, size_t k,
                      (unsigned)bg->seen, (unsigned)bg->of);
     }
     if (c->npods > 0 && c->nalerting_pods > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
-        char than[64];
-        /* with no other pod alerting a ratio would be a division by 0 */
-        if (c->rest_mean > 0)
+        char than[128];
+        /* the ratio is the one the contrast used; with no other pod
+         * alerting a ratio would be a division by 0 */
+        if (c->levelled && c->pods_mean <= c->rest_mean)
+            snprintf(than, sizeof than, "; only %s stands out, and that is "
+                     "the pod's own evidence", ename(t, w->c[c->pods_top].id));
+        else if (c->rest_mean > 0)
             snprintf(than, sizeof than, ", %.1fx as strongly as the other "
-                     "pods of the incident", c->pods_mean / c->rest_mean);
+                     "pods of the incident%s", c->pods_mean / c->rest_mean,
+                     c->levelled ? " (the strongest counted as the next)" : "");
         else
             snprintf(than, sizeof than, "; no other pod of the incident does");
         snprintf(r->ev[k][ne++], EV_LEN, "%u of %u pods %s %s alert%s",
@@ -1300,13 +1297,21 @@ static void explain(struct rank *r, struct work *w, size_t k,
                  te->kind == ENTITY_NODE ? "on" : "of", te->name, than);
     }
     if (c->excess > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+        /* said only when it is far ahead: a near tie moves little */
         const struct cand *sc = &w->c[c->excess_of];
-        snprintf(r->ev[k][ne++], EV_LEN,
-                 "the strongest of the %u pods of %s (evidence %.2f, the "
-                 "next %.2f) while %s is anomalous itself: this replica "
-                 "rather than the whole service",
-                 (unsigned)sc->npods, ename(t, sc->id), sc->pods_max,
-                 sc->pods_second, ename(t, sc->id));
+        const char *sn = ename(t, sc->id);
+        if (sc->pods_second > 0 && sc->pods_max >= 2 * sc->pods_second)
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "the strongest of the %u pods of %s (evidence %.2f, the "
+                     "next %.2f) while %s is anomalous itself: this replica "
+                     "rather than the whole service",
+                     (unsigned)sc->npods, sn, sc->pods_max, sc->pods_second, sn);
+        else if (sc->pods_second <= 0)
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "the only one of the %u pods of %s with evidence of its "
+                     "own (%.2f) while %s is anomalous itself: this replica "
+                     "rather than the whole service",
+                     (unsigned)sc->npods, sn, sc->pods_max, sn);
     }
     if (c->explains > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
         /* name the dependent that gave the most */
