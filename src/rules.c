@@ -34,7 +34,19 @@ static const char default_yaml[] =
     "  - match: {alertname: \"(?i)trace.*\"}\n"
     "    kind: symptom\n"
     "    weight: 0.2\n"
-    "  - match: {alertname: \"(?i).*(latency|mrt|responsetime|duration|slow|error|5xx|4xx|timeout|availability|slo|apdex|unavailable|probe|(sr|rr|successrate|requestrate)(high|low)).*\"}\n"
+    "  - match: {alertname: \"(?i).*(latency|mrt|responsetime|duration|error|5xx|4xx|timeout|availability|apdex|unavailable|probe|(sr|rr|successrate|requestrate)(high|low)).*\"}\n"
+    "    kind: symptom\n"
+    "    weight: 0.4\n"
+    /* case-sensitive: "ThreadsLow" holds "sLow", which (?i) "slow" took */
+    "  - match: {alertname: \".*(Slow|slow|SLOW|SLO|Slo[A-Z_]|slo[A-Z_]|_slo).*\"}\n"
+    "    kind: symptom\n"
+    "    weight: 0.4\n"
+    /* capacity left running low is a cause; usage that dropped (less
+     * work arrives) a consequence */
+    "  - match: {alertname: \"(?i).*(free|avail|remaining|headroom|left).*low\"}\n"
+    "    kind: cause\n"
+    "    weight: 1.0\n"
+    "  - match: {alertname: \".*(Low|_low|LOW)\"}\n"
     "    kind: symptom\n"
     "    weight: 0.4\n"
     "  - match: {alertname: \"(?i).*(crashloop|oom|killed|restart|evict|terminat|notready|down).*\"}\n"

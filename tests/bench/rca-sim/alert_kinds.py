@@ -4,6 +4,16 @@ same semantics as src/rules.c: anchored POSIX ERE, "(?i)" = ignore case,
 first match wins, no match = neutral weight 1.0."""
 import re
 
+def strip_comment(t):
+    """T without a trailing "# ..." comment (a '#' outside double quotes)."""
+    quoted = False
+    for i, ch in enumerate(t):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "#" and not quoted and (i == 0 or t[i - 1] in " \t"):
+            return t[:i].rstrip()
+    return t
+
 def load(path):
     kinds, cur, in_kinds = [], None, False
     for line in open(path):
@@ -15,7 +25,7 @@ def load(path):
             continue
         if not in_kinds:
             continue
-        t = s.strip()
+        t = strip_comment(s.strip())
         if t.startswith("- match:"):
             body = t[len("- match:"):].strip().strip("{}")
             label, pat = body.split(":", 1)
