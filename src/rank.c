@@ -78,6 +78,9 @@
 #ifndef NODE_EVEN
 #define NODE_EVEN 1.0       /* node: its strongest pod levelled to the next */
 #endif
+#ifndef HUB
+#define HUB 1.0             /* walk: a node hosting share h of the pods passes on 1 - h */
+#endif
 #ifndef ONE_POD
 #define ONE_POD 1.0         /* share of one replica's excess kept by that pod */
 #endif
@@ -473,6 +476,7 @@ struct work {
     struct idmap map;
     double *xn;
     int64_t t0, tsym, tmax;     /* first onset, first symptom, last onset */
+    size_t npods_universe;
 };
 
 static void work_cleanup(struct work *w)
@@ -890,6 +894,7 @@ static int local_evidence(struct rank *r, struct work *w)
 
     if (pod_universe(r, w, &nu, &su) < 0)
         return -1;
+    w->npods_universe = nu;
     for (i = 0; i < w->nc; i++) {
         struct cand *c = &w->c[i];
         const struct topology_entity *te = topology_entity(t, c->id);
@@ -1051,10 +1056,18 @@ static int walk(struct rank *r, struct work *w)
             struct cand *v = cand_of(w, ids[k]);
             if (v == NULL)
                 continue;
-            dst[ne] = (uint32_t)(v - w->c);
-            wt[ne++] = (v->l + EPS) * precedence(v, u);
-            if (v->l > maxdep)
-                maxdep = v->l;
+            {
+                double f = 1.0;
+                if (HUB > 0 && topology_kind(t, v->id) == ENTITY_NODE &&
+                    w->npods_universe > 0) {
+                    double share = (double)v->npods / (double)w->npods_universe;
+                    f = 1.0 - HUB * (share > 1 ? 1 : share);
+                }
+                dst[ne] = (uint32_t)(v - w->c);
+                wt[ne++] = (v->l + EPS) * precedence(v, u) * f;
+                if (v->l * f > maxdep)
+                    maxdep = v->l * f;
+            }
         }
         m = topology_in(t, u->id, &ids);
         for (k = 0; k < m; k++) {

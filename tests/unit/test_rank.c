@@ -372,6 +372,63 @@ static void test_node_with_one_alerting_pod(void **state)
     assert_true(found);
 }
 
+/* One node hosts nearly every pod of the incident; all of them carry the
+ * same background alert and the node two alerts of its own, as on a
+ * busy shared node. A service on it has strong evidence of its own. The
+ * walk once carried every pod's share to the node (hosting everything
+ * says nothing: HUB) and the node won on it; the service leads now. */
+static void test_node_hosting_everything(void **state)
+{
+    struct fx *f = *state;
+    uint32_t big = ent(f, ENTITY_NODE, "big"), small = ent(f, ENTITY_NODE, "small");
+    uint32_t web = ent(f, ENTITY_SERVICE, "web");
+    const char *svc[] = {"mail", "cart", "pay", "ads", "web"};
+    uint32_t mail = 0;
+
+    for (int i = 0; i < 5; i++) {
+        uint32_t s = i < 4 ? ent(f, ENTITY_SERVICE, svc[i]) : web;
+        if (i < 4)
+            link(f, web, s);
+        for (int k = 0; k < 3; k++) {
+            char n[16];
+            snprintf(n, sizeof n, "%s-%d", svc[i], k);
+            uint32_t p = ent(f, ENTITY_POD, n);
+            link(f, s, p);
+            link(f, p, i == 4 && k == 2 ? small : big);
+            fire(f, p, "ContainerMemoryHigh", RANK_CAUSE, 1.0, 0);
+        }
+        if (i == 0)
+            mail = s;
+    }
+    fire(f, big, "SystemCpuHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, big, "SystemIoReadsHigh", RANK_CAUSE, 1.0, 0);
+    for (int k = 0; k < 3; k++) {
+        char n[16];
+        snprintf(n, sizeof n, "mail-%d", k);
+        fire(f, (uint32_t)topology_intern(f->t, ENTITY_POD, n), "LogPatternBurst",
+             RANK_NEUTRAL, 0.5, -5000);
+    }
+    fire(f, mail, "GrpcLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, mail, "GrpcErrorsHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, mail, "GrpcTimeoutsHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, web, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 30000);
+    assert_string_equal(top(f), "mail");
+
+    /* without the service's own evidence the node still leads on its own */
+    reset(f);
+    for (int i = 0; i < 5; i++)
+        for (int k = 0; k < 3; k++) {
+            char n[16];
+            snprintf(n, sizeof n, "%s-%d", svc[i], k);
+            fire(f, (uint32_t)topology_intern(f->t, ENTITY_POD, n),
+                 "ContainerMemoryHigh", RANK_CAUSE, 1.0, 0);
+        }
+    fire(f, big, "SystemCpuHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, big, "SystemIoReadsHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, web, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 30000);
+    assert_string_equal(top(f), "big");
+}
+
 /* Two replicas, one with cause alerts, the other only slow, the service
  * and its caller with symptoms: a fault in that replica, so the pod is
  * named, not the service (ONE_POD). With every replica alerting alike it
@@ -706,6 +763,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_vs_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_with_one_alerting_pod, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_hosting_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_replica_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contrast_without_other_pods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),
