@@ -32,10 +32,11 @@ def main():
     ap.add_argument("--cases", type=int, default=60)
     ap.add_argument("--topologies", default="online-boutique,sock-shop,train-ticket,social-network,powerlaw-1k")
     ap.add_argument("--noise", default="low,medium,high")
-    ap.add_argument("--work", help="keep generated datasets here and reuse them (same --cases/--rules)")
+    ap.add_argument("--work", help="keep generated datasets here and reuse them (same --cases/--rules/--seed)")
     ap.add_argument("--background", type=int, default=0)
     ap.add_argument("--repeat", type=float, default=0)
     ap.add_argument("--churn", type=float, default=0, help="rollout probability per case (simulate.py)")
+    ap.add_argument("--seed", type=int, default=7, help="simulate.py's seed (7: the reported tables)")
     ap.add_argument("--history", help="WINDOW_H,MIN,WEIGHT: also rank in sequence with a shared history")
     a = ap.parse_args()
     if a.history:
@@ -54,7 +55,7 @@ def main():
                 if not os.path.exists(txt):
                     os.makedirs(d, exist_ok=True)
                     subprocess.run([sys.executable, os.path.join(HERE, "simulate.py"), d, "--topology", topo,
-                                    "--noise", noise, "--cases", str(a.cases), "--seed", "7",
+                                    "--noise", noise, "--cases", str(a.cases), "--seed", str(a.seed),
                                     "--background", str(a.background), "--repeat", str(a.repeat),
                                     "--churn", str(a.churn)], check=True)
                     with open(txt + ".tmp", "w") as f:
