@@ -1057,14 +1057,17 @@ static int walk(struct rank *r, struct work *w)
             if (v == NULL)
                 continue;
             {
+                /* eta: a node hosting share h of the incident's pods says
+                 * that much less by hosting this one (ranking.md, Hubs) */
                 double f = 1.0;
                 if (HUB > 0 && topology_kind(t, v->id) == ENTITY_NODE &&
                     w->npods_universe > 0) {
-                    double share = (double)v->npods / (double)w->npods_universe;
-                    f = 1.0 - HUB * (share > 1 ? 1 : share);
+                    double h = HUB * (double)v->npods / (double)w->npods_universe;
+                    f = h < 1 ? 1 - h : 0;
                 }
                 dst[ne] = (uint32_t)(v - w->c);
-                wt[ne++] = (v->l + EPS) * precedence(v, u) * f;
+                /* EPS after eta: an edge is never 0, so no row sums to 0 */
+                wt[ne++] = (v->l * f + EPS) * precedence(v, u);
                 if (v->l * f > maxdep)
                     maxdep = v->l * f;
             }

@@ -37,16 +37,14 @@ static const char default_yaml[] =
     "  - match: {alertname: \"(?i).*(latency|mrt|responsetime|duration|error|5xx|4xx|timeout|availability|apdex|unavailable|probe|(sr|rr|successrate|requestrate)(high|low)).*\"}\n"
     "    kind: symptom\n"
     "    weight: 0.4\n"
-    /* case-sensitive: "ThreadsLow" holds "sLow", which (?i) "slow" took */
-    "  - match: {alertname: \".*(Slow|slow|SLOW|SLO|Slo[A-Z_]|slo[A-Z_]|_slo).*\"}\n"
+    /* slow and SLO as words, case-sensitive: "ThreadsLow" holds "sLow",
+     * "slots" holds "slo" */
+    "  - match: {alertname: \".*(Slow|slow|SLOW).*|(.*[^A-Z])?SLO([^A-Za-z].*|[A-Z][a-z].*)?|(.*[^A-Z])?Slo([^a-z].*)?|(.*[^A-Za-z])?slo([^a-z].*)?\"}\n"
     "    kind: symptom\n"
     "    weight: 0.4\n"
-    /* capacity left running low is a cause; usage that dropped (less
-     * work arrives) a consequence */
-    "  - match: {alertname: \"(?i).*(free|avail|remaining|headroom|left).*low\"}\n"
-    "    kind: cause\n"
-    "    weight: 1.0\n"
-    "  - match: {alertname: \".*(Low|_low|LOW)\"}\n"
+    /* usage that dropped (less work arrives) is a consequence; any other
+     * "...Low" (disk space, free memory) keeps its resource's class */
+    "  - match: {alertname: \"(?i).*(usage|used|util|rate|reads|writes|receive|transmit|packets|threads|seconds|requests|traffic|throughput|bytes|qps|rps).*low\"}\n"
     "    kind: symptom\n"
     "    weight: 0.4\n"
     "  - match: {alertname: \"(?i).*(crashloop|oom|killed|restart|evict|terminat|notready|down).*\"}\n"

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
@@ -429,6 +430,30 @@ static void test_node_hosting_everything(void **state)
     assert_string_equal(top(f), "big");
 }
 
+/* One node hosts every pod, so the walk's edge to it weighs eta = 0; a
+ * pod with no evidence and no service then had a row of zeros, and every
+ * score came out NaN. */
+static void test_hub_row_never_zero(void **state)
+{
+    struct fx *f = *state;
+    uint32_t n = ent(f, ENTITY_NODE, "n");
+    uint32_t p1 = ent(f, ENTITY_POD, "p1"), p2 = ent(f, ENTITY_POD, "p2");
+
+    link(f, p1, n);
+    link(f, p2, n);
+    fire(f, p1, "ContainerCpuHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, p2, "Watchdog", RANK_NEUTRAL, 0.0, 0);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    assert_true(rank_count(f->r) > 0);
+    for (size_t i = 0; i < rank_count(f->r); i++) {
+        const struct rank_cause *c = rank_cause(f->r, i);
+        assert_true(isfinite(c->score) && c->score >= 0);
+        assert_true(isfinite(c->confidence) && c->confidence >= 0 &&
+                    c->confidence <= 1);
+    }
+    assert_string_equal(top(f), "p1");
+}
+
 /* Two replicas, one with cause alerts, the other only slow, the service
  * and its caller with symptoms: a fault in that replica, so the pod is
  * named, not the service (ONE_POD). With every replica alerting alike it
@@ -764,6 +789,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_service_vs_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_with_one_alerting_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_hosting_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_row_never_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_replica_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contrast_without_other_pods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),

@@ -68,14 +68,13 @@ static void test_defaults(void **state)
     assert_int_equal(r->resolve_quiet_ms, 300000);
     assert_int_equal(r->flap_count, 4);
     assert_int_equal(r->flap_within_ms, 1800000);
-    assert_int_equal(r->nkinds, 8);
+    assert_int_equal(r->nkinds, 7);
     assert_int_equal(r->kinds[0].kind, RULES_KIND_SYMPTOM);   /* trace.* */
     assert_true(r->kinds[1].weight > 0.39 && r->kinds[1].weight < 0.41);
     assert_int_equal(r->kinds[2].kind, RULES_KIND_SYMPTOM);  /* slow, SLO */
-    assert_int_equal(r->kinds[3].kind, RULES_KIND_CAUSE);    /* free ... low */
-    assert_int_equal(r->kinds[4].kind, RULES_KIND_SYMPTOM);  /* ... Low */
-    assert_int_equal(r->kinds[5].kind, RULES_KIND_CAUSE);
-    assert_int_equal(r->kinds[7].kind, RULES_KIND_NONE);
+    assert_int_equal(r->kinds[3].kind, RULES_KIND_SYMPTOM);  /* usage ... low */
+    assert_int_equal(r->kinds[4].kind, RULES_KIND_CAUSE);
+    assert_int_equal(r->kinds[6].kind, RULES_KIND_NONE);
     assert_string_equal(r->default_namespace, "");
     assert_int_equal(r->history.window_ms, 24 * 3600000LL);
     assert_int_equal(r->history.min_incidents, 2);
@@ -140,7 +139,7 @@ static void test_overrides(void **state)
     assert_string_equal(r->default_namespace, "shop");
     rules_free(r);
     r = load_ok("");
-    assert_int_equal(r->nkinds, 8);
+    assert_int_equal(r->nkinds, 7);
     rules_free(r);
 }
 
@@ -162,21 +161,32 @@ static void test_classify(void **state)
     assert_int_equal(rules_classify(r, &a, &w), RULES_KIND_SYMPTOM);
     assert_true(w > 0.39 && w < 0.41);
     alert_cleanup(&a);
-    /* "sLow" in CamelCase is a plural then Low, not "slow"; usage that
-     * dropped is a consequence, capacity left running low a cause */
+    /* "sLow" in CamelCase is a plural then Low, not "slow"; slow and SLO
+     * count as words only; usage that dropped is a consequence, any other
+     * "Low" (space, free memory) keeps its resource's class */
     {
         static const struct { const char *name; int kind; } cases[] = {
             {"alertname=ContainerThreadsLow", RULES_KIND_SYMPTOM},
             {"alertname=ContainerMemoryUsageMbLow", RULES_KIND_SYMPTOM},
             {"alertname=node_network_receive_low", RULES_KIND_SYMPTOM},
-            {"alertname=NodeMemoryAvailableLow", RULES_KIND_CAUSE},
-            {"alertname=node_filesystem_free_low", RULES_KIND_CAUSE},
             {"alertname=ContainerMemoryUsageMbHigh", RULES_KIND_CAUSE},
+            {"alertname=NodeMemoryAvailableLow", RULES_KIND_CAUSE},
+            {"alertname=DiskSpaceLow", RULES_KIND_CAUSE},
+            {"alertname=disk_space_low", RULES_KIND_CAUSE},
+            {"alertname=NodeMemoryLow", RULES_KIND_CAUSE},
+            {"alertname=AvailableReplicasLow", RULES_KIND_NONE},
             {"alertname=MySQLSlowQueries", RULES_KIND_SYMPTOM},
             {"alertname=mysql_slow_queries", RULES_KIND_SYMPTOM},
             {"alertname=SLOBurnRateHigh", RULES_KIND_SYMPTOM},
+            {"alertname=CheckoutSLO", RULES_KIND_SYMPTOM},
+            {"alertname=ApiSloBurn", RULES_KIND_SYMPTOM},
+            {"alertname=CheckoutSlo", RULES_KIND_SYMPTOM},
             {"alertname=api_slo_burn", RULES_KIND_SYMPTOM},
-            {"alertname=SlotsLow", RULES_KIND_SYMPTOM},   /* not "slow": a drop */
+            {"alertname=checkout-slo-burn", RULES_KIND_SYMPTOM},
+            {"alertname=pg_slot_lag", RULES_KIND_NONE},
+            {"alertname=REDIS_CLUSTER_SLOTS_FAIL", RULES_KIND_NONE},
+            {"alertname=SSLOK", RULES_KIND_NONE},
+            {"alertname=SlotsLow", RULES_KIND_NONE},
             {"alertname=SlotsHigh", RULES_KIND_NONE},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -360,7 +370,7 @@ static void test_load_dir(void **state)
 
     assert_non_null(mkdtemp(dir));
     assert_int_equal(rules_load_dir(dir, &r, &t, &err), 0);   /* empty dir */
-    assert_int_equal(r->nkinds, 8);
+    assert_int_equal(r->nkinds, 7);
     assert_int_equal(topology_count(t), 0);
     rules_free(r);
     topology_free(t);

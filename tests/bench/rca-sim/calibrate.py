@@ -21,7 +21,7 @@ def rows_of(labels, out):
     res = {}
     for line in open(out):
         p = line.split()
-        if p:
+        if p and not line[0].isspace():     # RANK_BENCH_EXPLAIN lines are indented
             res[p[0]] = (p[1::3], [float(x) for x in p[2::3]])
     rows = []
     for cid, lab in sorted(labs.items()):

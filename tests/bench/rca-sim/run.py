@@ -50,6 +50,7 @@ def main():
             with tempfile.TemporaryDirectory() as tmp:
                 tag = "" if not (a.background or a.repeat or a.churn) else \
                     "-b%d-r%g" % (a.background, a.repeat) + ("-c%g" % a.churn if a.churn else "")
+                tag += "" if a.seed == 7 else "-s%d" % a.seed
                 d = os.path.join(a.work, "%s-%s-%d%s" % (topo, noise, a.cases, tag)) if a.work else tmp
                 txt = os.path.join(d, "in.txt"); out = os.path.join(d, "out.txt")
                 if not os.path.exists(txt):
