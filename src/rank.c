@@ -81,6 +81,9 @@
 #ifndef HUB
 #define HUB 1.0             /* walk: a node hosting share h of the pods passes on 1 - h */
 #endif
+#ifndef FAR
+#define FAR 2.0             /* ONE_POD: only a pod this many times the next */
+#endif
 #ifndef ONE_POD
 #define ONE_POD 1.0         /* share of one replica's excess kept by that pod */
 #endif
@@ -916,12 +919,17 @@ static int local_evidence(struct rank *r, struct work *w)
                  * one alerting pod is explained by itself as well. For
                  * a node always (its case rests on what its pods share,
                  * NODE_EVEN); for a service while it is anomalous
-                 * itself (ONE_POD): a pod fault shows as the service's
-                 * symptoms plus one pod's causes, and the difference
-                 * goes to that pod. A noisy pod under a quiet service
-                 * stays diluted in the service's mean. */
+                 * itself (ONE_POD) and the pod is far ahead (FAR times
+                 * the next): a pod fault shows as the service's symptoms
+                 * plus one pod's causes, and the difference goes to that
+                 * pod. A noisy pod under a quiet service stays diluted
+                 * in the service's mean; near ties stay the service's. */
                 int node = te->kind == ENTITY_NODE;
-                double level = node ? NODE_EVEN : np > 1 && c->e > 0 ? ONE_POD : 0;
+                double level = node ? NODE_EVEN
+                               : np > 1 && c->e > 0 &&
+                                         c->pods_max >= FAR * c->pods_second
+                                     ? ONE_POD
+                                     : 0;
                 double used = mean - level * (c->pods_max - c->pods_second) / np;
                 double full = mean > rest ? agg * (mean - rest) : 0;
                 double kept = used > rest ? agg * (used - rest) : 0;
@@ -1313,16 +1321,15 @@ static void explain(struct rank *r, struct work *w, size_t k,
                  te->kind == ENTITY_NODE ? "on" : "of", te->name, than);
     }
     if (c->excess > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
-        /* said only when it is far ahead: a near tie moves little */
         const struct cand *sc = &w->c[c->excess_of];
         const char *sn = ename(t, sc->id);
-        if (sc->pods_second > 0 && sc->pods_max >= 2 * sc->pods_second)
+        if (sc->pods_second > 0)
             snprintf(r->ev[k][ne++], EV_LEN,
                      "the strongest of the %u pods of %s (evidence %.2f, the "
                      "next %.2f) while %s is anomalous itself: this replica "
                      "rather than the whole service",
                      (unsigned)sc->npods, sn, sc->pods_max, sc->pods_second, sn);
-        else if (sc->pods_second <= 0)
+        else
             snprintf(r->ev[k][ne++], EV_LEN,
                      "the only one of the %u pods of %s with evidence of its "
                      "own (%.2f) while %s is anomalous itself: this replica "
