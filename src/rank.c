@@ -9,19 +9,23 @@
  *     where w is the alert_kinds weight, n the number of entities in the
  *     incident that carry the same alertname (a storm of one alertname on
  *     every pod says little about any of them), k the alerts in the group
- *     and T = exp(-max(0, onset - t0 - TOL) / TAU) favours entities that
- *     alerted at the incident's first onset (tolerant of clock jitter and
- *     scrape alignment). E(v) is the sum over v's groups.
+ *     and T = exp(-max(0, onset - tsym - TOL) / TAU) favours entities
+ *     that alerted by the incident's first symptom (tolerant of clock
+ *     jitter and scrape alignment; tsym is the first onset when nothing
+ *     is symptom-class). E(v) is the sum over v's groups.
  *  2. Local evidence L(c) for every candidate: E(c), plus for a service
  *     the contrast of its pods' mean E against the other pods of the
  *     incident (a fault in the service shows on all its pods), plus the
  *     same for a node and the pods it hosts, minus for a pod the mean of
  *     its siblings (a pod fault stands out from its replicas); times
  *     (1 + FRONTIER) when c alerts and none of its dependencies was
- *     anomalous before it (within the onset tolerance).
+ *     anomalous before it (within the onset tolerance). The strongest
+ *     pod of a service or node counts only as much as the next (a
+ *     replica far ahead keeps the difference: ranking.md).
  *  3. A personalised walk on the candidate subgraph, seeded by L and
  *     moving from effects to causes along edges weighted by the cause's
- *     evidence and temporal precedence, with a weak edge back to
+ *     evidence and temporal precedence (a node's weighed down by the
+ *     share of the incident's pods it hosts), with a weak edge back to
  *     dependents and a self-loop of max(0, L(u) - max L(dependency)).
  *  4. score = (1 - MIX) L/sum(L) + MIX walk; ties by topology id.
  *
@@ -109,7 +113,7 @@
 #define CONF_A (-1.9)       /* confidence = 1 / (1 + exp(-(A + B m))) */
 #endif
 #ifndef CONF_B
-#define CONF_B 6.2          /*   m = (s1 - s2) / s1, fitted: ranking.md */
+#define CONF_B 6.6          /*   m = (s1 - s2) / s1, fitted: ranking.md */
 #endif
 
 #define EV_LEN 240
@@ -656,7 +660,10 @@ static int build_groups(struct rank *r, struct work *w)
         return -1;
     for (i = 0; i < w->ng; i++) {
         struct group *g = &w->g[i];
-        double late = (double)(g->onset - w->t0) - TOL_MS;
+        /* the clock starts at the first symptom, not at the incident's
+         * first alert: an unrelated alert that happened to come first
+         * would otherwise age every real cause after it */
+        double late = (double)(g->onset - w->tsym) - TOL_MS;
         double tf = late > 0 ? exp(-late / TAU_MS) : 1.0;
         g->surprise *= pow((double)w->name_ents[g->name], -BETA) *
                        (1.0 + LOGC * log((double)g->count)) * tf;

@@ -69,6 +69,14 @@ static const char *top(struct fx *f)
     return rank_cause(f->r, 0)->name;
 }
 
+/* The service of the top cause (a pod's, or the service itself). */
+static const char *rank_cause_service(struct fx *f)
+{
+    const char *name = top(f);
+    const struct rank_cause *c = rank_cause(f->r, 0);
+    return c->service != NULL ? c->service : name;
+}
+
 /* Whether one of RC's evidence sentences contains TEXT. */
 static int has_evidence(const struct rank_cause *rc, const char *text)
 {
@@ -454,6 +462,24 @@ static void test_hub_row_never_zero(void **state)
     assert_string_equal(top(f), "p1");
 }
 
+/* An unrelated alert five minutes before anything else in the incident
+ * must not age the real cause: onsets count from the first symptom. */
+static void test_first_symptom_starts_clock(void **state)
+{
+    struct fx *f = *state;
+    uint32_t web = ent(f, ENTITY_SERVICE, "web"), db = ent(f, ENTITY_SERVICE, "db");
+    uint32_t ads = ent(f, ENTITY_SERVICE, "ads");
+    uint32_t db0 = ent(f, ENTITY_POD, "db-0"), ads0 = ent(f, ENTITY_POD, "ads-0");
+
+    link(f, web, db);
+    link(f, db, db0);
+    link(f, ads, ads0);
+    fire(f, ads0, "ContainerCpuHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, db0, "ContainerMemoryHigh", RANK_CAUSE, 1.0, 5 * MIN_MS);
+    fire(f, web, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 5 * MIN_MS + 20000);
+    assert_string_equal(rank_cause_service(f), "db");
+}
+
 /* Two replicas, one with cause alerts, the other only slow, the service
  * and its caller with symptoms: a fault in that replica, so the pod is
  * named, not the service (ONE_POD). With every replica alerting alike it
@@ -791,6 +817,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_node_with_one_alerting_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_hosting_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hub_row_never_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_symptom_starts_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_replica_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contrast_without_other_pods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),
