@@ -89,7 +89,7 @@
 #define FAR 2.0             /* ONE_POD: only a pod this many times the next */
 #endif
 #ifndef ONE_POD
-#define ONE_POD 1.0         /* share of one replica's excess kept by that pod */
+#define ONE_POD 1.0         /* service: its far-ahead pod levelled (1: to the next) */
 #endif
 #ifndef ALPHA
 #define ALPHA 0.85          /* walk: continue vs restart */
@@ -462,7 +462,7 @@ struct cand {
     uint32_t explains;      /* dependents whose symptoms moved here */
     uint32_t npods, nalerting_pods;     /* service or node aggregate */
     double pods_mean, rest_mean, pods_sum;  /* pods_mean as used (levelled) */
-    double pods_max, pods_second;   /* service: its two strongest pods' E */
+    double pods_max, pods_second;   /* its two strongest pods' E */
     int32_t pods_top;       /* the strongest pod's index (if pods_max > 0) */
     double excess;          /* pod: service contrast it stands for alone */
     double excess_most;     /* the largest part of it, from excess_of */
@@ -483,7 +483,7 @@ struct work {
     struct idmap map;
     double *xn;
     int64_t t0, tsym, tmax;     /* first onset, first symptom, last onset */
-    size_t npods_universe;
+    size_t npods_universe;      /* pods of the neighbourhood (pod_universe) */
 };
 
 static void work_cleanup(struct work *w)
@@ -1071,21 +1071,19 @@ static int walk(struct rank *r, struct work *w)
             struct cand *v = cand_of(w, ids[k]);
             if (v == NULL)
                 continue;
-            {
-                /* eta: a node hosting share h of the incident's pods says
-                 * that much less by hosting this one (ranking.md, Hubs) */
-                double f = 1.0;
-                if (HUB > 0 && topology_kind(t, v->id) == ENTITY_NODE &&
-                    w->npods_universe > 0) {
-                    double h = HUB * (double)v->npods / (double)w->npods_universe;
-                    f = h < 1 ? 1 - h : 0;
-                }
-                dst[ne] = (uint32_t)(v - w->c);
-                /* EPS after eta: an edge is never 0, so no row sums to 0 */
-                wt[ne++] = (v->l * f + EPS) * precedence(v, u);
-                if (v->l * f > maxdep)
-                    maxdep = v->l * f;
+            /* eta: a node hosting share h of the incident's pods says
+             * that much less by hosting this one (ranking.md, Hubs) */
+            double f = 1.0;
+            if (HUB > 0 && topology_kind(t, v->id) == ENTITY_NODE &&
+                w->npods_universe > 0) {
+                double h = HUB * (double)v->npods / (double)w->npods_universe;
+                f = h < 1 ? 1 - h : 0;
             }
+            dst[ne] = (uint32_t)(v - w->c);
+            /* EPS after eta: an edge is never 0, so no row sums to 0 */
+            wt[ne++] = (v->l * f + EPS) * precedence(v, u);
+            if (v->l * f > maxdep)
+                maxdep = v->l * f;
         }
         m = topology_in(t, u->id, &ids);
         for (k = 0; k < m; k++) {
