@@ -554,16 +554,23 @@ static void test_contrast_without_other_pods(void **state)
 
 static void build_mixed(struct fx *f, int order)
 {
+    /* b's pods: b-0 far ahead of b-1 (ONE_POD); nodes n and m (NODE_EVEN,
+     * the walk's eta); b's own symptom explains a's (explain_symptoms) */
     uint32_t a = ent(f, ENTITY_SERVICE, "a"), b = ent(f, ENTITY_SERVICE, "b"),
-             pb = ent(f, ENTITY_POD, "b-0"), n = ent(f, ENTITY_NODE, "n");
+             pb = ent(f, ENTITY_POD, "b-0"), pb1 = ent(f, ENTITY_POD, "b-1"),
+             n = ent(f, ENTITY_NODE, "n"), m = ent(f, ENTITY_NODE, "m");
     link(f, a, b);
     link(f, b, pb);
+    link(f, b, pb1);
     link(f, pb, n);
+    link(f, pb1, m);
     struct rank_alert al[] = {
         {1, a, 30000, 1, RANK_SYMPTOM, 0.4, RANK_SEV_WARNING, "Latency", 0, 0, 0},
         {2, pb, 0, 1, RANK_CAUSE, 1.0, RANK_SEV_CRITICAL, "CpuHigh", 0, 0, 0},
         {3, n, 60000, 1, RANK_CAUSE, 1.0, RANK_SEV_WARNING, "NodeLoad", 0, 0, 0},
         {4, pb, 10000, 1, RANK_NEUTRAL, 0.5, RANK_SEV_INFO, "LogBurst", 0, 0, 0},
+        {5, pb1, 20000, 1, RANK_SYMPTOM, 0.2, RANK_SEV_INFO, "TraceLatency", 0, 0, 0},
+        {6, b, 40000, 1, RANK_SYMPTOM, 0.4, RANK_SEV_WARNING, "GrpcLatency", 0, 0, 0},
         {2, pb, 0, 0, RANK_CAUSE, 1.0, RANK_SEV_CRITICAL, "CpuHigh", 0, 0, 0},  /* resolves */
     };
     size_t nal = sizeof al / sizeof al[0];
@@ -574,7 +581,7 @@ static void build_mixed(struct fx *f, int order)
         if (order == 2)   /* incremental: rank after every alert */
             assert_int_equal(rank_compute(f->r, NULL), 0);
     }
-    assert_int_equal(rank_alert_count(f->r), 4);
+    assert_int_equal(rank_alert_count(f->r), 6);
     assert_int_equal(rank_compute(f->r, NULL), 0);
 }
 
@@ -598,6 +605,8 @@ static void test_incremental_equals_batch_and_order(void **state)
 
     build_mixed(f, 0);
     snapshot(f, batch, sizeof batch);
+    /* the fixture reaches the replica and node rules it is meant to */
+    assert_non_null(strstr(batch, "this replica rather than the whole service"));
     assert_int_equal(topology_new_empty(&g.t), 0);
     assert_int_equal(rank_new(&g.r, g.t), 0);
     build_mixed(&g, 2);
