@@ -98,6 +98,8 @@ static void *client_main(void *arg)
             continue;
         while (n > 0) {
             ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)   /* see http_client.h */
+                continue;
             if (w <= 0)
                 break;
             p += w;

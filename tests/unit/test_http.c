@@ -89,7 +89,7 @@ static int cl_closed(int fd)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     for (;;) {
         ssize_t n = recv(fd, c, sizeof c, 0);
-        if (n > 0)
+        if (n > 0 || (n < 0 && errno == EINTR))   /* see http_client.h */
             continue;
         return n == 0 || (n < 0 && errno == ECONNRESET);
     }
