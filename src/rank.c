@@ -1485,7 +1485,9 @@ int rank_compute(struct rank *r, struct qerr *err)
     }
     /* Confidence: the top cause's from the score margin (fitted on the
      * shared cases and the simulator), the rest share what is left in
-     * proportion to score. */
+     * proportion to score, never above the cause ranked before them: with
+     * a small margin c1 is low and the share alone would put the second
+     * cause above the first, which no playbook threshold could use. */
     if (r->ncauses > 0) {
         double s1 = r->causes[0].score;
         double s2 = r->ncauses > 1 ? r->causes[1].score : 0;
@@ -1494,9 +1496,11 @@ int rank_compute(struct rank *r, struct qerr *err)
         r->causes[0].confidence = c1;
         for (k = 1; k < r->ncauses; k++)
             total += r->causes[k].score;
-        for (k = 1; k < r->ncauses; k++)
-            r->causes[k].confidence =
-                total > 0 ? (1 - c1) * r->causes[k].score / total : 0;
+        for (k = 1; k < r->ncauses; k++) {
+            double c = total > 0 ? (1 - c1) * r->causes[k].score / total : 0;
+            double prev = r->causes[k - 1].confidence;
+            r->causes[k].confidence = c < prev ? c : prev;
+        }
     }
     rc = 0;
 out:

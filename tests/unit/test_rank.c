@@ -627,6 +627,25 @@ static void test_incremental_equals_batch_and_order(void **state)
     topology_free(h.t);
 }
 
+/* Two causes nearly tied: the top one's confidence is low, and the
+ * second's share of the rest must not rise above it. */
+static void test_confidence_never_rises_down_the_list(void **state)
+{
+    struct fx *f = *state;
+    uint32_t p = ent(f, ENTITY_POD, "p"), q = ent(f, ENTITY_POD, "q");
+    uint32_t v = ent(f, ENTITY_POD, "v");
+
+    fire(f, p, "ContainerCpuHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, q, "ContainerMemoryHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, v, "LogBurst", RANK_NEUTRAL, 0.2, 0);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    assert_true(rank_count(f->r) >= 3);
+    assert_true(rank_cause(f->r, 0)->confidence < 0.5);
+    for (size_t i = 1; i < rank_count(f->r); i++)
+        assert_true(rank_cause(f->r, i)->confidence <=
+                    rank_cause(f->r, i - 1)->confidence);
+}
+
 /* equal evidence: ties break by topology id, every time */
 static void test_ties_deterministic(void **state)
 {
@@ -831,6 +850,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contrast_without_other_pods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ties_deterministic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_confidence_never_rises_down_the_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_dependency_does_not_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_after_growth_replaces, setup, teardown),
