@@ -96,15 +96,7 @@ static void *client_main(void *arg)
         f->outlen[i] = -1;
         if (fd < 0)
             continue;
-        while (n > 0) {
-            ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)   /* see http_client.h */
-                continue;
-            if (w <= 0)
-                break;
-            p += w;
-            n -= (size_t)w;
-        }
+        cl_send(fd, p, n);
         f->outlen[i] = cl_read_response(fd, f->out[i], OUTCAP);
         close(fd);
     }

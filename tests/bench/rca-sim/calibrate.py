@@ -14,15 +14,13 @@ precision per confidence bin and the expected calibration error (ECE: the
 mean |hits - sum of confidences| over the bins, per case) on each set."""
 import argparse, glob, json, math, os
 
+from score import read_rankings
+
 
 def rows_of(labels, out):
     """(margin, top-1 exact hit) per case of OUT."""
     labs = json.load(open(labels))
-    res = {}
-    for line in open(out):
-        p = line.split()
-        if p and not line[0].isspace():     # RANK_BENCH_EXPLAIN lines are indented
-            res[p[0]] = (p[1::3], [float(x) for x in p[2::3]])
+    res = {cid: (names, scores) for cid, names, scores, _ in read_rankings(out)}
     rows = []
     for cid, lab in sorted(labs.items()):
         ents, sc = res.get(cid, ([], []))

@@ -16,17 +16,24 @@ def pod_services(dataset):
                 if "pod" in l and "service" in l: m[l["pod"]] = l["service"]
     return m
 
+def read_rankings(path):
+    """(case, names, scores, confidences) per case line of `rank_bench cases`
+    output; indented RANK_BENCH_EXPLAIN lines are skipped."""
+    for line in open(path):
+        parts = line.split()
+        if not parts or line[0].isspace():
+            continue
+        rest = parts[1:]
+        yield parts[0], rest[0::3], [float(x) for x in rest[1::3]], [float(x) for x in rest[2::3]]
+
+
 def score(dataset, rankings, verbose=False):
     labels = json.load(open(os.path.join(dataset, "labels.json")))
     p2s = pod_services(dataset)
     ex = [0] * 5; sv = [0] * 5; n = 0
     kinds = collections.defaultdict(lambda: [0, 0, 0])
     conf = []
-    for line in open(rankings):
-        parts = line.split()
-        if not parts or line.startswith(" "): continue
-        cid, rest = parts[0], parts[1:]
-        names = rest[0::3]; confs = [float(x) for x in rest[2::3]]
+    for cid, names, _, confs in read_rankings(rankings):
         lab = labels[cid]; truth = lab["entity"]; tsvc = lab["service"] or truth
         srank = []
         for r in names:
