@@ -458,7 +458,8 @@ struct cand {
     int64_t aonset;         /* with its pods (service) or hosted pods (node) */
     int64_t sonset;         /* first symptom-class alert, INT64_MAX if none */
     double e, esym, l, x, score;
-    int32_t explained_by;   /* candidate its symptoms moved to, or -1 */
+    int32_t explained_by;   /* dependency that explains its symptoms, or -1 */
+    int32_t moved_to;       /* where they moved: the end of that chain */
     uint32_t explains;      /* dependents whose symptoms moved here */
     uint32_t npods, nalerting_pods;     /* service or node aggregate */
     double pods_mean, rest_mean, pods_sum;  /* pods_mean as used (levelled) */
@@ -714,9 +715,12 @@ static struct cand *explainer(const struct topology *t, struct work *w,
  * service-like dependency of C (for a pod: of its service) alerted no
  * later than C's first symptom, EXPLAIN of C's symptom evidence moves to
  * it. Decided on the evidence as alerted, before any move, so the result
- * does not depend on candidate order and a chain moves one hop, not to
- * its end: the callee's own symptoms move on only by its own rule. Only
- * symptoms move; a caller's resource alerts stay its own. */
+ * does not depend on candidate order. The symptoms then follow the chain
+ * to its end: when the explainer's own symptoms are explained in turn,
+ * what it explains is explained there too (a -> b -> c moves a's and b's
+ * to c; one hop left b holding a's and ranked b above c whenever a was
+ * loud: ranking.md). Only symptoms move; a caller's resource alerts stay
+ * its own. */
 static void explain_symptoms(const struct topology *t, struct work *w)
 {
     size_t i;
@@ -741,13 +745,21 @@ static void explain_symptoms(const struct topology *t, struct work *w)
     /* moves after all decisions: d->e above is the evidence as alerted */
     for (i = 0; i < w->nc; i++) {
         struct cand *c = &w->c[i];
-        if (c->explained_by < 0)
+        int32_t to = c->explained_by;
+        size_t hops = 0;
+        if (to < 0)
             continue;
+        /* to the end of the chain; a cycle (mutual callers alerting
+         * together) stops where it would come back to C */
+        while (w->c[to].explained_by >= 0 &&
+               w->c[to].explained_by != (int32_t)i && ++hops < w->nc)
+            to = w->c[to].explained_by;
+        c->moved_to = to;
         c->e -= EXPLAIN * c->esym;
         if (c->e < 0)
             c->e = 0;
-        w->c[c->explained_by].e += EXPLAIN * c->esym;
-        w->c[c->explained_by].explains++;
+        w->c[to].e += EXPLAIN * c->esym;
+        w->c[to].explains++;
     }
 }
 
@@ -806,6 +818,7 @@ static int build_candidates(struct rank *r, struct work *w)
         w->c[i].onset = INT64_MAX;
         w->c[i].sonset = INT64_MAX;
         w->c[i].explained_by = -1;
+        w->c[i].moved_to = -1;
         idmap_put(&w->map, w->ids[i], (uint32_t)i);
     }
     for (i = 0; i < w->ng; i++) {
@@ -1346,7 +1359,7 @@ static void explain(struct rank *r, struct work *w, size_t k,
         const struct cand *top = NULL;
         for (i = 0; i < w->nc; i++) {
             const struct cand *d = &w->c[i];
-            if (d->explained_by == (int32_t)(c - w->c) &&
+            if (d->moved_to == (int32_t)(c - w->c) &&
                 (top == NULL || d->esym > top->esym))
                 top = d;
         }
@@ -1356,10 +1369,18 @@ static void explain(struct rank *r, struct work *w, size_t k,
                  (unsigned)c->explains, c->explains == 1 ? "" : "s",
                  ename(t, top->id));
     }
-    if (c->explained_by >= 0 && ne < QUENCH_RANK_MAX_EVIDENCE)
-        snprintf(r->ev[k][ne++], EV_LEN,
-                 "its symptom alerts are explained by %s, a dependency that "
-                 "alerted no later", ename(t, w->c[c->explained_by].id));
+    if (c->explained_by >= 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+        const char *by = ename(t, w->c[c->explained_by].id);
+        if (c->moved_to == c->explained_by)
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "its symptom alerts are explained by %s, a dependency "
+                     "that alerted no later", by);
+        else
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "its symptom alerts are explained by %s, a dependency "
+                     "that alerted no later, and through it by %s", by,
+                     ename(t, w->c[c->moved_to].id));
+    }
     if (c->frontier && ne < QUENCH_RANK_MAX_EVIDENCE)
         snprintf(r->ev[k][ne++], EV_LEN,
                  "none of what %s depends on alerts: the deepest anomalous "

@@ -198,6 +198,40 @@ static void test_callee_explains_caller_symptoms(void **state)
     assert_int_equal(rank_cause(f->r, 0)->path[1], web);
 }
 
+/* web -> checkout -> cart, and web -> cart: web's symptoms are explained
+ * by checkout (its loudest dependency that alerted in time), checkout's by
+ * cart; so web's are cart's too. One hop left checkout holding web's
+ * symptoms, and a loud web put the middle of the chain first. */
+static void test_explained_symptoms_follow_the_chain(void **state)
+{
+    struct fx *f = *state;
+    uint32_t web = ent(f, ENTITY_SERVICE, "web");
+    uint32_t co = ent(f, ENTITY_SERVICE, "checkout");
+    uint32_t cart = ent(f, ENTITY_SERVICE, "cart");
+    link(f, web, co);
+    link(f, web, cart);
+    link(f, co, cart);
+    fire(f, web, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, web, "HttpErrorsHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, web, "HttpTimeoutsHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, web, "HttpSuccessRateLow", RANK_SYMPTOM, 0.4, 0);
+    fire(f, co, "GrpcLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, co, "GrpcErrorsHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, cart, "RedisLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    assert_string_equal(top(f), "cart");
+    assert_true(has_evidence(rank_cause(f->r, 0),
+                             "explains the symptom alerts of 2 dependents (most: web)"));
+    for (size_t i = 1; i < rank_count(f->r); i++) {
+        const struct rank_cause *c = rank_cause(f->r, i);
+        if (strcmp(c->name, "web") == 0)
+            assert_true(has_evidence(c, "explained by checkout, a dependency "
+                                        "that alerted no later, and through it by cart"));
+        if (strcmp(c->name, "checkout") == 0)
+            assert_true(has_evidence(c, "explained by cart, a dependency "
+                                        "that alerted no later"));
+    }
+}
+
 /* The same callee alerting five minutes after the caller's first symptom
  * explains nothing (what starts later cannot be the cause of it), and a
  * caller's own resource alerts are never moved: only symptoms travel. */
@@ -838,6 +872,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_pods_do_not_dilute, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_database_under_callers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callee_explains_caller_symptoms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_explained_symptoms_follow_the_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_callee_and_causes_stay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pod_symptoms_move_to_callee, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
