@@ -34,6 +34,11 @@ static const char default_yaml[] =
     "  - match: {alertname: \"(?i)trace.*\"}\n"
     "    kind: symptom\n"
     "    weight: 0.2\n"
+    /* transport and device errors (NodeNetworkReceiveErrs, TCP
+     * retransmits, disk errors) are the entity's own: before "error" */
+    "  - match: {alertname: \"(?i).*(network|nic|interface|packet|disk|tcp).*(err|drop|retrans|loss|corrupt).*|.*retrans.*\"}\n"
+    "    kind: cause\n"
+    "    weight: 1.0\n"
     "  - match: {alertname: \"(?i).*(latency|mrt|responsetime|duration|error|5xx|4xx|timeout|availability|apdex|unavailable|probe|(sr|rr|successrate|requestrate)(high|low)).*\"}\n"
     "    kind: symptom\n"
     "    weight: 0.4\n"

@@ -68,13 +68,14 @@ static void test_defaults(void **state)
     assert_int_equal(r->resolve_quiet_ms, 300000);
     assert_int_equal(r->flap_count, 4);
     assert_int_equal(r->flap_within_ms, 1800000);
-    assert_int_equal(r->nkinds, 7);
+    assert_int_equal(r->nkinds, 8);
     assert_int_equal(r->kinds[0].kind, RULES_KIND_SYMPTOM);   /* trace.* */
-    assert_true(r->kinds[1].weight > 0.39 && r->kinds[1].weight < 0.41);
-    assert_int_equal(r->kinds[2].kind, RULES_KIND_SYMPTOM);  /* slow, SLO */
-    assert_int_equal(r->kinds[3].kind, RULES_KIND_SYMPTOM);  /* usage ... low */
-    assert_int_equal(r->kinds[4].kind, RULES_KIND_CAUSE);
-    assert_int_equal(r->kinds[6].kind, RULES_KIND_NONE);
+    assert_int_equal(r->kinds[1].kind, RULES_KIND_CAUSE);    /* NIC, disk errors */
+    assert_true(r->kinds[2].weight > 0.39 && r->kinds[2].weight < 0.41);
+    assert_int_equal(r->kinds[3].kind, RULES_KIND_SYMPTOM);  /* slow, SLO */
+    assert_int_equal(r->kinds[4].kind, RULES_KIND_SYMPTOM);  /* usage ... low */
+    assert_int_equal(r->kinds[5].kind, RULES_KIND_CAUSE);
+    assert_int_equal(r->kinds[7].kind, RULES_KIND_NONE);
     assert_string_equal(r->default_namespace, "");
     assert_int_equal(r->history.window_ms, 24 * 3600000LL);
     assert_int_equal(r->history.min_incidents, 2);
@@ -139,7 +140,7 @@ static void test_overrides(void **state)
     assert_string_equal(r->default_namespace, "shop");
     rules_free(r);
     r = load_ok("");
-    assert_int_equal(r->nkinds, 7);
+    assert_int_equal(r->nkinds, 8);
     rules_free(r);
 }
 
@@ -188,6 +189,19 @@ static void test_classify(void **state)
             {"alertname=SSLOK", RULES_KIND_NONE},
             {"alertname=SlotsLow", RULES_KIND_NONE},
             {"alertname=SlotsHigh", RULES_KIND_NONE},
+            /* a NIC's or a disk's errors are the entity's own, not the
+             * errors its callers see */
+            {"alertname=NodeNetworkReceiveErrs", RULES_KIND_CAUSE},
+            {"alertname=NodeNetworkTransmitErrs", RULES_KIND_CAUSE},
+            {"alertname=ContainerNetworkReceiveErrorsHigh", RULES_KIND_CAUSE},
+            {"alertname=ContainerNetworkReceivePacketsDropped", RULES_KIND_CAUSE},
+            {"alertname=PacketLossHigh", RULES_KIND_CAUSE},
+            {"alertname=NodeDiskIOErrors", RULES_KIND_CAUSE},
+            {"alertname=TcpRetransmitsHigh", RULES_KIND_CAUSE},
+            {"alertname=node_tcp_retrans_high", RULES_KIND_CAUSE},
+            {"alertname=GrpcErrorRateHigh", RULES_KIND_SYMPTOM},
+            {"alertname=HttpErrorsHigh", RULES_KIND_SYMPTOM},
+            {"alertname=KafkaConsumerErrors", RULES_KIND_SYMPTOM},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             a = make_alert(p, cases[i].name);
@@ -370,7 +384,7 @@ static void test_load_dir(void **state)
 
     assert_non_null(mkdtemp(dir));
     assert_int_equal(rules_load_dir(dir, &r, &t, &err), 0);   /* empty dir */
-    assert_int_equal(r->nkinds, 7);
+    assert_int_equal(r->nkinds, 8);
     assert_int_equal(topology_count(t), 0);
     rules_free(r);
     topology_free(t);
