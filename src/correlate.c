@@ -1225,16 +1225,19 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
     }
 }
 
-/* Scope tuple of A (missing label = ""), as an id. -1 OOM. */
+/* Scope tuple of A (a missing label, or one its exporter's own, = ""),
+ * as an id. -1 OOM. */
 static int64_t alert_scope(struct correlate *c, const struct alert *a)
 {
     const char *v[QUENCH_MAX_RULE_LABELS];
     const char *empty = intern_str(c->pool, "", 0);
+    /* a node-exporter's namespace is its own, not the node's (rules.h) */
+    const struct rules_exporter *ex = rules_exporter_of(c->r, a);
 
     if (empty == NULL)
         return -1;
     for (size_t i = 0; i < c->r->scope.n; i++) {
-        const char *x = alert_label(a, c->r->scope.names[i]);
+        const char *x = rules_label(ex, a, c->r->scope.names[i]);
         v[i] = x ? intern_str(c->pool, x, strlen(x)) : empty;
         if (v[i] == NULL)
             return -1;

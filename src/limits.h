@@ -174,6 +174,12 @@
 #define QUENCH_MAX_RULE_LABELS 16
 /* alert_kinds entries in correlation.yaml; each costs a regexec per alert. */
 #define QUENCH_MAX_ALERT_KINDS 256
+/* exporters entries in correlation.yaml; each costs a regexec per alert
+ * (on one label: real lists name 3-5 exporters). */
+#define QUENCH_MAX_EXPORTERS 64
+/* A node named "host:port" (`instance`) is named "host" when host is
+ * shorter than this (DNS names are at most 253); a longer one is kept. */
+#define QUENCH_MAX_HOST_NAME 256
 /* topology_hops: beyond ~4 every entity of a real graph is a neighbour. */
 #define QUENCH_MAX_TOPOLOGY_HOPS 8
 /* flap.count: the refire times kept per alert (8 B each). */

@@ -61,17 +61,29 @@ static const char default_yaml[] =
     "  - match: {alertname: \"(?i).*log.*\"}\n"
     "    kind: neutral\n"
     "    weight: 0.5\n"
-    "history: {window: 24h, min_incidents: 2, weight: 0.5}\n";
+    "history: {window: 24h, min_incidents: 2, weight: 0.5}\n"
+    /* kube-prometheus's exporters: the labels that name the exporter.
+     * kube-state-metrics and the kubelet keep the subject's pod and
+     * namespace (honor_labels); node-exporter's pod, service and
+     * namespace are its own, and its instance is the node. */
+    "exporters:\n"
+    "  - match: {job: \"(.*-)?kube-state-metrics\"}\n"
+    "    ignore: [service, job, instance, endpoint]\n"
+    "  - match: {job: \"(.*-)?(kubelet|cadvisor)\"}\n"
+    "    ignore: [service, job, instance, endpoint]\n"
+    "  - match: {job: \"(.*-)?node-exporter|node\"}\n"
+    "    ignore: [pod, pod_name, service, app, job, container, endpoint, namespace]\n";
 
 static const char *const top_keys[] = {
     "entity_labels", "window", "topology_hops", "scope", "resolve_quiet",
-    "flap", "alert_kinds", "default_namespace", "history", NULL
+    "flap", "alert_kinds", "default_namespace", "history", "exporters", NULL
 };
 static const char *const entity_keys[] = {
     "pod", "service", "node", "namespace", NULL
 };
 static const char *const flap_keys[] = { "count", "within", NULL };
 static const char *const kind_keys[] = { "match", "kind", "weight", NULL };
+static const char *const exporter_keys[] = { "match", "ignore", NULL };
 static const char *const history_keys[] = {
     "window", "min_incidents", "weight", NULL
 };
@@ -83,20 +95,34 @@ static void labels_clear(struct rules_labels *l)
     l->n = 0;
 }
 
+static void match_free(struct rules_match *m, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        free((char *)m[j].label);
+        free((char *)m[j].pattern);
+        regfree(&m[j].re);
+    }
+    free(m);
+}
+
 static void kinds_clear(struct rules *r)
 {
-    for (size_t i = 0; i < r->nkinds; i++) {
-        struct rules_alert_kind *k = &r->kinds[i];
-        for (size_t j = 0; j < k->nmatch; j++) {
-            free((char *)k->match[j].label);
-            free((char *)k->match[j].pattern);
-            regfree(&k->match[j].re);
-        }
-        free(k->match);
-    }
+    for (size_t i = 0; i < r->nkinds; i++)
+        match_free(r->kinds[i].match, r->kinds[i].nmatch);
     free(r->kinds);
     r->kinds = NULL;
     r->nkinds = 0;
+}
+
+static void exporters_clear(struct rules *r)
+{
+    for (size_t i = 0; i < r->nexporters; i++) {
+        match_free(r->exporters[i].match, r->exporters[i].nmatch);
+        labels_clear(&r->exporters[i].ignore);
+    }
+    free(r->exporters);
+    r->exporters = NULL;
+    r->nexporters = 0;
 }
 
 void rules_free(struct rules *r)
@@ -109,6 +135,7 @@ void rules_free(struct rules *r)
     labels_clear(&r->namespace_);
     labels_clear(&r->scope);
     kinds_clear(r);
+    exporters_clear(r);
     free(r->default_namespace);
     free(r);
 }
@@ -186,6 +213,37 @@ static int compile_pattern(const struct ytree_doc *d,
     return 0;
 }
 
+/* A match map (label: pattern, all must match) into *out, *n counting
+ * the compiled entries so that match_free frees what exists. */
+static int read_match(const struct ytree_doc *d, const struct ytree_node *m,
+                      struct rules_match **out, size_t *n, struct qerr *err)
+{
+    if (m->type != YTREE_MAP || m->len == 0)
+        return ytree_error(d, m, err,
+                           "match must be a non-empty map of label to pattern");
+    *out = calloc(m->len, sizeof **out);
+    if (*out == NULL)
+        return ytree_error(d, m, err, "out of memory");
+    for (size_t i = 0; i < m->len; i++) {
+        struct rules_match *rm = &(*out)[i];
+        const char *label = m->pairs[i].key->value, *pat;
+        if (*label == '\0')
+            return ytree_error(d, m->pairs[i].key, err,
+                               "a label name must not be empty");
+        if (ytree_string(d, m->pairs[i].value, &pat, err) < 0)
+            return -1;
+        if (compile_pattern(d, m->pairs[i].value, pat, &rm->re, err) < 0)
+            return -1;
+        /* Counted only once compiled, so cleanup regfrees what exists. */
+        (*n)++;
+        rm->label = strdup(label);
+        rm->pattern = strdup(pat);
+        if (rm->label == NULL || rm->pattern == NULL)
+            return ytree_error(d, m, err, "out of memory");
+    }
+    return 0;
+}
+
 static int read_kind(const struct ytree_doc *d, const struct ytree_node *n,
                      struct rules_alert_kind *k, struct qerr *err)
 {
@@ -197,9 +255,6 @@ static int read_kind(const struct ytree_doc *d, const struct ytree_node *n,
     m = ytree_get(n, "match");
     if (m == NULL)
         return ytree_error(d, n, err, "alert_kinds entry needs 'match'");
-    if (m->type != YTREE_MAP || m->len == 0)
-        return ytree_error(d, m, err,
-                           "match must be a non-empty map of label to pattern");
     v = ytree_get(n, "kind");
     if (v == NULL)
         return ytree_error(d, n, err, "alert_kinds entry needs 'kind'");
@@ -217,27 +272,7 @@ static int read_kind(const struct ytree_doc *d, const struct ytree_node *n,
     v = ytree_get(n, "weight");
     if (v != NULL && ytree_double(d, v, 0.0, 100.0, &k->weight, err) < 0)
         return -1;
-    k->match = calloc(m->len, sizeof *k->match);
-    if (k->match == NULL)
-        return ytree_error(d, m, err, "out of memory");
-    for (size_t i = 0; i < m->len; i++) {
-        struct rules_match *rm = &k->match[i];
-        const char *label = m->pairs[i].key->value, *pat;
-        if (*label == '\0')
-            return ytree_error(d, m->pairs[i].key, err,
-                               "a label name must not be empty");
-        if (ytree_string(d, m->pairs[i].value, &pat, err) < 0)
-            return -1;
-        if (compile_pattern(d, m->pairs[i].value, pat, &rm->re, err) < 0)
-            return -1;
-        /* Counted only once compiled, so cleanup regfrees what exists. */
-        k->nmatch++;
-        rm->label = strdup(label);
-        rm->pattern = strdup(pat);
-        if (rm->label == NULL || rm->pattern == NULL)
-            return ytree_error(d, m, err, "out of memory");
-    }
-    return 0;
+    return read_match(d, m, &k->match, &k->nmatch, err);
 }
 
 static int read_kinds(const struct ytree_doc *d, const struct ytree_node *n,
@@ -272,6 +307,60 @@ done:
     rc = 0;
 out:
     kinds_clear(&tmp);
+    return rc;
+}
+
+static int read_exporter(const struct ytree_doc *d, const struct ytree_node *n,
+                         struct rules_exporter *x, struct qerr *err)
+{
+    const struct ytree_node *m, *ig;
+
+    if (ytree_check_keys(d, n, exporter_keys, err) < 0)
+        return -1;
+    m = ytree_get(n, "match");
+    if (m == NULL)
+        return ytree_error(d, n, err, "exporters entry needs 'match'");
+    ig = ytree_get(n, "ignore");
+    if (ig == NULL)
+        return ytree_error(d, n, err, "exporters entry needs 'ignore'");
+    if (read_labels(d, ig, &x->ignore, err) < 0)
+        return -1;
+    return read_match(d, m, &x->match, &x->nmatch, err);
+}
+
+/* exporters: replaces the list (null or [] empties it). */
+static int read_exporters(const struct ytree_doc *d, const struct ytree_node *n,
+                          struct rules *r, struct qerr *err)
+{
+    struct rules tmp = { .nexporters = 0 };
+    int rc = -1;
+
+    if (ytree_is_null(n))
+        goto done;
+    if (n->type != YTREE_SEQ)
+        return ytree_error(d, n, err, "exporters must be a list");
+    if (n->len > QUENCH_MAX_EXPORTERS)
+        return ytree_error(d, n, err, "more than %d exporters",
+                           QUENCH_MAX_EXPORTERS);
+    if (n->len > 0) {
+        tmp.exporters = calloc(n->len, sizeof *tmp.exporters);
+        if (tmp.exporters == NULL)
+            return ytree_error(d, n, err, "out of memory");
+    }
+    for (size_t i = 0; i < n->len; i++) {
+        tmp.nexporters++;
+        if (read_exporter(d, n->items[i], &tmp.exporters[i], err) < 0)
+            goto out;
+    }
+done:
+    exporters_clear(r);
+    r->exporters = tmp.exporters;
+    r->nexporters = tmp.nexporters;
+    tmp.exporters = NULL;
+    tmp.nexporters = 0;
+    rc = 0;
+out:
+    exporters_clear(&tmp);
     return rc;
 }
 
@@ -332,6 +421,9 @@ static int apply_doc(struct rules *r, const struct ytree_doc *d,
     }
     n = ytree_get(root, "alert_kinds");
     if (n != NULL && read_kinds(d, n, r, err) < 0)
+        return -1;
+    n = ytree_get(root, "exporters");
+    if (n != NULL && read_exporters(d, n, r, err) < 0)
         return -1;
     n = ytree_get(root, "history");
     if (n != NULL) {
@@ -451,18 +543,23 @@ out:
 
 /* ---- applying ----------------------------------------------------------- */
 
+/* Whether every entry of M[0..n) matches A (a missing label as ""). */
+static int matches(const struct rules_match *m, size_t n, const struct alert *a)
+{
+    for (size_t j = 0; j < n; j++) {
+        const char *v = alert_label(a, m[j].label);
+        if (regexec(&m[j].re, v ? v : "", 0, NULL, 0) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 enum rules_kind rules_classify(const struct rules *r, const struct alert *a,
                                double *weight)
 {
     for (size_t i = 0; i < r->nkinds; i++) {
         const struct rules_alert_kind *k = &r->kinds[i];
-        size_t j;
-        for (j = 0; j < k->nmatch; j++) {
-            const char *v = alert_label(a, k->match[j].label);
-            if (regexec(&k->match[j].re, v ? v : "", 0, NULL, 0) != 0)
-                break;
-        }
-        if (j == k->nmatch) {
+        if (matches(k->match, k->nmatch, a)) {
             *weight = k->weight;
             return k->kind;
         }
@@ -471,27 +568,73 @@ enum rules_kind rules_classify(const struct rules *r, const struct alert *a,
     return RULES_KIND_NONE;
 }
 
-static const char *first_label(const struct alert *a,
+const struct rules_exporter *rules_exporter_of(const struct rules *r,
+                                               const struct alert *a)
+{
+    for (size_t i = 0; i < r->nexporters; i++)
+        if (matches(r->exporters[i].match, r->exporters[i].nmatch, a))
+            return &r->exporters[i];
+    return NULL;
+}
+
+const char *rules_label(const struct rules_exporter *x, const struct alert *a,
+                        const char *name)
+{
+    if (x != NULL)
+        for (size_t i = 0; i < x->ignore.n; i++)
+            if (strcmp(x->ignore.names[i], name) == 0)
+                return NULL;
+    return alert_label(a, name);
+}
+
+static const char *first_label(const struct rules_exporter *x,
+                               const struct alert *a,
                                const struct rules_labels *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        const char *v = alert_label(a, l->names[i]);
+        const char *v = rules_label(x, a, l->names[i]);
         if (v != NULL && *v != '\0')
             return v;
     }
     return NULL;
 }
 
+/* NAME without a ":port" suffix into BUF, or NAME itself when it has
+ * none: `instance` is the scrape address ("10.0.0.3:9100"), and a node is
+ * a host. Bare IPv6 ("fe80::1") has more than one colon and is kept;
+ * bracketed ("[fe80::1]:9100") loses its port. */
+static const char *host_of(const char *name, char *buf, size_t cap)
+{
+    const char *colon = strrchr(name, ':'), *p;
+    size_t len;
+
+    if (colon == NULL || colon[1] == '\0')
+        return name;
+    for (p = colon + 1; *p != '\0'; p++)
+        if (*p < '0' || *p > '9')
+            return name;
+    len = (size_t)(colon - name);
+    if (len == 0 || len >= cap)
+        return name;
+    if (memchr(name, ':', len) != NULL && !(name[0] == '[' && colon[-1] == ']'))
+        return name;
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    return buf;
+}
+
 int rules_resolve(const struct rules *r, struct topology *t,
                   const struct alert *a, struct rules_entity *out)
 {
-    const char *pod = first_label(a, &r->pod);
-    const char *svc = first_label(a, &r->service);
-    const char *node = first_label(a, &r->node);
+    const struct rules_exporter *x = rules_exporter_of(r, a);
+    const char *pod = first_label(x, a, &r->pod);
+    const char *svc = first_label(x, a, &r->service);
+    const char *node = first_label(x, a, &r->node);
+    char host[QUENCH_MAX_HOST_NAME];
     int rc = 0;
 
     out->entity = out->pod = out->service = out->node = -1;
-    out->namespace_ = first_label(a, &r->namespace_);
+    out->namespace_ = first_label(x, a, &r->namespace_);
     if (svc != NULL) {
         out->service = topology_intern(t, ENTITY_SERVICE, svc);
         if (out->service < 0)
@@ -505,7 +648,8 @@ int rules_resolve(const struct rules *r, struct topology *t,
     /* A node label on a service-level alert (no pod) says where the
      * exporter ran, not where the service runs: only pods are placed. */
     if (node != NULL && (pod != NULL || svc == NULL)) {
-        out->node = topology_intern(t, ENTITY_NODE, node);
+        out->node = topology_intern(t, ENTITY_NODE,
+                                    host_of(node, host, sizeof host));
         if (out->node < 0)
             rc = -1;
     }

@@ -1,6 +1,7 @@
 /* rules.h - rules/correlation.yaml: which labels name which entity, how
  * alerts group into incidents (window, hops, scope), when incidents close,
- * what counts as flapping, and the cause/symptom prior of each alert.
+ * what counts as flapping, the cause/symptom prior of each alert, and
+ * which labels of an exporter's alerts name the exporter (exporters).
  *
  * A struct rules is immutable once loaded; its fields are read-only for
  * every module (correlate, engine, rank). Keys absent from the file keep
@@ -42,6 +43,19 @@ struct rules_labels {
     size_t n;
 };
 
+/* An exporters entry. Prometheus puts the scraped target's own labels
+ * (service, job, instance, pod of the exporter) beside the subject's: a
+ * KubePodCrashLooping from kube-state-metrics names the crashing pod in
+ * `pod` but kube-state-metrics in `service` and its address in
+ * `instance`; a node-exporter alert names the node-exporter pod in `pod`.
+ * For an alert the entry matches, the labels in `ignore` are not read
+ * when naming its entity or its scope. */
+struct rules_exporter {
+    struct rules_match *match;  /* all must match; a missing label is "" */
+    size_t nmatch;
+    struct rules_labels ignore;
+};
+
 struct rules {
     struct rules_labels pod, service, node, namespace_;  /* entity_labels */
     int64_t window_ms;          /* window */
@@ -52,6 +66,8 @@ struct rules {
     int64_t flap_within_ms;     /* flap.within */
     struct rules_alert_kind *kinds;   /* alert_kinds, in file order */
     size_t nkinds;
+    struct rules_exporter *exporters; /* exporters, first match wins */
+    size_t nexporters;
     char *default_namespace;    /* default_namespace: what services.yaml
                                  * services without `namespace` get; "" */
     struct rules_history {      /* history: background across incidents */
@@ -98,9 +114,19 @@ struct rules_entity {
                                  * NULL; borrowed from A */
 };
 
+/* The exporters entry A matches first, or NULL. */
+const struct rules_exporter *rules_exporter_of(const struct rules *r,
+                                               const struct alert *a);
+/* Label NAME of A as entity resolution and scope read it: NULL when A
+ * lacks it or X (A's rules_exporter_of) ignores it. */
+const char *rules_label(const struct rules_exporter *x, const struct alert *a,
+                        const char *name);
+
 /* Resolve A's entity into *out, adding unknown pods, nodes and services to
  * T and linking service -> pod and pod -> node (first matching label per
- * entity_labels list; empty values do not count). 0, or -1 when T is full
+ * entity_labels list; empty values and labels an exporters entry ignores
+ * do not count; a node named "host:port", as `instance` is, is named
+ * "host"). 0, or -1 when T is full
  * or out of memory (*out then holds what could be resolved). */
 int rules_resolve(const struct rules *r, struct topology *t,
                   const struct alert *a, struct rules_entity *out);

@@ -68,6 +68,19 @@ static const struct gcase cases[] = {
         { 20, "alertname=C,service=cart", 'f', 5, NULL, 'O' },
         { 30, "alertname=D,service=cart,namespace=x", 'f', 5, NULL, 'J' } },
       "A D|B|C", "ooo" },
+    /* node-exporter's namespace is its own, not the node's (exporters) */
+    { "an exporter's namespace is not its subject's", NULL,
+      { { 0, "alertname=NodeFilesystemSpaceFillingUp,instance=10.0.0.33:9100,"
+             "job=node-exporter,namespace=monitoring,pod=node-exporter-w7bb7,"
+             "service=node-exporter", 'f', 0, NULL, 'O' },
+        { 10, "alertname=NodeMemoryHigh,node=10.0.0.33", 'f', 5, NULL, 'J' } },
+      "NodeFilesystemSpaceFillingUp NodeMemoryHigh", "o" },
+    { "without exporters the exporter's namespace splits them", "exporters: []\n",
+      { { 0, "alertname=NodeFilesystemSpaceFillingUp,instance=10.0.0.33:9100,"
+             "job=node-exporter,namespace=monitoring,pod=node-exporter-w7bb7,"
+             "service=node-exporter", 'f', 0, NULL, 'O' },
+        { 10, "alertname=NodeMemoryHigh,node=10.0.0.33", 'f', 5, NULL, 'O' } },
+      "NodeFilesystemSpaceFillingUp|NodeMemoryHigh", "oo" },
     { "no scope: scopes never split", "scope: []\n",
       { { 0, "alertname=A,service=cart,namespace=x", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,service=cart,namespace=y", 'f', 5, NULL, 'J' } },

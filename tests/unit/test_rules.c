@@ -241,6 +241,132 @@ static void test_classify(void **state)
     intern_free(p);
 }
 
+/* Prometheus puts an exporter's own labels beside the subject's (rules.h);
+ * label sets as kube-prometheus-stack sends them. */
+static void test_exporters(void **state)
+{
+    (void)state;
+    struct intern *p = NULL;
+    struct rules *r = NULL;
+    struct topology *t = NULL;
+    struct rules_entity re;
+    struct alert a;
+    const uint32_t *ids;
+
+    assert_int_equal(intern_new(&p), 0);
+    assert_int_equal(rules_new_default(&r), 0);
+    assert_int_equal(topology_new_empty(&t), 0);
+
+    /* kube-state-metrics: the crashing pod, not kube-state-metrics' service
+     * or address */
+    a = make_alert(p, "alertname=KubePodCrashLooping,container=executor,endpoint=http,"
+                      "instance=10.42.9.105:8080,job=kube-state-metrics,namespace=backup,"
+                      "pod=executor-849ffcf9c7-wbmvz,reason=CrashLoopBackOff,"
+                      "service=kube-prometheus-stack-kube-state-metrics,severity=warning");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(re.entity, re.pod);
+    assert_string_equal(topology_entity(t, (uint32_t)re.pod)->name, "executor-849ffcf9c7-wbmvz");
+    assert_int_equal(re.service, -1);
+    assert_int_equal(re.node, -1);
+    assert_string_equal(re.namespace_, "backup");
+    assert_int_equal(topology_find(t, ENTITY_SERVICE, "kube-prometheus-stack-kube-state-metrics"), -1);
+    assert_string_equal(rules_label(rules_exporter_of(r, &a), &a, "namespace"), "backup");
+    alert_cleanup(&a);
+
+    /* a Deployment's state names the service by `deployment` */
+    a = make_alert(p, "alertname=KubeDeploymentReplicasMismatch,deployment=checkout,"
+                      "instance=10.42.9.105:8080,job=kube-state-metrics,namespace=shop,"
+                      "service=kube-prometheus-stack-kube-state-metrics");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "checkout");
+    alert_cleanup(&a);
+
+    /* node-exporter: the node at instance, without its port; not the
+     * exporter's pod, service or namespace */
+    a = make_alert(p, "alertname=NodeFilesystemSpaceFillingUp,container=node-exporter,"
+                      "device=/dev/sdb1,endpoint=http-metrics,instance=10.0.0.33:9100,"
+                      "job=node-exporter,namespace=monitoring,"
+                      "pod=kube-prometheus-stack-prometheus-node-exporter-w7bb7,"
+                      "service=kube-prometheus-stack-prometheus-node-exporter");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(re.entity, re.node);
+    assert_string_equal(topology_entity(t, (uint32_t)re.node)->name, "10.0.0.33");
+    assert_int_equal(re.pod, -1);
+    assert_int_equal(re.service, -1);
+    assert_null(re.namespace_);
+    assert_null(rules_label(rules_exporter_of(r, &a), &a, "namespace"));
+    alert_cleanup(&a);
+
+    /* kube-prometheus (jsonnet) also sets node */
+    a = make_alert(p, "alertname=NodeClockNotSynchronising,instance=master03,job=node-exporter,"
+                      "namespace=monitoring,node=master03,pod=node-exporter-thvjc,"
+                      "service=node-exporter");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "master03");
+    alert_cleanup(&a);
+
+    /* the kubelet (cAdvisor): the pod on its node, not the kubelet service */
+    a = make_alert(p, "alertname=ContainerMemoryHigh,container=cart,endpoint=https-metrics,"
+                      "instance=10.0.0.31:10250,job=kubelet,namespace=shop,node=worker-1,"
+                      "pod=cart-0,service=kube-prometheus-stack-kubelet");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(re.entity, re.pod);
+    assert_int_equal(re.service, -1);
+    assert_int_equal(topology_out(t, (uint32_t)re.pod, &ids), 1);
+    assert_string_equal(topology_entity(t, ids[0])->name, "worker-1");
+    alert_cleanup(&a);
+
+    /* an application's own job is its service */
+    a = make_alert(p, "alertname=HighLatency,job=checkout,instance=10.1.2.3:8080");
+    assert_null(rules_exporter_of(r, &a));
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "checkout");
+    alert_cleanup(&a);
+
+    /* a node's port goes, bracketed IPv6 too; anything else stays whole */
+    static const char *const hosts[][2] = {
+        {"instance=[fe80::1]:9100", "[fe80::1]"},
+        {"instance=fe80::1", "fe80::1"},
+        {"node=n1:abc", "n1:abc"},
+        {"node=n1:", "n1:"},
+        {"node=:9100", ":9100"},
+        {"host=db-1.example.org:9100", "db-1.example.org"},
+    };
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "alertname=NodeDown,%s", hosts[i][0]);
+        a = make_alert(p, spec);
+        assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+        assert_int_equal(topology_entity(t, (uint32_t)re.entity)->kind, ENTITY_NODE);
+        assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, hosts[i][1]);
+        alert_cleanup(&a);
+    }
+    rules_free(r);
+
+    /* exporters: [] reads every label again, as before the list existed */
+    r = load_ok("exporters: []\n");
+    assert_int_equal(r->nexporters, 0);
+    a = make_alert(p, "alertname=KubePodCrashLooping,job=kube-state-metrics,pod=cart-1,"
+                      "service=kube-prometheus-stack-kube-state-metrics");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.service)->name,
+                        "kube-prometheus-stack-kube-state-metrics");
+    alert_cleanup(&a);
+    rules_free(r);
+
+    /* a list of one's own replaces the built-in one */
+    r = load_ok("exporters:\n  - match: {job: blackbox}\n    ignore: [instance, job]\n");
+    assert_int_equal(r->nexporters, 1);
+    a = make_alert(p, "alertname=ProbeFailed,job=blackbox,instance=prober:9115,deployment=web");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "web");
+    assert_int_equal(topology_find(t, ENTITY_NODE, "prober"), -1);
+    alert_cleanup(&a);
+    rules_free(r);
+    topology_free(t);
+    intern_free(p);
+}
+
 struct bad {
     const char *yaml;
     int line, col;
@@ -281,6 +407,16 @@ static void test_errors(void **state)
         { "history: {min_incidents: 0}\n", 1, 26, "out of range" },
         { "history: {min_incidents: 17}\n", 1, 26, "out of range" },
         { "history: {weight: 1.5}\n", 1, 19, "out of range" },
+        { "exporters: {}\n", 1, 12, "must be a list" },
+        { "exporters:\n  - ignore: [job]\n", 2, 5, "needs 'match'" },
+        { "exporters:\n  - match: {job: x}\n", 2, 5, "needs 'ignore'" },
+        { "exporters:\n  - match: {job: x}\n    ignore: job\n", 3, 13,
+          "list of label names" },
+        { "exporters:\n  - match: {}\n    ignore: [job]\n", 2, 12, "non-empty map" },
+        { "exporters:\n  - match: {job: \"(x\"}\n    ignore: [job]\n", 2, 18,
+          "bad pattern" },
+        { "exporters:\n  - match: {job: x}\n    ignore: [job]\n    drop: [pod]\n", 4, 5,
+          "unknown key 'drop'" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct rules *r = (struct rules *)1;
@@ -422,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_shipped_file_is_default),
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_exporters),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_load_dir),
