@@ -105,24 +105,24 @@ static void match_free(struct rules_match *m, size_t n)
     free(m);
 }
 
-static void kinds_clear(struct rules *r)
+/* Free N alert_kinds entries and the array (as read_list's free_fn). */
+static void kinds_free(void *arr, size_t n)
 {
-    for (size_t i = 0; i < r->nkinds; i++)
-        match_free(r->kinds[i].match, r->kinds[i].nmatch);
-    free(r->kinds);
-    r->kinds = NULL;
-    r->nkinds = 0;
+    struct rules_alert_kind *k = arr;
+    for (size_t i = 0; i < n; i++)
+        match_free(k[i].match, k[i].nmatch);
+    free(k);
 }
 
-static void exporters_clear(struct rules *r)
+/* Free N exporters entries and the array (as read_list's free_fn). */
+static void exporters_free(void *arr, size_t n)
 {
-    for (size_t i = 0; i < r->nexporters; i++) {
-        match_free(r->exporters[i].match, r->exporters[i].nmatch);
-        labels_clear(&r->exporters[i].ignore);
+    struct rules_exporter *x = arr;
+    for (size_t i = 0; i < n; i++) {
+        match_free(x[i].match, x[i].nmatch);
+        labels_clear(&x[i].ignore);
     }
-    free(r->exporters);
-    r->exporters = NULL;
-    r->nexporters = 0;
+    free(x);
 }
 
 void rules_free(struct rules *r)
@@ -134,8 +134,8 @@ void rules_free(struct rules *r)
     labels_clear(&r->node);
     labels_clear(&r->namespace_);
     labels_clear(&r->scope);
-    kinds_clear(r);
-    exporters_clear(r);
+    kinds_free(r->kinds, r->nkinds);
+    exporters_free(r->exporters, r->nexporters);
     free(r->default_namespace);
     free(r);
 }
@@ -245,8 +245,9 @@ static int read_match(const struct ytree_doc *d, const struct ytree_node *m,
 }
 
 static int read_kind(const struct ytree_doc *d, const struct ytree_node *n,
-                     struct rules_alert_kind *k, struct qerr *err)
+                     void *entry, struct qerr *err)
 {
+    struct rules_alert_kind *k = entry;
     const struct ytree_node *m, *v;
     const char *s;
 
@@ -275,44 +276,10 @@ static int read_kind(const struct ytree_doc *d, const struct ytree_node *n,
     return read_match(d, m, &k->match, &k->nmatch, err);
 }
 
-static int read_kinds(const struct ytree_doc *d, const struct ytree_node *n,
-                      struct rules *r, struct qerr *err)
-{
-    struct rules tmp = { .nkinds = 0 };
-    int rc = -1;
-
-    if (ytree_is_null(n))
-        goto done;
-    if (n->type != YTREE_SEQ)
-        return ytree_error(d, n, err, "alert_kinds must be a list");
-    if (n->len > QUENCH_MAX_ALERT_KINDS)
-        return ytree_error(d, n, err, "more than %d alert_kinds",
-                           QUENCH_MAX_ALERT_KINDS);
-    if (n->len > 0) {
-        tmp.kinds = calloc(n->len, sizeof *tmp.kinds);
-        if (tmp.kinds == NULL)
-            return ytree_error(d, n, err, "out of memory");
-    }
-    for (size_t i = 0; i < n->len; i++) {
-        tmp.nkinds++;
-        if (read_kind(d, n->items[i], &tmp.kinds[i], err) < 0)
-            goto out;
-    }
-done:
-    kinds_clear(r);
-    r->kinds = tmp.kinds;
-    r->nkinds = tmp.nkinds;
-    tmp.kinds = NULL;
-    tmp.nkinds = 0;
-    rc = 0;
-out:
-    kinds_clear(&tmp);
-    return rc;
-}
-
 static int read_exporter(const struct ytree_doc *d, const struct ytree_node *n,
-                         struct rules_exporter *x, struct qerr *err)
+                         void *entry, struct qerr *err)
 {
+    struct rules_exporter *x = entry;
     const struct ytree_node *m, *ig;
 
     if (ytree_check_keys(d, n, exporter_keys, err) < 0)
@@ -328,40 +295,38 @@ static int read_exporter(const struct ytree_doc *d, const struct ytree_node *n,
     return read_match(d, m, &x->match, &x->nmatch, err);
 }
 
-/* exporters: replaces the list (null or [] empties it). */
-static int read_exporters(const struct ytree_doc *d, const struct ytree_node *n,
-                          struct rules *r, struct qerr *err)
-{
-    struct rules tmp = { .nexporters = 0 };
-    int rc = -1;
+typedef int read_fn(const struct ytree_doc *d, const struct ytree_node *n,
+                    void *entry, struct qerr *err);
+typedef void free_fn(void *arr, size_t n);
 
-    if (ytree_is_null(n))
-        goto done;
-    if (n->type != YTREE_SEQ)
-        return ytree_error(d, n, err, "exporters must be a list");
-    if (n->len > QUENCH_MAX_EXPORTERS)
-        return ytree_error(d, n, err, "more than %d exporters",
-                           QUENCH_MAX_EXPORTERS);
-    if (n->len > 0) {
-        tmp.exporters = calloc(n->len, sizeof *tmp.exporters);
-        if (tmp.exporters == NULL)
+/* A list (alert_kinds, exporters) of entries SIZE bytes each, read by READ
+ * into a fresh array *out of *count entries (NULL, 0 for null or []). On
+ * an error what was read is freed with FREE_LIST, so the caller's list is
+ * replaced only by a list that read whole. */
+static int read_list(const struct ytree_doc *d, const struct ytree_node *n,
+                     const char *what, size_t max, size_t size, read_fn *read,
+                     free_fn *free_list, void **out, size_t *count,
+                     struct qerr *err)
+{
+    char *tmp = NULL;
+    size_t k = 0;
+
+    if (!ytree_is_null(n)) {
+        if (n->type != YTREE_SEQ)
+            return ytree_error(d, n, err, "%s must be a list", what);
+        if (n->len > max)
+            return ytree_error(d, n, err, "more than %zu %s", max, what);
+        if (n->len > 0 && (tmp = calloc(n->len, size)) == NULL)
             return ytree_error(d, n, err, "out of memory");
+        for (; k < n->len; k++)
+            if (read(d, n->items[k], tmp + k * size, err) < 0) {
+                free_list(tmp, k + 1);
+                return -1;
+            }
     }
-    for (size_t i = 0; i < n->len; i++) {
-        tmp.nexporters++;
-        if (read_exporter(d, n->items[i], &tmp.exporters[i], err) < 0)
-            goto out;
-    }
-done:
-    exporters_clear(r);
-    r->exporters = tmp.exporters;
-    r->nexporters = tmp.nexporters;
-    tmp.exporters = NULL;
-    tmp.nexporters = 0;
-    rc = 0;
-out:
-    exporters_clear(&tmp);
-    return rc;
+    *out = tmp;
+    *count = k;
+    return 0;
 }
 
 /* Apply the keys present in D's root onto R. */
@@ -420,11 +385,29 @@ static int apply_doc(struct rules *r, const struct ytree_doc *d,
             return -1;
     }
     n = ytree_get(root, "alert_kinds");
-    if (n != NULL && read_kinds(d, n, r, err) < 0)
-        return -1;
+    if (n != NULL) {
+        void *list;
+        size_t k;
+        if (read_list(d, n, "alert_kinds", QUENCH_MAX_ALERT_KINDS,
+                      sizeof *r->kinds, read_kind, kinds_free, &list, &k,
+                      err) < 0)
+            return -1;
+        kinds_free(r->kinds, r->nkinds);
+        r->kinds = list;
+        r->nkinds = k;
+    }
     n = ytree_get(root, "exporters");
-    if (n != NULL && read_exporters(d, n, r, err) < 0)
-        return -1;
+    if (n != NULL) {
+        void *list;
+        size_t k;
+        if (read_list(d, n, "exporters", QUENCH_MAX_EXPORTERS,
+                      sizeof *r->exporters, read_exporter, exporters_free,
+                      &list, &k, err) < 0)
+            return -1;
+        exporters_free(r->exporters, r->nexporters);
+        r->exporters = list;
+        r->nexporters = k;
+    }
     n = ytree_get(root, "history");
     if (n != NULL) {
         const struct ytree_node *x;
