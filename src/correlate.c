@@ -251,6 +251,7 @@ struct correlate {
     /* Scope tuples: scopes[id * nscope ..] interned values. */
     const char **scopes;
     uint32_t nscopes, scopes_cap;
+    struct u32vec wild;            /* ids of tuples lacking some value */
     struct u64map scopemap;        /* tuple hash (probed) -> scope id */
     const char **groups;           /* group id -> interned groupKey */
     uint32_t ngroups, groups_cap;
@@ -391,6 +392,12 @@ static int64_t scope_id(struct correlate *c, const char *const *v)
     }
     if (ns > 0)
         memcpy(&c->scopes[(size_t)c->nscopes * ns], v, ns * sizeof *v);
+    for (size_t i = 0; i < ns; i++)
+        if (*v[i] == '\0') {
+            if (vec_push(&c->wild, c->nscopes) < 0)
+                return -1;
+            break;
+        }
     if (map_put(&c->scopemap, h, c->nscopes) < 0)
         return -1;
     return c->nscopes++;
@@ -399,6 +406,41 @@ static int64_t scope_id(struct correlate *c, const char *const *v)
 static const char *const *scope_values(const struct correlate *c, uint32_t id)
 {
     return c->r->scope.n ? &c->scopes[(size_t)id * c->r->scope.n] : NULL;
+}
+
+/* Whether tuples X and Y agree on every label both have a value for:
+ * what a node alert, which lacks the namespace, and the incidents of the
+ * namespaced pods it hosts share (see find_candidates). */
+static int scope_compat(const struct correlate *c, uint32_t x, uint32_t y)
+{
+    const char *const *a = scope_values(c, x), *const *b = scope_values(c, y);
+
+    for (size_t i = 0; i < c->r->scope.n; i++)
+        if (a[i] != b[i] && *a[i] != '\0' && *b[i] != '\0')
+            return 0;
+    return 1;
+}
+
+/* Whether X has a value wherever Y has one (Y is X or less specific). */
+static int scope_covers(const struct correlate *c, uint32_t x, uint32_t y)
+{
+    const char *const *a = scope_values(c, x), *const *b = scope_values(c, y);
+
+    for (size_t i = 0; i < c->r->scope.n; i++)
+        if (a[i] != b[i] && *b[i] != '\0')
+            return 0;
+    return 1;
+}
+
+/* Id of the tuple with X's values and, where X has none, Y's. -1 OOM. */
+static int64_t scope_meet(struct correlate *c, uint32_t x, uint32_t y)
+{
+    const char *v[QUENCH_MAX_RULE_LABELS];
+    const char *const *a = scope_values(c, x), *const *b = scope_values(c, y);
+
+    for (size_t i = 0; i < c->r->scope.n; i++)
+        v[i] = *a[i] != '\0' ? a[i] : b[i];
+    return scope_id(c, v);
 }
 
 /* Id of the interned group key G, added if new. -1 OOM. */
@@ -795,6 +837,7 @@ void correlate_free(struct correlate *c)
     vec_free(&c->free_incs);
     map_free(&c->idmap);
     free(c->scopes);
+    vec_free(&c->wild);
     map_free(&c->scopemap);
     free(c->groups);
     map_free(&c->groupmap);
@@ -1105,8 +1148,66 @@ static int isolated(const struct topology *t, int32_t entity)
            topology_in(t, (uint32_t)entity, &ids) == 0;
 }
 
+/* Add to c->cand the open incidents of V (N slots) not stamped GEN yet
+ * and within the window at NOW. */
+static void add_candidates(struct correlate *c, const uint32_t *v, uint32_t n,
+                           int64_t now, uint32_t gen)
+{
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t s = v[j];
+        if (c->stamp[s] == gen)
+            continue;
+        c->stamp[s] = gen;
+        if (now - inc_at(c, s)->last_activity > c->r->window_ms)
+            continue;
+        (void)vec_push(&c->cand, s);
+    }
+}
+
+/* Nodes are cluster-wide, namespaces are not: a node alert lacks the
+ * namespace its pods' alerts carry, so with `namespace` in scope it would
+ * never join their incident. Through a node, a scope label one side lacks
+ * does not separate. A node alert whose scope lacks a value looks for its
+ * neighbourhood's incidents (the pods it hosts) in every scope it agrees
+ * with; any alert looks for the incidents holding its own nodes in the
+ * scopes less specific than its own (a node alert came first and opened
+ * one). NBUF[0..N) is the alert's neighbourhood from find_candidates;
+ * place_member keeps only candidates whose scopes agree. */
+static void cross_scope_candidates(struct correlate *c, uint32_t scope,
+                                   int32_t entity, int n, int64_t now,
+                                   uint32_t gen)
+{
+    const char *const *own = scope_values(c, scope);
+    int wide = 0;
+
+    if (topology_entity(c->t, (uint32_t)entity)->kind == ENTITY_NODE)
+        for (size_t i = 0; i < c->r->scope.n && !wide; i++)
+            wide = *own[i] == '\0';
+    uint32_t nsc = wide ? c->nscopes : c->wild.n;
+    for (uint32_t k = 0; k < nsc; k++) {
+        uint32_t s2 = wide ? k : c->wild.v[k];
+        const struct u32vec *l;
+        if (s2 == scope || !(wide ? scope_compat(c, scope, s2)
+                                  : scope_covers(c, scope, s2)))
+            continue;
+        l = index_get(c, &c->gmap, ekey(s2, ANY_GROUP));
+        if (l == NULL || l->n == 0)
+            continue;                   /* no open incident there */
+        for (int i = 0; i < 2 * n; i++) {
+            uint32_t id = c->nbuf[i / 2], one, nv;
+            const uint32_t *v;
+            if (!wide && topology_entity(c->t, id)->kind != ENTITY_NODE)
+                continue;
+            nv = index_slots(c, i % 2 ? &c->pmap : &c->emap, ekey(s2, id),
+                             &one, &v);
+            add_candidates(c, v, nv, now, gen);
+        }
+    }
+}
+
 /* Collect open incidents of SCOPE that ENTITY (within hops) or group G
- * links to and that are within the window at NOW, oldest first. */
+ * links to and that are within the window at NOW, oldest first; through
+ * a node, also those of scopes SCOPE agrees with (cross_scope_candidates). */
 static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                             uint32_t g, int64_t now)
 {
@@ -1126,10 +1227,14 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
      * would otherwise fill the neighbourhood with them, one look-up each.
      * The nodes of the alert's own pod are then added by hand: they were
      * two hops away through that pod. */
+    int nn = 0;
     for (int pass = 0; pass < 2; pass++) {
         int n = 0;
-        if (pass == 1)
+        if (pass == 1) {
+            if (entity >= 0 && c->wild.n > 0)
+                cross_scope_candidates(c, scope, entity, nn, now, gen);
             from_graph = c->cand.n;
+        }
         if (pass == 0 && entity >= 0) {
             uint32_t pos = graph_position(c->t, entity);
             n = topology_neighbours_ex(c->t, pos, c->r->hops,
@@ -1142,6 +1247,7 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                     if (topology_entity(c->t, deps[k])->kind == ENTITY_NODE)
                         c->nbuf[n++] = deps[k];
             }
+            nn = n;
         }
         /* The group joins only alerts the graph cannot relate to
          * anything: no entity, or an entity with no edges yet (a node
@@ -1161,16 +1267,7 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                                  ekey(scope, c->nbuf[i / 2]), &one, &v);
             else if (i == 0)
                 nv = index_slots(c, &c->gmap, ekey(scope, g), &one, &v);
-            for (uint32_t j = 0; j < nv; j++) {
-                uint32_t s = v[j];
-                const struct incident *inc = inc_at(c, s);
-                if (c->stamp[s] == gen)
-                    continue;
-                c->stamp[s] = gen;
-                if (now - inc->last_activity > c->r->window_ms)
-                    continue;
-                (void)vec_push(&c->cand, s);
-            }
+            add_candidates(c, v, nv, now, gen);
         }
     }
     /* A node with no edges (no known pod runs on it) may host any pod of
@@ -1245,6 +1342,52 @@ static int64_t alert_scope(struct correlate *c, const struct alert *a)
     return scope_id(c, v);
 }
 
+/* Keep the candidates whose scopes agree with *SCOPE and with each other,
+ * oldest first; *SCOPE becomes the values they add up to (a node alert's
+ * "" namespace takes the pods' one). -1 OOM. */
+static int keep_agreeing(struct correlate *c, uint32_t *scope)
+{
+    uint32_t k = 0;
+
+    for (uint32_t i = 0; i < c->cand.n; i++) {
+        uint32_t s = c->cand.v[i], sc = inc_at(c, s)->scope;
+        if (sc != *scope) {
+            int64_t m;
+            if (!scope_compat(c, *scope, sc))
+                continue;
+            if ((m = scope_meet(c, *scope, sc)) < 0)
+                return -1;
+            *scope = (uint32_t)m;
+        }
+        c->cand.v[k++] = s;
+    }
+    c->cand.n = k;
+    return 0;
+}
+
+/* Move open incident S to SCOPE (more specific than its own): its index
+ * entries are re-keyed. The id stays: ids name incidents, not scopes. */
+static int rescope(struct correlate *c, uint32_t s, uint32_t scope)
+{
+    struct incident *inc = inc_at(c, s);
+    struct u32vec ents = inc->entities, groups = inc->groups;
+    int rc = 0;
+
+    unindex(c, s);
+    inc->scope = scope;
+    memset(&inc->entities, 0, sizeof inc->entities);
+    memset(&inc->groups, 0, sizeof inc->groups);
+    for (uint32_t i = 0; i < ents.n && rc == 0; i++)
+        rc = incident_index(c, s, (int32_t)ents.v[i], NONE);
+    for (uint32_t i = 0; i < groups.n && rc == 0; i++)
+        rc = incident_index(c, s, -1, groups.v[i]);
+    if (rc == 0)
+        rc = incident_index(c, s, -1, NONE);    /* the scope's list */
+    vec_free(&ents);
+    vec_free(&groups);
+    return rc;
+}
+
 /* Place new member M (alert already copied, entity resolved) into an
  * incident: join, merge or open. Returns the outcome or -1. */
 static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
@@ -1255,6 +1398,9 @@ static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
     int64_t s;
 
     find_candidates(c, scope, mb->entity, g, now);
+    uint32_t into_scope = scope;
+    if (c->wild.n > 0 && keep_agreeing(c, &into_scope) < 0)
+        return -1;
     if (c->cand.n == 0) {
         s = new_incident(c);
         if (s < 0)
@@ -1280,6 +1426,9 @@ static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
                 return -1;
             outcome = CORRELATE_MERGED_INTO;
         }
+        if (inc_at(c, (uint32_t)s)->scope != into_scope &&
+            rescope(c, (uint32_t)s, into_scope) < 0)
+            return -1;
     }
     struct incident *inc = inc_at(c, (uint32_t)s);
     if (vec_push(&inc->members, m) < 0)

@@ -386,8 +386,8 @@ static int apply_doc(struct rules *r, const struct ytree_doc *d,
     }
     n = ytree_get(root, "alert_kinds");
     if (n != NULL) {
-        void *list;
-        size_t k;
+        void *list = NULL;
+        size_t k = 0;
         if (read_list(d, n, "alert_kinds", QUENCH_MAX_ALERT_KINDS,
                       sizeof *r->kinds, read_kind, kinds_free, &list, &k,
                       err) < 0)
@@ -398,8 +398,8 @@ static int apply_doc(struct rules *r, const struct ytree_doc *d,
     }
     n = ytree_get(root, "exporters");
     if (n != NULL) {
-        void *list;
-        size_t k;
+        void *list = NULL;
+        size_t k = 0;
         if (read_list(d, n, "exporters", QUENCH_MAX_EXPORTERS,
                       sizeof *r->exporters, read_exporter, exporters_free,
                       &list, &k, err) < 0)

@@ -68,19 +68,59 @@ static const struct gcase cases[] = {
         { 20, "alertname=C,service=cart", 'f', 5, NULL, 'O' },
         { 30, "alertname=D,service=cart,namespace=x", 'f', 5, NULL, 'J' } },
       "A D|B|C", "ooo" },
-    /* node-exporter's namespace is its own, not the node's (exporters) */
-    { "an exporter's namespace is not its subject's", NULL,
-      { { 0, "alertname=NodeFilesystemSpaceFillingUp,instance=10.0.0.33:9100,"
-             "job=node-exporter,namespace=monitoring,pod=node-exporter-w7bb7,"
-             "service=node-exporter", 'f', 0, NULL, 'O' },
-        { 10, "alertname=NodeMemoryHigh,node=10.0.0.33", 'f', 5, NULL, 'J' } },
-      "NodeFilesystemSpaceFillingUp NodeMemoryHigh", "o" },
-    { "without exporters the exporter's namespace splits them", "exporters: []\n",
-      { { 0, "alertname=NodeFilesystemSpaceFillingUp,instance=10.0.0.33:9100,"
-             "job=node-exporter,namespace=monitoring,pod=node-exporter-w7bb7,"
-             "service=node-exporter", 'f', 0, NULL, 'O' },
-        { 10, "alertname=NodeMemoryHigh,node=10.0.0.33", 'f', 5, NULL, 'O' } },
-      "NodeFilesystemSpaceFillingUp|NodeMemoryHigh", "oo" },
+    /* Exporters (rules.h): node-exporter's pod and namespace are its own;
+     * the node joins the incident of the pod it hosts */
+    { "a node-exporter alert joins the pods its node hosts", NULL,
+      { { 0, "alertname=PodOOM,pod=cart-0,service=cart,node=10.0.0.33,namespace=shop",
+          'f', 0, NULL, 'O' },
+        { 10, "alertname=NodeFilesystemSpaceFillingUp,instance=10.0.0.33:9100,"
+              "job=node-exporter,namespace=monitoring,pod=node-exporter-w7bb7,"
+              "service=node-exporter", 'f', 5, NULL, 'J' } },
+      "NodeFilesystemSpaceFillingUp PodOOM", "o" },
+    { "without exporters it is the exporter pod's, in its namespace", "exporters: []\n",
+      { { 0, "alertname=PodOOM,pod=cart-0,service=cart,node=10.0.0.33,namespace=shop",
+          'f', 0, NULL, 'O' },
+        { 10, "alertname=NodeFilesystemSpaceFillingUp,instance=10.0.0.33:9100,"
+              "job=node-exporter,namespace=monitoring,pod=node-exporter-w7bb7,"
+              "service=node-exporter", 'f', 5, NULL, 'O' } },
+      "PodOOM|NodeFilesystemSpaceFillingUp", "oo" },
+    /* kube-state-metrics' service is not the pods' */
+    { "unrelated pods do not join through kube-state-metrics", NULL,
+      { { 0, "alertname=KubePodCrashLooping,instance=10.42.9.105:8080,job=kube-state-metrics,"
+             "namespace=shop,pod=alpha-0,service=kps-kube-state-metrics", 'f', 0, NULL, 'O' },
+        { 10, "alertname=KubePodNotReady,instance=10.42.9.105:8080,job=kube-state-metrics,"
+              "namespace=shop,pod=beta-0,service=kps-kube-state-metrics", 'f', 5, NULL, 'O' } },
+      "KubePodCrashLooping|KubePodNotReady", "oo" },
+    { "without exporters they do", "exporters: []\n",
+      { { 0, "alertname=KubePodCrashLooping,instance=10.42.9.105:8080,job=kube-state-metrics,"
+             "namespace=shop,pod=alpha-0,service=kps-kube-state-metrics", 'f', 0, NULL, 'O' },
+        { 10, "alertname=KubePodNotReady,instance=10.42.9.105:8080,job=kube-state-metrics,"
+              "namespace=shop,pod=beta-0,service=kps-kube-state-metrics", 'f', 5, NULL, 'J' } },
+      "KubePodCrashLooping KubePodNotReady", "o" },
+    /* Nodes are cluster-wide: through a node, a scope label one side lacks
+     * does not separate (cross_scope_candidates) */
+    { "a node alert joins the namespaced incident of a pod it hosts", NULL,
+      { { 0, "alertname=A,pod=cart-0,service=cart,node=n1,namespace=shop", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,node=n1", 'f', 5, NULL, 'J' } },
+      "A B", "o" },
+    { "a pod alert joins the incident its node's alert opened", NULL,
+      { { 0, "alertname=P,pod=cart-1,service=cart,node=n1,namespace=shop", 'f', 0, NULL, 'O' },
+        TICK(700),
+        { 701, "alertname=B,node=n1", 'f', 701, NULL, 'O' },
+        { 710, "alertname=A,pod=cart-0,service=cart,node=n1,namespace=shop", 'f', 705, NULL, 'J' },
+        { 720, "alertname=C,node=n1", 'f', 715, NULL, 'J' },
+        { 730, "alertname=D,pod=pay-0,service=payment,node=n1,namespace=billing",
+          'f', 725, NULL, 'O' } },
+      "P|A B C|D", "ooo" },
+    { "namespaces stay apart through a node", NULL,
+      { { 0, "alertname=A,pod=cart-0,service=cart,node=n1,namespace=x", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,pod=pay-0,service=payment,node=n1,namespace=y", 'f', 5, NULL, 'O' },
+        { 20, "alertname=C,node=n1", 'f', 15, NULL, 'J' } },
+      "A C|B", "oo" },
+    { "a service alert without a namespace stays apart", NULL,
+      { { 0, "alertname=A,pod=cart-0,service=cart,node=n1,namespace=x", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=cart", 'f', 5, NULL, 'O' } },
+      "A|B", "oo" },
     { "no scope: scopes never split", "scope: []\n",
       { { 0, "alertname=A,service=cart,namespace=x", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,service=cart,namespace=y", 'f', 5, NULL, 'J' } },
