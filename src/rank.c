@@ -11,8 +11,11 @@
  *     every pod says little about any of them), k the alerts in the group
  *     and T = exp(-max(0, onset - tsym - TOL) / TAU) favours entities
  *     that alerted by the incident's first symptom (tolerant of clock
- *     jitter and scrape alignment; tsym is the first onset when nothing
- *     is symptom-class). E(v) is the sum over v's groups.
+ *     jitter and scrape alignment; tsym is the first symptom that BURST
+ *     entities' symptoms follow within TAU, else the first symptom, else
+ *     the first onset). E(v) is the sum over v's groups; a caller's
+ *     symptoms move to the end of the chain of dependencies that alerted
+ *     no later (explain_symptoms).
  *  2. Local evidence L(c) for every candidate: E(c), plus for a service
  *     the contrast of its pods' mean E against the other pods of the
  *     incident (a fault in the service shows on all its pods), plus the
@@ -21,7 +24,9 @@
  *     (1 + FRONTIER) when c alerts and none of its dependencies was
  *     anomalous before it (within the onset tolerance). The strongest
  *     pod of a service or node counts only as much as the next (a
- *     replica far ahead keeps the difference: ranking.md).
+ *     replica far ahead keeps the difference: ranking.md). Then times
+ *     (1 + COVER * the share of the services with symptoms that c would
+ *     explain: c itself or its callers, transitively; coverage).
  *  3. A personalised walk on the candidate subgraph, seeded by L and
  *     moving from effects to causes along edges weighted by the cause's
  *     evidence and temporal precedence (a node's weighed down by the
@@ -91,6 +96,12 @@
 #ifndef ONE_POD
 #define ONE_POD 1.0         /* service: its far-ahead pod levelled (1: to the next) */
 #endif
+#ifndef BURST
+#define BURST 4             /* clock: first symptom with symptoms on this many entities within TAU */
+#endif
+#ifndef COVER
+#define COVER 1.0           /* x (1 + COVER * share of the symptoms upstream) */
+#endif
 #ifndef ALPHA
 #define ALPHA 0.85          /* walk: continue vs restart */
 #endif
@@ -110,10 +121,10 @@
 #define LIVE_MS ((double)QUENCH_RANK_LIVE_MS)   /* pod_live */
 #endif
 #ifndef CONF_A
-#define CONF_A (-1.9)       /* confidence = 1 / (1 + exp(-(A + B m))) */
+#define CONF_A (-1.5)       /* confidence = 1 / (1 + exp(-(A + B m))) */
 #endif
 #ifndef CONF_B
-#define CONF_B 6.6          /*   m = (s1 - s2) / s1, fitted: ranking.md */
+#define CONF_B 5.9          /*   m = (s1 - s2) / s1, fitted: ranking.md */
 #endif
 
 #define EV_LEN 240
@@ -459,6 +470,8 @@ struct cand {
     int64_t sonset;         /* first symptom-class alert, INT64_MAX if none */
     double e, esym, l, x, score;
     int32_t explained_by;   /* dependency that explains its symptoms, or -1 */
+    uint32_t cover;         /* symptomatic services it would explain */
+    int32_t cover_via;      /* the service that covers them, or -1 */
     int32_t moved_to;       /* where they moved: the end of that chain */
     uint32_t explains;      /* dependents whose symptoms moved here */
     uint32_t npods, nalerting_pods;     /* service or node aggregate */
@@ -485,6 +498,7 @@ struct work {
     double *xn;
     int64_t t0, tsym, tmax;     /* first onset, first symptom, last onset */
     size_t npods_universe;      /* pods of the neighbourhood (pod_universe) */
+    uint32_t nsym_services;     /* services with symptoms (coverage) */
 };
 
 static void work_cleanup(struct work *w)
@@ -595,6 +609,49 @@ static uint32_t *canonical_names(const struct rank *r)
     return rank;
 }
 
+static int cmp_onset_ent(const void *x, const void *y)
+{
+    const int64_t *a = x, *b = y;
+    return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1];
+}
+
+/* The clock's start: the first symptom followed within TAU by symptoms
+ * on BURST entities (itself included). A lone symptom minutes before the
+ * fault is noise that would age every real cause after it; a fault's
+ * symptoms come as a burst over its callers. When no burst is that large
+ * (a small system), the first symptom stays the start. */
+static int burst_start(const struct rank *r, struct work *w)
+{
+    int64_t (*on)[2] = malloc((r->n ? r->n : 1) * sizeof *on);
+    size_t n = 0, i, j, q;
+
+    if (on == NULL)
+        return -1;
+    for (i = 0; i < r->n; i++)
+        if (r->a[i].cls == RANK_SYMPTOM) {
+            on[n][0] = r->a[i].starts_at;
+            on[n++][1] = r->a[i].entity;
+        }
+    qsort(on, n, sizeof *on, cmp_onset_ent);
+    for (i = 0; i < n; i++) {
+        int64_t ents[BURST];
+        size_t ne = 0;
+        for (j = i; j < n && ne < BURST &&
+                    (double)(on[j][0] - on[i][0]) <= TAU_MS; j++) {
+            for (q = 0; q < ne && ents[q] != on[j][1]; q++)
+                ;
+            if (q == ne)
+                ents[ne++] = on[j][1];
+        }
+        if (ne >= BURST) {
+            w->tsym = on[i][0];
+            break;
+        }
+    }
+    free(on);
+    return 0;
+}
+
 /* Group the alerts and compute each group's surprise. */
 static int build_groups(struct rank *r, struct work *w)
 {
@@ -628,6 +685,8 @@ static int build_groups(struct rank *r, struct work *w)
     free(cname);
     if (w->tsym == INT64_MAX)
         w->tsym = w->t0;
+    else if (BURST > 1 && burst_start(r, w) < 0)
+        return -1;
     qsort(w->s, r->n, sizeof *w->s, cmp_sorted);
     w->ng = 0;
     for (i = 0; i < r->n; i++) {
@@ -818,6 +877,7 @@ static int build_candidates(struct rank *r, struct work *w)
         w->c[i].onset = INT64_MAX;
         w->c[i].sonset = INT64_MAX;
         w->c[i].explained_by = -1;
+        w->c[i].cover_via = -1;
         w->c[i].moved_to = -1;
         idmap_put(&w->map, w->ids[i], (uint32_t)i);
     }
@@ -905,6 +965,128 @@ static int pod_universe(struct rank *r, struct work *w, size_t *npods,
     idmap_cleanup(&seen);
     *npods = n;
     *sum_e = s;
+    return 0;
+}
+
+/* Coverage (a fault explains the propagation above it; an unrelated
+ * alert explains only itself, however loud). The symptomatic services are
+ * those with symptom-class alerts of their own or on a pod. A service's
+ * cover is how many of them are it or reach it through symptomatic
+ * callers; a pod has the best of its services', a node the best of the
+ * services of the live pods it hosts (the best single one, not their
+ * union: a node hosting everything would cover everything). A node with
+ * no known pod covers them all: what it hosts is unknown, not known to be
+ * quiet, which is how correlation treats it too (an isolated node joins
+ * the incident of its scope). L *= 1 + COVER * cover / symptomatic. */
+static int coverage(const struct topology *t, struct work *w)
+{
+    size_t n = w->nc, i;
+    uint8_t *sym = calloc(n ? n : 1, 1);
+    uint32_t *stamp = calloc(n ? n : 1, sizeof *stamp);
+    uint32_t *stack = malloc((n ? n : 1) * sizeof *stack);
+    uint32_t ns = 0;
+
+    if (sym == NULL || stamp == NULL || stack == NULL) {
+        free(sym);
+        free(stamp);
+        free(stack);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        const struct cand *c = &w->c[i];
+        enum entity_kind kind = topology_kind(t, c->id);
+        if (c->esym <= 0)
+            continue;
+        if (entity_kind_is_service_like(kind)) {
+            sym[i] = 1;
+        } else if (kind == ENTITY_POD) {
+            const uint32_t *sv;
+            size_t m = topology_in(t, c->id, &sv), j;
+            for (j = 0; j < m; j++) {
+                const struct cand *d = cand_of(w, sv[j]);
+                if (d != NULL &&
+                    entity_kind_is_service_like(topology_kind(t, sv[j])))
+                    sym[d - w->c] = 1;
+            }
+        }
+    }
+    for (i = 0; i < n; i++)
+        ns += sym[i];
+    w->nsym_services = ns;
+    /* a service: one search up its symptomatic callers */
+    for (i = 0; i < n && ns > 0; i++) {
+        struct cand *c = &w->c[i];
+        size_t sp = 0;
+        if (!entity_kind_is_service_like(topology_kind(t, c->id)))
+            continue;
+        stamp[i] = (uint32_t)i + 1;
+        stack[sp++] = (uint32_t)i;
+        while (sp > 0) {
+            uint32_t x = stack[--sp];
+            const uint32_t *in;
+            size_t m = topology_in(t, w->c[x].id, &in), j;
+            c->cover += sym[x];
+            for (j = 0; j < m; j++) {
+                const struct cand *y = cand_of(w, in[j]);
+                size_t yi;
+                if (y == NULL)
+                    continue;
+                yi = (size_t)(y - w->c);
+                if (!sym[yi] || stamp[yi] == (uint32_t)i + 1)
+                    continue;
+                stamp[yi] = (uint32_t)i + 1;
+                stack[sp++] = (uint32_t)yi;
+            }
+        }
+        c->cover_via = (int32_t)i;
+    }
+    /* a node: pushed from the few covering services down to their pods'
+     * nodes, rather than pulled by every node through all its pods */
+    for (i = 0; i < n; i++) {
+        const struct cand *c = &w->c[i];
+        const uint32_t *pods;
+        size_t m, j, q;
+        if (c->cover == 0 || !entity_kind_is_service_like(topology_kind(t, c->id)))
+            continue;
+        m = topology_out(t, c->id, &pods);
+        for (j = 0; j < m; j++) {
+            const uint32_t *nodes;
+            size_t mn;
+            if (!is_pod(t, pods[j]) || !pod_live(t, w, pods[j]))
+                continue;
+            mn = topology_out(t, pods[j], &nodes);
+            for (q = 0; q < mn; q++) {
+                struct cand *nd = cand_of(w, nodes[q]);
+                if (nd != NULL && topology_kind(t, nodes[q]) == ENTITY_NODE &&
+                    c->cover > nd->cover) {
+                    nd->cover = c->cover;
+                    nd->cover_via = (int32_t)i;
+                }
+            }
+        }
+    }
+    for (i = 0; i < n && ns > 0; i++) {
+        struct cand *c = &w->c[i];
+        enum entity_kind kind = topology_kind(t, c->id);
+        if (kind == ENTITY_POD) {
+            const uint32_t *sv;
+            size_t m = topology_in(t, c->id, &sv), j;
+            for (j = 0; j < m; j++) {
+                const struct cand *d = cand_of(w, sv[j]);
+                if (d != NULL && d->cover > c->cover) {
+                    c->cover = d->cover;
+                    c->cover_via = (int32_t)(d - w->c);
+                }
+            }
+        } else if (kind == ENTITY_NODE && c->npods == 0) {
+            c->cover = ns;
+            c->cover_via = -1;
+        }
+        c->l *= 1.0 + COVER * (double)c->cover / (double)ns;
+    }
+    free(sym);
+    free(stamp);
+    free(stack);
     return 0;
 }
 
@@ -1038,6 +1220,8 @@ static int local_evidence(struct rank *r, struct work *w)
     for (i = 0; i < w->nc; i++)
         if (w->c[i].frontier)
             w->c[i].l *= 1.0 + FRONTIER;
+    if (COVER > 0 && coverage(t, w) < 0)
+        return -1;
     return 0;
 }
 
@@ -1380,6 +1564,24 @@ static void explain(struct rank *r, struct work *w, size_t k,
                      "its symptom alerts are explained by %s, a dependency "
                      "that alerted no later, and through it by %s", by,
                      ename(t, w->c[c->moved_to].id));
+    }
+    if (c->cover > 0 && w->nsym_services > 1 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+        unsigned cv = c->cover, ns = w->nsym_services;
+        if (c->cover_via < 0)
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "no pod is known to run on %s: it may host any of the "
+                     "%u services with symptoms", te->name, ns);
+        else if (w->c[c->cover_via].id == c->id)
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "%u of the %u services with symptoms are %s or call it, "
+                     "directly or through one another", cv, ns, te->name);
+        else
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "%u of the %u services with symptoms are %s (%s) or call "
+                     "it, directly or through one another", cv, ns,
+                     ename(t, w->c[c->cover_via].id),
+                     te->kind == ENTITY_NODE ? "a pod of it runs here"
+                                             : "this pod's service");
     }
     if (c->frontier && ne < QUENCH_RANK_MAX_EVIDENCE)
         snprintf(r->ev[k][ne++], EV_LEN,

@@ -232,6 +232,73 @@ static void test_explained_symptoms_follow_the_chain(void **state)
     }
 }
 
+/* web -> api -> db, db slow with no alert but its latency (no exporter),
+ * while an unrelated mail service is loud with resource alerts: db would
+ * explain all three services with symptoms, mail none of them. */
+static void test_coverage_beats_loud_unrelated(void **state)
+{
+    struct fx *f = *state;
+    uint32_t web = ent(f, ENTITY_SERVICE, "web");
+    uint32_t api = ent(f, ENTITY_SERVICE, "api");
+    uint32_t db = ent(f, ENTITY_DATABASE, "db");
+    uint32_t mail = ent(f, ENTITY_SERVICE, "mail");
+    link(f, web, api);
+    link(f, api, db);
+    fire(f, db, "DbQueryLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, api, "ApiLatencyHigh", RANK_SYMPTOM, 0.4, 10000);
+    fire(f, web, "WebErrorsHigh", RANK_SYMPTOM, 0.4, 20000);
+    fire(f, mail, "MailCpuHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, mail, "MailMemoryHigh", RANK_CAUSE, 1.0, 0);
+    assert_string_equal(top(f), "db");
+    assert_true(has_evidence(rank_cause(f->r, 0),
+                             "3 of the 3 services with symptoms are db or call it"));
+}
+
+/* A node no known pod runs on may host any of the services with symptoms
+ * (correlation lets it join for that reason): against an equally loud pod
+ * of a service nobody with symptoms calls, the node ranks first. */
+static void test_unknown_node_may_host_anything(void **state)
+{
+    struct fx *f = *state;
+    uint32_t web = ent(f, ENTITY_SERVICE, "web");
+    uint32_t api = ent(f, ENTITY_SERVICE, "api");
+    uint32_t batch = ent(f, ENTITY_SERVICE, "batch");
+    uint32_t job = ent(f, ENTITY_POD, "batch-0");
+    uint32_t n1 = ent(f, ENTITY_NODE, "n1");
+    link(f, web, api);
+    link(f, batch, job);
+    fire(f, web, "WebLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, api, "ApiLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, job, "ContainerCpuHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, job, "ContainerMemoryHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, n1, "NodeCpuHigh", RANK_CAUSE, 1.0, 0);
+    fire(f, n1, "NodeMemoryHigh", RANK_CAUSE, 1.0, 0);
+    assert_string_equal(top(f), "n1");
+    assert_true(has_evidence(rank_cause(f->r, 0),
+                             "no pod is known to run on n1: it may host any of the 2"));
+}
+
+/* A lone symptom six minutes before the fault (an unrelated mail
+ * service's latency, let in by the correlation window) does not start the
+ * clock: the burst of symptoms over db's four callers does, so db's CPU
+ * alert is not aged by six minutes. */
+static void test_lone_early_symptom_does_not_start_clock(void **state)
+{
+    struct fx *f = *state;
+    uint32_t db = ent(f, ENTITY_DATABASE, "db");
+    uint32_t mail = ent(f, ENTITY_SERVICE, "mail");
+    const char *callers[] = {"api", "web", "cart", "shop"};
+    fire(f, mail, "MailLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, db, "DbCpuHigh", RANK_CAUSE, 1.0, 6 * MIN_MS);
+    for (int i = 0; i < 4; i++) {
+        uint32_t c = ent(f, ENTITY_SERVICE, callers[i]);
+        link(f, c, db);
+        fire(f, c, "LatencyHigh", RANK_SYMPTOM, 0.4, 6 * MIN_MS + 10000 * (i + 1));
+    }
+    assert_string_equal(top(f), "db");
+    assert_true(has_evidence(rank_cause(f->r, 0), "DbCpuHigh on db at"));
+}
+
 /* The same callee alerting five minutes after the caller's first symptom
  * explains nothing (what starts later cannot be the cause of it), and a
  * caller's own resource alerts are never moved: only symptoms travel. */
@@ -873,6 +940,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silent_database_under_callers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callee_explains_caller_symptoms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_explained_symptoms_follow_the_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coverage_beats_loud_unrelated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_node_may_host_anything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lone_early_symptom_does_not_start_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_callee_and_causes_stay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pod_symptoms_move_to_callee, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
