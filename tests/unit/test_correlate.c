@@ -599,6 +599,46 @@ static void test_marks_entities_seen(void **state)
     fixture_cleanup(&f);
 }
 
+/* An incident a node alert opened and a pod's alert moved to the pod's
+ * namespace (rescope) is stored with that namespace: after a restore, a
+ * pod of another namespace on the node still opens its own incident and
+ * the node's next alert still joins the first. */
+static void test_rescoped_incident_restores(void **state)
+{
+    (void)state;
+    struct fixture a, b;
+    json_t *da = NULL;
+    struct qerr err;
+    char ra[512], rb[512], sa[16], sb[16];
+
+    fixture_init(&a, NULL);
+    assert_int_equal(ingest(&a, "alertname=N,node=n1", 'f', 0, NULL, 0), CORRELATE_OPENED);
+    assert_int_equal(ingest(&a, "alertname=P,pod=cart-0,service=cart,node=n1,namespace=shop",
+                            'f', 5, NULL, 10), CORRELATE_JOINED);
+    assert_int_equal(correlate_dump(a.c, &da), 0);
+    json_t *inc0 = json_array_get(json_object_get(da, "incidents"), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(inc0, "scope"), 1)),
+                        "shop");
+    fixture_init(&b, NULL);
+    if (correlate_restore(b.c, da, &err) != 0)
+        fail_msg("restore: %s: %s", err.source, err.msg);
+    const char *more[] = { "alertname=Q,pod=pay-0,service=payment,node=n1,namespace=billing",
+                           "alertname=R,node=n1" };
+    const int want[] = { CORRELATE_OPENED, CORRELATE_JOINED };
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ingest(&a, more[i], 'f', 15 + 10 * i, NULL, 20 + 10 * i), want[i]);
+        assert_int_equal(ingest(&b, more[i], 'f', 15 + 10 * i, NULL, 20 + 10 * i), want[i]);
+    }
+    render(a.c, ra, sizeof ra, sa, sizeof sa);
+    render(b.c, rb, sizeof rb, sb, sizeof sb);
+    assert_string_equal(ra, "N P R|Q");
+    assert_string_equal(ra, rb);
+    assert_string_equal(sa, sb);
+    json_decref(da);
+    fixture_cleanup(&a);
+    fixture_cleanup(&b);
+}
+
 static void test_dump_restore(void **state)
 {
     (void)state;
@@ -793,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_ids_deterministic),
         cmocka_unit_test(test_marks_entities_seen),
         cmocka_unit_test(test_dump_restore),
+        cmocka_unit_test(test_rescoped_incident_restores),
         cmocka_unit_test(test_change_log_and_parts),
         cmocka_unit_test(test_prune),
     };
