@@ -619,14 +619,21 @@ static int cmp_onset_ent(const void *x, const void *y)
  * on BURST entities (itself included). A lone symptom minutes before the
  * fault is noise that would age every real cause after it; a fault's
  * symptoms come as a burst over its callers. When no burst is that large
- * (a small system), the first symptom stays the start. */
+ * (a small system), the first symptom stays the start. One pass of a
+ * window over the symptoms in time order, counting alerts per entity, so
+ * a storm of one entity's symptoms costs O(n), not O(n * window). */
 static int burst_start(const struct rank *r, struct work *w)
 {
     int64_t (*on)[2] = malloc((r->n ? r->n : 1) * sizeof *on);
-    size_t n = 0, i, j, q;
+    uint32_t *cnt = calloc(topology_count(r->t) ? topology_count(r->t) : 1,
+                           sizeof *cnt);
+    size_t n = 0, i, hi = 0, distinct = 0;
 
-    if (on == NULL)
+    if (on == NULL || cnt == NULL) {
+        free(on);
+        free(cnt);
         return -1;
+    }
     for (i = 0; i < r->n; i++)
         if (r->a[i].cls == RANK_SYMPTOM) {
             on[n][0] = r->a[i].starts_at;
@@ -634,21 +641,16 @@ static int burst_start(const struct rank *r, struct work *w)
         }
     qsort(on, n, sizeof *on, cmp_onset_ent);
     for (i = 0; i < n; i++) {
-        int64_t ents[BURST];
-        size_t ne = 0;
-        for (j = i; j < n && ne < BURST &&
-                    (double)(on[j][0] - on[i][0]) <= TAU_MS; j++) {
-            for (q = 0; q < ne && ents[q] != on[j][1]; q++)
-                ;
-            if (q == ne)
-                ents[ne++] = on[j][1];
-        }
-        if (ne >= BURST) {
+        for (; hi < n && (double)(on[hi][0] - on[i][0]) <= TAU_MS; hi++)
+            distinct += cnt[on[hi][1]]++ == 0;
+        if (distinct >= BURST) {
             w->tsym = on[i][0];
             break;
         }
+        distinct -= --cnt[on[i][1]] == 0;
     }
     free(on);
+    free(cnt);
     return 0;
 }
 
