@@ -65,14 +65,19 @@ static const char default_yaml[] =
     /* kube-prometheus's exporters: the labels that name the exporter.
      * kube-state-metrics and the kubelet keep the subject's pod and
      * namespace (honor_labels); node-exporter's pod, service and
-     * namespace are its own, and its instance is the node. */
+     * namespace are its own, and its instance is the node. An
+     * application's pod is scraped at its own address. */
     "exporters:\n"
     "  - match: {job: \"(.*-)?kube-state-metrics\"}\n"
     "    ignore: [service, job, instance, endpoint]\n"
     "  - match: {job: \"(.*-)?(kubelet|cadvisor)\"}\n"
     "    ignore: [service, job, instance, endpoint]\n"
     "  - match: {job: \"(.*-)?node-exporter|node\"}\n"
-    "    ignore: [pod, pod_name, service, app, job, container, endpoint, namespace]\n";
+    "    ignore: [pod, pod_name, service, app, job, container, endpoint, namespace]\n"
+    /* any other pod's alert: instance is the pod's own address (Prometheus'
+     * kubernetes discovery), not a node */
+    "  - match: {pod: \".+\", instance: \".*:[0-9]+\"}\n"
+    "    ignore: [instance]\n";
 
 static const char *const top_keys[] = {
     "entity_labels", "window", "topology_hops", "scope", "resolve_quiet",

@@ -316,6 +316,22 @@ static void test_exporters(void **state)
     assert_string_equal(topology_entity(t, ids[0])->name, "worker-1");
     alert_cleanup(&a);
 
+    /* an application's pod is scraped at its own address: not a node */
+    a = make_alert(p, "alertname=HighLatency,pod=checkout-7d9f-abc,service=checkout,"
+                      "instance=10.1.2.3:8080,namespace=shop,job=checkout");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(re.entity, re.pod);
+    assert_string_equal(topology_entity(t, (uint32_t)re.service)->name, "checkout");
+    assert_int_equal(re.node, -1);
+    assert_int_equal(topology_find(t, ENTITY_NODE, "10.1.2.3"), -1);
+    alert_cleanup(&a);
+    /* ... unless a node label says where it runs */
+    a = make_alert(p, "alertname=HighLatency,pod=checkout-7d9f-abc,service=checkout,"
+                      "instance=10.1.2.3:8080,node=worker-2");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.node)->name, "worker-2");
+    alert_cleanup(&a);
+
     /* an application's own job is its service */
     a = make_alert(p, "alertname=HighLatency,job=checkout,instance=10.1.2.3:8080");
     assert_null(rules_exporter_of(r, &a));
