@@ -45,6 +45,22 @@ struct gcase {
 
 #define TICK(t) { (t), NULL, 0, 0, NULL, 0 }
 
+/* Label sets as kube-prometheus-stack sends them (exporters, rules.h). */
+#define NODE_EXPORTER_FS                                                     \
+    "alertname=NodeFilesystemSpaceFillingUp,instance=10.0.0.33:9100,"        \
+    "job=node-exporter,namespace=monitoring,pod=node-exporter-w7bb7,"        \
+    "service=node-exporter"
+#define CART_POD_OOM                                                         \
+    "alertname=PodOOM,pod=cart-0,service=cart,node=10.0.0.33,namespace=shop"
+#define KSM_ALPHA                                                            \
+    "alertname=KubePodCrashLooping,instance=10.42.9.105:8080,"               \
+    "job=kube-state-metrics,namespace=shop,pod=alpha-0,"                     \
+    "service=kps-kube-state-metrics"
+#define KSM_BETA                                                             \
+    "alertname=KubePodNotReady,instance=10.42.9.105:8080,"                   \
+    "job=kube-state-metrics,namespace=shop,pod=beta-0,"                      \
+    "service=kps-kube-state-metrics"
+
 static const struct gcase cases[] = {
     { "same service", NULL,
       { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
@@ -71,31 +87,21 @@ static const struct gcase cases[] = {
     /* Exporters (rules.h): node-exporter's pod and namespace are its own;
      * the node joins the incident of the pod it hosts */
     { "a node-exporter alert joins the pods its node hosts", NULL,
-      { { 0, "alertname=PodOOM,pod=cart-0,service=cart,node=10.0.0.33,namespace=shop",
-          'f', 0, NULL, 'O' },
-        { 10, "alertname=NodeFilesystemSpaceFillingUp,instance=10.0.0.33:9100,"
-              "job=node-exporter,namespace=monitoring,pod=node-exporter-w7bb7,"
-              "service=node-exporter", 'f', 5, NULL, 'J' } },
+      { { 0, CART_POD_OOM, 'f', 0, NULL, 'O' },
+        { 10, NODE_EXPORTER_FS, 'f', 5, NULL, 'J' } },
       "NodeFilesystemSpaceFillingUp PodOOM", "o" },
     { "without exporters it is the exporter pod's, in its namespace", "exporters: []\n",
-      { { 0, "alertname=PodOOM,pod=cart-0,service=cart,node=10.0.0.33,namespace=shop",
-          'f', 0, NULL, 'O' },
-        { 10, "alertname=NodeFilesystemSpaceFillingUp,instance=10.0.0.33:9100,"
-              "job=node-exporter,namespace=monitoring,pod=node-exporter-w7bb7,"
-              "service=node-exporter", 'f', 5, NULL, 'O' } },
+      { { 0, CART_POD_OOM, 'f', 0, NULL, 'O' },
+        { 10, NODE_EXPORTER_FS, 'f', 5, NULL, 'O' } },
       "PodOOM|NodeFilesystemSpaceFillingUp", "oo" },
     /* kube-state-metrics' service is not the pods' */
     { "unrelated pods do not join through kube-state-metrics", NULL,
-      { { 0, "alertname=KubePodCrashLooping,instance=10.42.9.105:8080,job=kube-state-metrics,"
-             "namespace=shop,pod=alpha-0,service=kps-kube-state-metrics", 'f', 0, NULL, 'O' },
-        { 10, "alertname=KubePodNotReady,instance=10.42.9.105:8080,job=kube-state-metrics,"
-              "namespace=shop,pod=beta-0,service=kps-kube-state-metrics", 'f', 5, NULL, 'O' } },
+      { { 0, KSM_ALPHA, 'f', 0, NULL, 'O' },
+        { 10, KSM_BETA, 'f', 5, NULL, 'O' } },
       "KubePodCrashLooping|KubePodNotReady", "oo" },
     { "without exporters they do", "exporters: []\n",
-      { { 0, "alertname=KubePodCrashLooping,instance=10.42.9.105:8080,job=kube-state-metrics,"
-             "namespace=shop,pod=alpha-0,service=kps-kube-state-metrics", 'f', 0, NULL, 'O' },
-        { 10, "alertname=KubePodNotReady,instance=10.42.9.105:8080,job=kube-state-metrics,"
-              "namespace=shop,pod=beta-0,service=kps-kube-state-metrics", 'f', 5, NULL, 'J' } },
+      { { 0, KSM_ALPHA, 'f', 0, NULL, 'O' },
+        { 10, KSM_BETA, 'f', 5, NULL, 'J' } },
       "KubePodCrashLooping KubePodNotReady", "o" },
     /* Nodes are cluster-wide: through a node, a scope label one side lacks
      * does not separate (cross_scope_candidates) */
