@@ -25,8 +25,8 @@
  *     anomalous before it (within the onset tolerance). The strongest
  *     pod of a service or node counts only as much as the next (a
  *     replica far ahead keeps the difference: ranking.md). Then times
- *     (1 + COVER * the share of the services with symptoms that c would
- *     explain: c itself or its callers, transitively; coverage).
+ *     (1 + COVER * the share of the symptom evidence that c would
+ *     explain: on c itself or its callers, transitively; coverage).
  *  3. A personalised walk on the candidate subgraph, seeded by L and
  *     moving from effects to causes along edges weighted by the cause's
  *     evidence and temporal precedence (a node's weighed down by the
@@ -55,7 +55,7 @@
 #define BETA 0.5            /* alertname rarity exponent */
 #endif
 #ifndef LOGC
-#define LOGC 0.5            /* repeats of one alertname: diminishing */
+#define LOGC 0.75           /* repeats of one alertname: diminishing */
 #endif
 #ifndef TOL_MS
 #define TOL_MS 30000.0      /* onset tolerance: scrape alignment, jitter */
@@ -102,6 +102,9 @@
 #ifndef COVER
 #define COVER 1.0           /* x (1 + COVER * share of the symptoms upstream) */
 #endif
+#ifndef COVER_W
+#define COVER_W 1.0         /* that share by symptom evidence (1) or by services (0) */
+#endif
 #ifndef ALPHA
 #define ALPHA 0.85          /* walk: continue vs restart */
 #endif
@@ -121,10 +124,10 @@
 #define LIVE_MS ((double)QUENCH_RANK_LIVE_MS)   /* pod_live */
 #endif
 #ifndef CONF_A
-#define CONF_A (-1.5)       /* confidence = 1 / (1 + exp(-(A + B m))) */
+#define CONF_A (-1.2)       /* confidence = 1 / (1 + exp(-(A + B m))) */
 #endif
 #ifndef CONF_B
-#define CONF_B 5.9          /*   m = (s1 - s2) / s1, fitted: ranking.md */
+#define CONF_B 5.2          /*   m = (s1 - s2) / s1, fitted: ranking.md */
 #endif
 
 #define EV_LEN 240
@@ -471,6 +474,7 @@ struct cand {
     double e, esym, l, x, score;
     int32_t explained_by;   /* dependency that explains its symptoms, or -1 */
     uint32_t cover;         /* symptomatic services it would explain */
+    double cover_e;         /* their symptom evidence */
     int32_t cover_via;      /* the service that covers them, or -1 */
     int32_t moved_to;       /* where they moved: the end of that chain */
     uint32_t explains;      /* dependents whose symptoms moved here */
@@ -979,16 +983,21 @@ static int pod_universe(struct rank *r, struct work *w, size_t *npods,
  * union: a node hosting everything would cover everything). A node with
  * no known pod covers them all: what it hosts is unknown, not known to be
  * quiet, which is how correlation treats it too (an isolated node joins
- * the incident of its scope). L *= 1 + COVER * cover / symptomatic. */
+ * the incident of its scope). The share counts each symptomatic service
+ * by its symptom evidence (its own and its pods', as alerted): a service
+ * with one stray latency alert weighs less than one in a storm.
+ * L *= 1 + COVER * share. */
 static int coverage(const struct topology *t, struct work *w)
 {
     size_t n = w->nc, i;
     uint8_t *sym = calloc(n ? n : 1, 1);
     uint32_t *stamp = calloc(n ? n : 1, sizeof *stamp);
     uint32_t *stack = malloc((n ? n : 1) * sizeof *stack);
+    double *syme = calloc(n ? n : 1, sizeof *syme), es = 0;
     uint32_t ns = 0;
 
-    if (sym == NULL || stamp == NULL || stack == NULL) {
+    if (sym == NULL || stamp == NULL || stack == NULL || syme == NULL) {
+        free(syme);
         free(sym);
         free(stamp);
         free(stack);
@@ -1001,19 +1010,24 @@ static int coverage(const struct topology *t, struct work *w)
             continue;
         if (entity_kind_is_service_like(kind)) {
             sym[i] = 1;
+            syme[i] += c->esym;
         } else if (kind == ENTITY_POD) {
             const uint32_t *sv;
             size_t m = topology_in(t, c->id, &sv), j;
             for (j = 0; j < m; j++) {
                 const struct cand *d = cand_of(w, sv[j]);
                 if (d != NULL &&
-                    entity_kind_is_service_like(topology_kind(t, sv[j])))
+                    entity_kind_is_service_like(topology_kind(t, sv[j]))) {
                     sym[d - w->c] = 1;
+                    syme[d - w->c] += c->esym;
+                }
             }
         }
     }
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         ns += sym[i];
+        es += syme[i];
+    }
     w->nsym_services = ns;
     /* a service: one search up its symptomatic callers */
     for (i = 0; i < n && ns > 0; i++) {
@@ -1028,6 +1042,7 @@ static int coverage(const struct topology *t, struct work *w)
             const uint32_t *in;
             size_t m = topology_in(t, w->c[x].id, &in), j;
             c->cover += sym[x];
+            c->cover_e += syme[x];
             for (j = 0; j < m; j++) {
                 const struct cand *y = cand_of(w, in[j]);
                 size_t yi;
@@ -1062,6 +1077,7 @@ static int coverage(const struct topology *t, struct work *w)
                 if (nd != NULL && topology_kind(t, nodes[q]) == ENTITY_NODE &&
                     c->cover > nd->cover) {
                     nd->cover = c->cover;
+                    nd->cover_e = c->cover_e;
                     nd->cover_via = (int32_t)i;
                 }
             }
@@ -1077,15 +1093,19 @@ static int coverage(const struct topology *t, struct work *w)
                 const struct cand *d = cand_of(w, sv[j]);
                 if (d != NULL && d->cover > c->cover) {
                     c->cover = d->cover;
+                    c->cover_e = d->cover_e;
                     c->cover_via = (int32_t)(d - w->c);
                 }
             }
         } else if (kind == ENTITY_NODE && c->npods == 0) {
             c->cover = ns;
+            c->cover_e = es;
             c->cover_via = -1;
         }
-        c->l *= 1.0 + COVER * (double)c->cover / (double)ns;
+        c->l *= 1.0 + COVER * ((1 - COVER_W) * (double)c->cover / (double)ns +
+                               (es > 0 ? COVER_W * c->cover_e / es : 0));
     }
+    free(syme);
     free(sym);
     free(stamp);
     free(stack);

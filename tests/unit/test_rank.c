@@ -254,6 +254,39 @@ static void test_coverage_beats_loud_unrelated(void **state)
                              "3 of the 3 services with symptoms are db or call it"));
 }
 
+/* Coverage weighs the services it covers by their symptoms: a and b
+ * alert alike, a minute after their callers (too late to take the callers'
+ * symptoms), but a's caller is in a storm and b's has one stray alert. */
+static void test_coverage_weighs_symptoms(void **state)
+{
+    struct fx *f = *state;
+    uint32_t b = ent(f, ENTITY_SERVICE, "b");
+    uint32_t yb = ent(f, ENTITY_SERVICE, "yb");
+    uint32_t a = ent(f, ENTITY_SERVICE, "a");
+    uint32_t xa = ent(f, ENTITY_SERVICE, "xa");
+    link(f, yb, b);
+    link(f, xa, a);
+    fire(f, yb, "YbLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, xa, "XaLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, xa, "XaErrorsHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, xa, "XaTimeoutsHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, b, "BCpuHigh", RANK_CAUSE, 1.0, 3 * MIN_MS);
+    fire(f, a, "ACpuHigh", RANK_CAUSE, 1.0, 3 * MIN_MS);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    const struct rank_cause *ca = NULL, *cb = NULL;
+    for (size_t i = 0; i < rank_count(f->r); i++) {
+        const struct rank_cause *c = rank_cause(f->r, i);
+        if (strcmp(c->name, "a") == 0)
+            ca = c;
+        if (strcmp(c->name, "b") == 0)
+            cb = c;
+    }
+    assert_non_null(ca);
+    assert_non_null(cb);
+    assert_true(ca->score > cb->score);
+    assert_true(has_evidence(ca, "1 of the 2 services with symptoms are a or call it"));
+}
+
 /* A node no known pod runs on may host any of the services with symptoms
  * (correlation lets it join for that reason): against an equally loud pod
  * of a service nobody with symptoms calls, the node ranks first. */
@@ -941,6 +974,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_callee_explains_caller_symptoms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_explained_symptoms_follow_the_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coverage_beats_loud_unrelated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coverage_weighs_symptoms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_node_may_host_anything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lone_early_symptom_does_not_start_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_callee_and_causes_stay, setup, teardown),

@@ -83,8 +83,8 @@ def main():
     ap.add_argument("--fit", required=True, help="run.py --work directory to fit on")
     ap.add_argument("--shared", nargs=2, metavar=("DATASET", "OUT"))
     ap.add_argument("--eval", required=True, help="run.py --work directory held out")
-    ap.add_argument("--a", type=float, default=-1.9)
-    ap.add_argument("--b", type=float, default=6.6)
+    ap.add_argument("--a", type=float, default=-1.2)
+    ap.add_argument("--b", type=float, default=5.2)
     a = ap.parse_args()
     fit_sim = work_rows(a.fit)
     shared = rows_of(os.path.join(a.shared[0], "labels.json"), a.shared[1]) if a.shared else []
