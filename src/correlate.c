@@ -1274,22 +1274,32 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
      * its scope, so time and scope are all that relate it: it joins the
      * largest open incident of its scope within the window, oldest on a
      * tie. Exactly one, so such an alert never bridges two incidents into
-     * a merge. A service nobody declared is not guessed at: an alert
-     * about it is about that service, and the graph has no link to it. */
+     * a merge. Nodes being cluster-wide, "its scope" is every scope its
+     * values agree with when it lacks one (a node alert has no namespace).
+     * A service nobody declared is not guessed at: an alert about it is
+     * about that service, and the graph has no link to it. */
     if (c->cand.n == 0 && entity >= 0 && isolated(c->t, entity) &&
         topology_entity(c->t, (uint32_t)entity)->kind == ENTITY_NODE) {
-        l = index_get(c, &c->gmap, ekey(scope, ANY_GROUP));
         int64_t best = -1;
-        for (uint32_t j = 0; l != NULL && j < l->n; j++) {
-            uint32_t s = l->v[j];
-            const struct incident *inc = inc_at(c, s), *b;
-            if (now - inc->last_activity > c->r->window_ms)
+        int wide = 0;
+        for (size_t i = 0; i < c->r->scope.n && !wide; i++)
+            wide = *scope_values(c, scope)[i] == '\0';
+        for (uint32_t k = 0; k < (wide ? c->nscopes : 1); k++) {
+            uint32_t s2 = wide ? k : scope;
+            if (s2 != scope && !scope_compat(c, scope, s2))
                 continue;
-            b = best >= 0 ? inc_at(c, (uint32_t)best) : NULL;
-            if (b == NULL || inc->members.n > b->members.n ||
-                (inc->members.n == b->members.n &&
-                 cand_cmp_ctx_less(c, s, (uint32_t)best)))
-                best = s;
+            l = index_get(c, &c->gmap, ekey(s2, ANY_GROUP));
+            for (uint32_t j = 0; l != NULL && j < l->n; j++) {
+                uint32_t s = l->v[j];
+                const struct incident *inc = inc_at(c, s), *b;
+                if (now - inc->last_activity > c->r->window_ms)
+                    continue;
+                b = best >= 0 ? inc_at(c, (uint32_t)best) : NULL;
+                if (b == NULL || inc->members.n > b->members.n ||
+                    (inc->members.n == b->members.n &&
+                     cand_cmp_ctx_less(c, s, (uint32_t)best)))
+                    best = s;
+            }
         }
         if (best >= 0)
             (void)vec_push(&c->cand, (uint32_t)best);
