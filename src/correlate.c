@@ -392,14 +392,15 @@ static int64_t scope_id(struct correlate *c, const char *const *v)
     }
     if (ns > 0)
         memcpy(&c->scopes[(size_t)c->nscopes * ns], v, ns * sizeof *v);
-    for (size_t i = 0; i < ns; i++)
-        if (*v[i] == '\0') {
-            if (vec_push(&c->wild, c->nscopes) < 0)
-                return -1;
-            break;
-        }
     if (map_put(&c->scopemap, h, c->nscopes) < 0)
         return -1;
+    for (size_t i = 0; i < ns; i++)
+        if (*v[i] == '\0') {
+            /* on OOM the tuple is known but not listed as wild: it is
+             * then only not found through a node, nothing worse */
+            (void)vec_push(&c->wild, c->nscopes);
+            break;
+        }
     return c->nscopes++;
 }
 
@@ -1051,6 +1052,15 @@ static int incident_has(const struct correlate *c, uint32_t s,
     return vec_has(vec, id);
 }
 
+/* Whether open incident S's entity E is indexed (not a weak member's,
+ * which is listed but not indexed: see place_member). */
+static int indexed(const struct correlate *c, uint32_t s, uint32_t e)
+{
+    const struct u32vec *l = index_get(c, &c->emap, ekey(inc_at(c, s)->scope, e));
+
+    return l != NULL && vec_has(l, s);
+}
+
 /* Add entity E and group G (NONE for none) of a member to incident S. */
 static int incident_index(struct correlate *c, uint32_t s, int32_t e,
                           uint32_t g)
@@ -1087,7 +1097,13 @@ static int incident_index(struct correlate *c, uint32_t s, int32_t e,
 static int merge(struct correlate *c, uint32_t into, uint32_t from)
 {
     struct incident *a = inc_at(c, into), *b = inc_at(c, from);
+    /* a weak member's entity stays unindexed in INTO too */
+    uint8_t *weak = calloc(b->entities.n ? b->entities.n : 1, 1);
 
+    if (weak == NULL)
+        return -1;
+    for (uint32_t i = 0; i < b->entities.n; i++)
+        weak[i] = !indexed(c, from, b->entities.v[i]);
     unindex(c, from);
     for (uint32_t i = 0; i < b->members.n; i++) {
         if (vec_push(&a->members, b->members.v[i]) < 0)
@@ -1096,9 +1112,16 @@ static int merge(struct correlate *c, uint32_t into, uint32_t from)
         c->members[b->members.v[i]].pos = a->members.n - 1;
         log_change(c, b->members.v[i]);
     }
-    for (uint32_t i = 0; i < b->entities.n; i++)
-        if (incident_index(c, into, (int32_t)b->entities.v[i], NONE) < 0)
+    for (uint32_t i = 0; i < b->entities.n; i++) {
+        uint32_t e = b->entities.v[i];
+        int rc = !weak[i] ? incident_index(c, into, (int32_t)e, NONE)
+                 : vec_has(&a->entities, e) ? 0 : vec_push(&a->entities, e);
+        if (rc < 0) {
+            free(weak);
             return -1;
+        }
+    }
+    free(weak);
     for (uint32_t i = 0; i < b->groups.n; i++)
         if (incident_index(c, into, -1, b->groups.v[i]) < 0)
             return -1;
@@ -1376,26 +1399,36 @@ static int keep_agreeing(struct correlate *c, uint32_t *scope)
 }
 
 /* Move open incident S to SCOPE (more specific than its own): its index
- * entries are re-keyed. The id stays: ids name incidents, not scopes. */
+ * entries are re-keyed, weak members' entities stay unindexed, and its
+ * entity list is kept whole even when memory runs out half-way. The id
+ * stays: ids name incidents, not scopes. */
 static int rescope(struct correlate *c, uint32_t s, uint32_t scope)
 {
     struct incident *inc = inc_at(c, s);
-    struct u32vec ents = inc->entities, groups = inc->groups;
-    int rc = 0;
+    uint32_t old = inc->scope;
 
-    unindex(c, s);
+    for (uint32_t i = 0; i < inc->entities.n; i++) {
+        uint32_t e = inc->entities.v[i];
+        int32_t svc = topology_pod_service(c->t, e);
+        if (!indexed(c, s, e))
+            continue;
+        index_remove(c, &c->emap, ekey(old, e), s);
+        if (svc >= 0)
+            index_remove(c, &c->pmap, ekey(old, (uint32_t)svc), s);
+        if (index_add(c, &c->emap, ekey(scope, e), s) < 0 ||
+            (svc >= 0 && index_add(c, &c->pmap, ekey(scope, (uint32_t)svc), s) < 0))
+            return -1;
+    }
+    for (uint32_t i = 0; i < inc->groups.n; i++) {
+        index_remove(c, &c->gmap, ekey(old, inc->groups.v[i]), s);
+        if (index_add(c, &c->gmap, ekey(scope, inc->groups.v[i]), s) < 0)
+            return -1;
+    }
+    if (inc->in_scope_list)
+        index_remove(c, &c->gmap, ekey(old, ANY_GROUP), s);
+    inc->in_scope_list = 0;
     inc->scope = scope;
-    memset(&inc->entities, 0, sizeof inc->entities);
-    memset(&inc->groups, 0, sizeof inc->groups);
-    for (uint32_t i = 0; i < ents.n && rc == 0; i++)
-        rc = incident_index(c, s, (int32_t)ents.v[i], NONE);
-    for (uint32_t i = 0; i < groups.n && rc == 0; i++)
-        rc = incident_index(c, s, -1, groups.v[i]);
-    if (rc == 0)
-        rc = incident_index(c, s, -1, NONE);    /* the scope's list */
-    vec_free(&ents);
-    vec_free(&groups);
-    return rc;
+    return incident_index(c, s, -1, NONE);      /* the scope's list */
 }
 
 /* Place new member M (alert already copied, entity resolved) into an

@@ -129,6 +129,14 @@ static const struct gcase cases[] = {
         { 8, "alertname=D,pod=pay-0,service=payment,namespace=billing", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,node=n9", 'f', 5, NULL, 'J' } },
       "A B C|D", "oo" },
+    /* found by review: moving the incident to shop indexed n2, which only
+     * joined as a weak member (a guess), and pulled b-0 in through it */
+    { "a weak member stays weak when its incident moves namespace", NULL,
+      { { 0, "alertname=N1,node=n1", 'f', 0, NULL, 'O' },
+        { 5, "alertname=N2,node=n2", 'f', 5, NULL, 'J' },
+        { 10, "alertname=P1,pod=a-0,service=far4,node=n1,namespace=shop", 'f', 10, NULL, 'J' },
+        { 15, "alertname=P2,pod=b-0,service=far1,node=n2,namespace=shop", 'f', 15, NULL, 'O' } },
+      "N1 N2 P1|P2", "oo" },
     { "a service alert without a namespace stays apart", NULL,
       { { 0, "alertname=A,pod=cart-0,service=cart,node=n1,namespace=x", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,service=cart", 'f', 5, NULL, 'O' } },
