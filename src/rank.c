@@ -786,9 +786,17 @@ static struct cand *explainer(const struct topology *t, struct work *w,
  * to c; one hop left b holding a's and ranked b above c whenever a was
  * loud: ranking.md). Only symptoms move; a caller's resource alerts stay
  * its own. */
-static void explain_symptoms(const struct topology *t, struct work *w)
+static int explain_symptoms(const struct topology *t, struct work *w)
 {
     size_t i;
+    uint32_t *seen = calloc(w->nc ? w->nc : 1, sizeof *seen);
+    uint32_t *path = malloc((w->nc ? w->nc : 1) * sizeof *path);
+
+    if (seen == NULL || path == NULL) {
+        free(seen);
+        free(path);
+        return -1;
+    }
 
     for (i = 0; i < w->nc; i++) {
         struct cand *c = &w->c[i], *best = NULL;
@@ -811,14 +819,31 @@ static void explain_symptoms(const struct topology *t, struct work *w)
     for (i = 0; i < w->nc; i++) {
         struct cand *c = &w->c[i];
         int32_t to = c->explained_by;
-        size_t hops = 0;
+        size_t np = 0, k;
         if (to < 0)
             continue;
-        /* to the end of the chain; a cycle (mutual callers alerting
-         * together) stops where it would come back to C */
-        while (w->c[to].explained_by >= 0 &&
-               w->c[to].explained_by != (int32_t)i && ++hops < w->nc)
+        /* to the end of the chain. Callers that call each other and
+         * alerted together make a cycle: its end is its first member by
+         * topology id, wherever the chain entered it, so the result does
+         * not hang on how many candidates there are. */
+        seen[i] = (uint32_t)i + 1;
+        path[np++] = (uint32_t)i;
+        while (to >= 0 && seen[to] != (uint32_t)i + 1) {
+            seen[to] = (uint32_t)i + 1;
+            path[np++] = (uint32_t)to;
             to = w->c[to].explained_by;
+        }
+        if (to >= 0) {              /* back at path member TO: a cycle */
+            int32_t end = to;
+            for (k = np; k-- > 0 && path[k] != (uint32_t)to;)
+                if (path[k] < (uint32_t)end)
+                    end = (int32_t)path[k];
+            to = end;
+        } else {
+            to = (int32_t)path[np - 1];
+        }
+        if (to == (int32_t)i)       /* C is that first member: it keeps them */
+            continue;
         c->moved_to = to;
         c->e -= EXPLAIN * c->esym;
         if (c->e < 0)
@@ -826,6 +851,13 @@ static void explain_symptoms(const struct topology *t, struct work *w)
         w->c[to].e += EXPLAIN * c->esym;
         w->c[to].explains++;
     }
+    /* after the walks, which read the decisions as made */
+    for (i = 0; i < w->nc; i++)
+        if (w->c[i].moved_to < 0)
+            w->c[i].explained_by = -1;
+    free(seen);
+    free(path);
+    return 0;
 }
 
 /* Alerting entities, their dependencies, and the services of pods. */
@@ -901,8 +933,7 @@ static int build_candidates(struct rank *r, struct work *w)
         if (w->g[i].onset < c->onset)
             c->onset = w->g[i].onset;
     }
-    explain_symptoms(r->t, w);
-    return 0;
+    return explain_symptoms(r->t, w);
 }
 
 /* E of entity ID (0 if silent or not a candidate). */

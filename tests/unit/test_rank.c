@@ -232,6 +232,36 @@ static void test_explained_symptoms_follow_the_chain(void **state)
     }
 }
 
+/* a and b call each other and alerted together with their caller d: the
+ * symptoms go to the cycle's first member, a, however many unrelated
+ * candidates the incident has (found by review: the walk round the cycle
+ * stopped after as many steps as there were candidates, so d's symptoms
+ * went to a or b by parity). */
+static void test_explanation_cycle_has_one_end(void **state)
+{
+    struct fx *f = *state;
+    uint32_t a = ent(f, ENTITY_SERVICE, "a");
+    uint32_t b = ent(f, ENTITY_SERVICE, "b");
+    uint32_t d = ent(f, ENTITY_SERVICE, "d");
+    link(f, a, b);
+    link(f, b, a);
+    link(f, d, a);
+    fire(f, a, "ALatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, b, "BLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, d, "DLatencyHigh", RANK_SYMPTOM, 0.4, 0);
+    fire(f, d, "DErrorsHigh", RANK_SYMPTOM, 0.4, 0);
+    for (int extra = 0; extra < 3; extra++) {
+        if (extra > 0) {
+            char name[16];
+            snprintf(name, sizeof name, "noise%d", extra);
+            fire(f, ent(f, ENTITY_SERVICE, name), "NoiseCpuHigh", RANK_CAUSE, 0.1, 0);
+        }
+        assert_string_equal(top(f), "a");
+        assert_true(has_evidence(rank_cause(f->r, 0),
+                                 "explains the symptom alerts of 2 dependents"));
+    }
+}
+
 /* web -> api -> db, db slow with no alert but its latency (no exporter),
  * while an unrelated mail service is loud with resource alerts: db would
  * explain all three services with symptoms, mail none of them. */
@@ -977,6 +1007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_coverage_weighs_symptoms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_node_may_host_anything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lone_early_symptom_does_not_start_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_explanation_cycle_has_one_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_callee_and_causes_stay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pod_symptoms_move_to_callee, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
