@@ -366,6 +366,21 @@ static uint64_t tuple_hash(const char *const *v, size_t n)
     return h;
 }
 
+/* Id of the scope tuple V[0..nscope), or -1 if it was never seen. */
+static int64_t scope_find(const struct correlate *c, const char *const *v)
+{
+    size_t ns = c->r->scope.n;
+    uint64_t h = tuple_hash(v, ns);
+
+    for (;;) {
+        int64_t id = map_get(&c->scopemap, h);
+        if (id < 0 || ns == 0 ||
+            memcmp(&c->scopes[(size_t)id * ns], v, ns * sizeof *v) == 0)
+            return id;
+        h = mix64(h + 1);
+    }
+}
+
 /* Id of the scope tuple V[0..nscope), added if new. -1 OOM. */
 static int64_t scope_id(struct correlate *c, const char *const *v)
 {
@@ -1201,17 +1216,41 @@ static void cross_scope_candidates(struct correlate *c, uint32_t scope,
                                    uint32_t gen)
 {
     const char *const *own = scope_values(c, scope);
-    int wide = 0;
+    const char *tup[QUENCH_MAX_RULE_LABELS];
+    /* "" as the pool holds it: every tuple's missing value (alert_scope) */
+    const char *empty = intern_str(c->pool, "", 0);
+    size_t set[QUENCH_MAX_RULE_LABELS], nset = 0;
 
-    if (topology_entity(c->t, (uint32_t)entity)->kind == ENTITY_NODE)
-        for (size_t i = 0; i < c->r->scope.n && !wide; i++)
-            wide = *own[i] == '\0';
-    uint32_t nsc = wide ? c->nscopes : c->wild.n;
+    for (size_t i = 0; i < c->r->scope.n; i++)
+        if (*own[i] != '\0')
+            set[nset++] = i;
+    /* Scopes to look in. A node lacking a value: every scope it agrees
+     * with (those with open incidents). Otherwise the less specific
+     * tuples of its own, found by blanking subsets of its values (2^k - 1
+     * look-ups for k values, a few), or through the wild list for many. */
+    int wide = nset < c->r->scope.n &&
+               topology_entity(c->t, (uint32_t)entity)->kind == ENTITY_NODE;
+    int by_subset = !wide && nset <= 4 && empty != NULL;
+    uint32_t nsc = wide ? c->nscopes
+                 : by_subset ? (1u << nset) - 1 : c->wild.n;
     for (uint32_t k = 0; k < nsc; k++) {
-        uint32_t s2 = wide ? k : c->wild.v[k];
+        uint32_t s2;
         const struct u32vec *l;
-        if (s2 == scope || !(wide ? scope_compat(c, scope, s2)
-                                  : scope_covers(c, scope, s2)))
+        if (by_subset) {
+            int64_t found;
+            memcpy(tup, own, c->r->scope.n * sizeof *tup);
+            for (size_t b = 0; b < nset; b++)
+                if ((k + 1) >> b & 1)
+                    tup[set[b]] = empty;
+            if ((found = scope_find(c, tup)) < 0)
+                continue;
+            s2 = (uint32_t)found;
+        } else {
+            s2 = wide ? k : c->wild.v[k];
+            if (!(wide ? scope_compat(c, scope, s2) : scope_covers(c, scope, s2)))
+                continue;
+        }
+        if (s2 == scope)
             continue;
         l = index_get(c, &c->gmap, ekey(s2, ANY_GROUP));
         if (l == NULL || l->n == 0)
