@@ -68,6 +68,10 @@ static const char default_yaml[] =
      * namespace are its own, and its instance is the node. An
      * application's pod is scraped at its own address. */
     "exporters:\n"
+    /* kube-state-metrics' own pod, on the alerts whose metric names none
+     * (a Deployment's, a node's): the target's labels fill the gap */
+    "  - match: {job: \"(.*-)?kube-state-metrics\", pod: \"(.*-)?kube-state-metrics-.*\"}\n"
+    "    ignore: [pod, container, service, job, instance, endpoint]\n"
     "  - match: {job: \"(.*-)?kube-state-metrics\"}\n"
     "    ignore: [service, job, instance, endpoint]\n"
     "  - match: {job: \"(.*-)?(kubelet|cadvisor)\"}\n"

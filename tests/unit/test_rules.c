@@ -273,12 +273,25 @@ static void test_exporters(void **state)
     assert_string_equal(rules_label(rules_exporter_of(r, &a), &a, "namespace"), "backup");
     alert_cleanup(&a);
 
-    /* a Deployment's state names the service by `deployment` */
-    a = make_alert(p, "alertname=KubeDeploymentReplicasMismatch,deployment=checkout,"
-                      "instance=10.42.9.105:8080,job=kube-state-metrics,namespace=shop,"
+    /* a Deployment's state names the service by `deployment`; its metric
+     * has no pod, so the target's (kube-state-metrics' own) fills it in */
+    a = make_alert(p, "alertname=KubeDeploymentReplicasMismatch,container=kube-state-metrics,"
+                      "deployment=checkout,endpoint=http,instance=10.42.9.105:8080,"
+                      "job=kube-state-metrics,namespace=shop,"
+                      "pod=kube-prometheus-stack-kube-state-metrics-7c8b8bf58c-74z8v,"
                       "service=kube-prometheus-stack-kube-state-metrics");
     assert_int_equal(rules_resolve(r, t, &a, &re), 0);
     assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "checkout");
+    assert_int_equal(re.pod, -1);
+    alert_cleanup(&a);
+    /* likewise a node's */
+    a = make_alert(p, "alertname=KubeNodeNotReady,container=kube-state-metrics,"
+                      "instance=10.42.9.105:8080,job=kube-state-metrics,node=worker-3,"
+                      "pod=kube-prometheus-stack-kube-state-metrics-7c8b8bf58c-74z8v,"
+                      "service=kube-prometheus-stack-kube-state-metrics");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(re.entity, re.node);
+    assert_string_equal(topology_entity(t, (uint32_t)re.node)->name, "worker-3");
     alert_cleanup(&a);
 
     /* node-exporter: the node at instance, without its port; not the
