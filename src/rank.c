@@ -629,20 +629,32 @@ static int cmp_onset_ent(const void *x, const void *y)
 static int burst_start(const struct rank *r, struct work *w)
 {
     int64_t (*on)[2] = malloc((r->n ? r->n : 1) * sizeof *on);
-    uint32_t *cnt = calloc(topology_count(r->t) ? topology_count(r->t) : 1,
-                           sizeof *cnt);
-    size_t n = 0, i, hi = 0, distinct = 0;
+    uint32_t *ids = malloc((r->n ? r->n : 1) * sizeof *ids);
+    uint32_t *cnt = calloc(r->n ? r->n : 1, sizeof *cnt);
+    size_t n = 0, nu = 0, i, hi = 0, distinct = 0;
 
-    if (on == NULL || cnt == NULL) {
+    if (on == NULL || ids == NULL || cnt == NULL) {
         free(on);
+        free(ids);
         free(cnt);
         return -1;
     }
     for (i = 0; i < r->n; i++)
         if (r->a[i].cls == RANK_SYMPTOM) {
             on[n][0] = r->a[i].starts_at;
-            on[n++][1] = r->a[i].entity;
+            on[n][1] = r->a[i].entity;
+            ids[n++] = r->a[i].entity;
         }
+    /* entities by a dense index into cnt, sized by the incident, not by
+     * the graph */
+    qsort(ids, n, sizeof *ids, cmp_u32);
+    for (i = 0; i < n; i++)
+        if (nu == 0 || ids[i] != ids[nu - 1])
+            ids[nu++] = ids[i];
+    for (i = 0; i < n; i++) {
+        uint32_t e = (uint32_t)on[i][1];
+        on[i][1] = (uint32_t *)bsearch(&e, ids, nu, sizeof *ids, cmp_u32) - ids;
+    }
     qsort(on, n, sizeof *on, cmp_onset_ent);
     for (i = 0; i < n; i++) {
         for (; hi < n && (double)(on[hi][0] - on[i][0]) <= TAU_MS; hi++)
@@ -654,6 +666,7 @@ static int burst_start(const struct rank *r, struct work *w)
         distinct -= --cnt[on[i][1]] == 0;
     }
     free(on);
+    free(ids);
     free(cnt);
     return 0;
 }
