@@ -204,6 +204,8 @@ struct member {
     uint32_t pos;            /* index in its incident's members */
     uint16_t ring_n, ring_pos;
     uint8_t flapping;
+    uint8_t weak;            /* joined by time and scope alone: its entity
+                              * is listed, not indexed (place_member) */
 };
 
 struct incident {
@@ -1518,6 +1520,7 @@ static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
     mb->incident = (uint32_t)s;
     mb->pos = inc->members.n - 1;
     log_change(c, m);
+    mb->weak = (uint8_t)c->cand_weak;
     if (c->cand_weak) {
         /* Joined by time and scope alone: the entity is listed but not
          * indexed, so when the graph later learns its relations (a pod
@@ -1921,7 +1924,8 @@ static json_t *member_json(const struct correlate *c, uint32_t mslot)
         json_object_set_new(x, "joined_at", json_integer(m->joined_at)) < 0 ||
         json_object_set_new(x, "changed_at", json_integer(m->changed_at)) < 0 ||
         json_object_set_new(x, "refires", json_integer(m->refires)) < 0 ||
-        json_object_set_new(x, "refire_times", ring) < 0) {
+        json_object_set_new(x, "refire_times", ring) < 0 ||
+        (m->weak && json_object_set_new(x, "weak", json_true()) < 0)) {
         json_decref(x);
         return NULL;
     }
@@ -2148,8 +2152,13 @@ static int restore_member(struct correlate *c, uint32_t s, const json_t *x,
                            c->r->flap_within_ms;
     }
     mb->refires = (uint32_t)json_integer_value(json_object_get(x, "refires"));
+    /* a weak member's entity is listed, not indexed, as when it joined */
+    mb->weak = json_is_true(json_object_get(x, "weak"));
     if (vec_push(&c->incs[s].members, (uint32_t)mi) < 0 ||
-        incident_index(c, s, mb->entity, NONE) < 0)
+        (mb->weak && mb->entity >= 0 &&
+         !vec_has(&c->incs[s].entities, (uint32_t)mb->entity) &&
+         vec_push(&c->incs[s].entities, (uint32_t)mb->entity) < 0) ||
+        incident_index(c, s, mb->weak ? -1 : mb->entity, NONE) < 0)
         return qerr_set(err, path, 0, 0, "out of memory");
     mb->pos = c->incs[s].members.n - 1;
     log_change(c, (uint32_t)mi);
