@@ -615,6 +615,57 @@ static const char *host_of(const char *name, char *buf, size_t cap)
     return buf;
 }
 
+/* Length of NAME without a trailing "-" + N characters of CLASS (1:
+ * [a-z0-9], 0: [0-9]) for N in [lo, hi], or 0 if it has no such suffix. */
+static size_t strip_suffix(const char *name, size_t len, size_t lo, size_t hi,
+                           int alnum)
+{
+    size_t n = 0;
+
+    while (n < len && n <= hi) {
+        char ch = name[len - 1 - n];
+        if (!((ch >= '0' && ch <= '9') || (alnum && ch >= 'a' && ch <= 'z')))
+            break;
+        n++;
+    }
+    if (n < lo || n > hi || n + 1 >= len || name[len - 1 - n] != '-')
+        return 0;
+    return len - 1 - n;
+}
+
+/* The service services.yaml declares that owns POD by Kubernetes' pod
+ * naming, or -1: a Deployment's pods are <name>-<pod-template-hash>-<5>,
+ * a StatefulSet's <name>-<ordinal>, a DaemonSet's or Job's <name>-<5>.
+ * Alerts computed from the kubelet's or kube-state-metrics' series name
+ * the pod and no service, and without its owner a pod is unrelated to
+ * the service-level alerts of its own service. Only declared services
+ * are matched (by name): a guess never invents a service. */
+static int32_t owner_by_name(const struct topology *t, const char *pod)
+{
+    size_t len = strlen(pod), cut[3], k;
+    char name[QUENCH_MAX_HOST_NAME];
+
+    cut[0] = strip_suffix(pod, len, 5, 5, 1);
+    cut[0] = cut[0] ? strip_suffix(pod, cut[0], 5, 10, 1) : 0;
+    cut[1] = strip_suffix(pod, len, 1, 10, 0);
+    cut[2] = strip_suffix(pod, len, 5, 5, 1);
+    for (k = 0; k < 3; k++) {
+        if (cut[k] == 0 || cut[k] >= sizeof name)
+            continue;
+        memcpy(name, pod, cut[k]);
+        name[cut[k]] = '\0';
+        for (int kind = 0; kind < ENTITY_KIND_COUNT; kind++) {
+            int32_t id;
+            if (!entity_kind_is_service_like((enum entity_kind)kind))
+                continue;
+            id = topology_find(t, (enum entity_kind)kind, name);
+            if (id >= 0 && topology_entity(t, (uint32_t)id)->declared)
+                return id;
+        }
+    }
+    return -1;
+}
+
 int rules_resolve(const struct rules *r, struct topology *t,
                   const struct alert *a, struct rules_entity *out)
 {
@@ -636,6 +687,8 @@ int rules_resolve(const struct rules *r, struct topology *t,
         out->pod = topology_intern(t, ENTITY_POD, pod);
         if (out->pod < 0)
             rc = -1;
+        if (svc == NULL)
+            out->service = owner_by_name(t, pod);
     }
     /* A node label on a service-level alert (no pod) says where the
      * exporter ran, not where the service runs: only pods are placed. */

@@ -396,6 +396,63 @@ static void test_exporters(void **state)
     intern_free(p);
 }
 
+/* A pod whose alert names no service belongs to the declared service its
+ * name says owns it (Kubernetes' pod naming); an undeclared one is never
+ * invented. */
+static void test_owner_by_pod_name(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "services:\n  cart:\n  web:\n    calls: [cart]\n  redis-cart:\n    kind: cache\n";
+    struct intern *p = NULL;
+    struct rules *r = NULL;
+    struct topology *t = NULL;
+    struct rules_entity re;
+    struct qerr err;
+    struct alert a;
+    static const char *const cases[][2] = {
+        {"cart-7d9f6c5b4-abcde", "cart"},     /* Deployment */
+        {"redis-cart-0", "redis-cart"},       /* StatefulSet */
+        {"redis-cart-12", "redis-cart"},
+        {"cart-x2k9q", "cart"},               /* DaemonSet, Job */
+        {"web-55d8c9f6b7-k2v4m", "web"},
+        {"orders-7d9f6c5b4-abcde", NULL},     /* not declared */
+        {"cart", NULL},                       /* no suffix */
+        {"cart-ABCDE", NULL},                 /* not a generated suffix */
+    };
+
+    assert_int_equal(intern_new(&p), 0);
+    assert_int_equal(rules_new_default(&r), 0);
+    if (topology_load_buf(&t, yaml, sizeof yaml - 1, "s.yaml", NULL, &err) != 0)
+        fail_msg("%s", err.msg);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "alertname=PodOOM,pod=%s,namespace=shop", cases[i][0]);
+        a = make_alert(p, spec);
+        assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+        if (cases[i][1] == NULL) {
+            if (re.service != -1)
+                fail_msg("%s: owned by %s", cases[i][0],
+                         topology_entity(t, (uint32_t)re.service)->name);
+        } else {
+            if (re.service < 0)
+                fail_msg("%s: no owner", cases[i][0]);
+            assert_string_equal(topology_entity(t, (uint32_t)re.service)->name, cases[i][1]);
+            assert_int_equal(topology_pod_service(t, (uint32_t)re.pod), re.service);
+        }
+        alert_cleanup(&a);
+    }
+    assert_int_equal(topology_find(t, ENTITY_SERVICE, "orders"), -1);
+    /* a service label still wins */
+    a = make_alert(p, "alertname=PodOOM,pod=cart-7d9f6c5b4-zzzzz,service=web");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.service)->name, "web");
+    alert_cleanup(&a);
+    rules_free(r);
+    topology_free(t);
+    intern_free(p);
+}
+
 struct bad {
     const char *yaml;
     int line, col;
@@ -588,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_exporters),
+        cmocka_unit_test(test_owner_by_pod_name),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_load_dir),

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Alerts labelled as kube-prometheus-stack sends them, through `quench
+replay` with the shipped rules: a node-exporter alert (its own pod, service
+and monitoring namespace beside the node), the kubelet's container alerts
+(the kubelet's service and address beside the pod and its node), a
+kube-state-metrics crash loop (its service and address beside the pod) and
+an application's service-level alert. One incident must hold them all, on
+the real entities: the node, the two cart pods (owned by cart through their
+names) and checkout, which calls cart. No exporter may appear as an entity.
+With `exporters: []` the same input names the exporters instead, which is
+what this test guards against. Needs only python3 and QUENCH_BIN."""
+import json, os, shutil, subprocess, sys, tempfile
+
+BIN = os.environ.get("QUENCH_BIN", "build/quench")
+SRC = os.environ.get("QUENCH_SOURCE_DIR", ".")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+def fingerprint(labels):
+    # prometheus/common model.LabelsToSignature: FNV-1a 64 over sorted names
+    h = 0xcbf29ce484222325
+    for k in sorted(labels):
+        for b in k.encode() + b"\xff" + labels[k].encode() + b"\xff":
+            h ^= b
+            h = (h * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def record(received, alerts):
+    name = alerts[0][0]["alertname"]
+    return {"received_at": received, "payload": {
+        "version": "4", "groupKey": '{}:{alertname="%s"}' % name, "status": "firing",
+        "receiver": "quench", "groupLabels": {"alertname": name}, "commonLabels": {},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+        "truncatedAlerts": 0,
+        "alerts": [{"status": "firing", "labels": l, "annotations": {}, "startsAt": t,
+                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
+                    "fingerprint": fingerprint(l)} for l, t in alerts]}}
+
+
+NODE = {"alertname": "NodeMemoryHighUtilization", "container": "node-exporter",
+        "endpoint": "http-metrics", "instance": "10.0.0.31:9100", "job": "node-exporter",
+        "namespace": "monitoring", "node": "worker-1",
+        "pod": "kps-prometheus-node-exporter-x7k2p",
+        "service": "kps-prometheus-node-exporter", "severity": "warning"}
+
+
+def kubelet(pod):
+    return {"alertname": "ContainerMemoryHigh", "container": "cart",
+            "endpoint": "https-metrics", "instance": "10.0.0.31:10250", "job": "kubelet",
+            "namespace": "shop", "node": "worker-1", "pod": pod,
+            "service": "kps-kubelet", "severity": "warning"}
+
+
+KSM = {"alertname": "KubePodCrashLooping", "container": "cart", "endpoint": "http",
+       "instance": "10.42.9.105:8080", "job": "kube-state-metrics", "namespace": "shop",
+       "pod": "cart-7d9f6c5b4-abcde", "reason": "CrashLoopBackOff",
+       "service": "kps-kube-state-metrics", "severity": "warning"}
+APP = {"alertname": "CheckoutLatencyHigh", "job": "checkout", "namespace": "shop",
+       "service": "checkout", "severity": "critical"}
+RECORDS = [
+    record("2026-12-07T10:00:30Z", [(NODE, "2026-12-07T10:00:00Z")]),
+    record("2026-12-07T10:01:00Z", [(kubelet("cart-7d9f6c5b4-abcde"), "2026-12-07T10:00:40Z"),
+                                    (kubelet("cart-7d9f6c5b4-fghij"), "2026-12-07T10:00:45Z")]),
+    record("2026-12-07T10:02:00Z", [(KSM, "2026-12-07T10:01:30Z")]),
+    record("2026-12-07T10:02:30Z", [(APP, "2026-12-07T10:02:00Z")]),
+]
+EXPORTERS = {"kps-prometheus-node-exporter-x7k2p", "kps-prometheus-node-exporter",
+             "kps-kubelet", "kps-kube-state-metrics", "10.0.0.31", "10.42.9.105",
+             "monitoring"}
+
+
+def replay(rules, archive):
+    p = subprocess.run([BIN, "replay", "--rules", rules, "--input", archive, "--format",
+                        "json"], capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, f"replay exit {p.returncode}: {p.stderr.strip()}")
+    return json.loads(p.stdout) if p.returncode == 0 else {"incidents": []}
+
+
+def main():
+    tmp = tempfile.mkdtemp()
+    try:
+        archive = os.path.join(tmp, "archive.jsonl")
+        with open(archive, "w") as f:
+            for r in RECORDS:
+                f.write(json.dumps(r) + "\n")
+        rules = os.path.join(tmp, "rules")
+        os.mkdir(rules)
+        shutil.copy(os.path.join(SRC, "rules/correlation.yaml"), rules)
+        with open(os.path.join(rules, "services.yaml"), "w") as f:
+            f.write("services:\n  checkout:\n    calls: [cart]\n  cart:\n")
+
+        rep = replay(rules, archive)
+        incs = rep["incidents"]
+        check(len(incs) == 1, f"{len(incs)} incidents, want 1: "
+              f"{[[e['name'] for e in i['entities']] for i in incs]}")
+        names = {e["name"] for i in incs for e in i["entities"]}
+        check(names == {"worker-1", "cart-7d9f6c5b4-abcde", "cart-7d9f6c5b4-fghij",
+                        "checkout"}, f"entities {sorted(names)}")
+        causes = [c["entity"]["name"] for i in incs for c in i["root_causes"]]
+        check(not EXPORTERS & set(causes), f"an exporter among the causes: {causes}")
+        check("worker-1" in causes[:3] and "cart" in causes[:3],
+              f"node and service not among the first causes: {causes[:3]}")
+
+        # the control: reading every label names the exporters instead (the
+        # built-in defaults are the shipped file's, test_shipped_file_is_default)
+        with open(os.path.join(rules, "correlation.yaml"), "w") as f:
+            f.write("exporters: []\n")
+        rep = replay(rules, archive)
+        named = {e["name"] for i in rep["incidents"] for e in i["entities"]} | \
+                {c["entity"]["name"] for i in rep["incidents"] for c in i["root_causes"]}
+        check(EXPORTERS & named, "without exporters no exporter was named: "
+              "the test cannot tell the rule from its absence")
+    finally:
+        shutil.rmtree(tmp)
+    if failures:
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
