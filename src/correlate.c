@@ -368,6 +368,17 @@ static uint64_t tuple_hash(const char *const *v, size_t n)
     return h;
 }
 
+/* Whether the scope tuple V[0..n) lacks a value for some label (a node
+ * alert's namespace): it is "wild", found through a node (see
+ * cross_scope_candidates). */
+static int tuple_lacks_value(const char *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (*v[i] == '\0')
+            return 1;
+    return 0;
+}
+
 /* Id of the scope tuple V[0..nscope), or -1 if it was never seen. */
 static int64_t scope_find(const struct correlate *c, const char *const *v)
 {
@@ -411,13 +422,10 @@ static int64_t scope_id(struct correlate *c, const char *const *v)
         memcpy(&c->scopes[(size_t)c->nscopes * ns], v, ns * sizeof *v);
     if (map_put(&c->scopemap, h, c->nscopes) < 0)
         return -1;
-    for (size_t i = 0; i < ns; i++)
-        if (*v[i] == '\0') {
-            /* on OOM the tuple is known but not listed as wild: it is
-             * then only not found through a node, nothing worse */
-            (void)vec_push(&c->wild, c->nscopes);
-            break;
-        }
+    /* on OOM the tuple is known but not listed as wild: it is then only
+     * not found through a node, nothing worse */
+    if (tuple_lacks_value(v, ns))
+        (void)vec_push(&c->wild, c->nscopes);
     return c->nscopes++;
 }
 
@@ -1345,9 +1353,7 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
     if (c->cand.n == 0 && entity >= 0 && isolated(c->t, entity) &&
         topology_entity(c->t, (uint32_t)entity)->kind == ENTITY_NODE) {
         int64_t best = -1;
-        int wide = 0;
-        for (size_t i = 0; i < c->r->scope.n && !wide; i++)
-            wide = *scope_values(c, scope)[i] == '\0';
+        int wide = tuple_lacks_value(scope_values(c, scope), c->r->scope.n);
         for (uint32_t k = 0; k < (wide ? c->nscopes : 1); k++) {
             uint32_t s2 = wide ? k : scope;
             if (s2 != scope && !scope_compat(c, scope, s2))
@@ -1398,12 +1404,11 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
 
 /* Scope tuple of A (a missing label, or one its exporter's own, = ""),
  * as an id. -1 OOM. */
-static int64_t alert_scope(struct correlate *c, const struct alert *a)
+static int64_t alert_scope(struct correlate *c, const struct alert *a,
+                           const struct rules_exporter *ex)
 {
     const char *v[QUENCH_MAX_RULE_LABELS];
     const char *empty = intern_str(c->pool, "", 0);
-    /* a node-exporter's namespace is its own, not the node's (rules.h) */
-    const struct rules_exporter *ex = rules_exporter_of(c->r, a);
 
     if (empty == NULL)
         return -1;
@@ -1613,6 +1618,7 @@ int correlate_ingest(struct correlate *c, const struct alert *a,
     uint32_t g = NONE, carried_refires = 0;
     int64_t mi, scope, old = -1;
     struct rules_entity re;
+    const struct rules_exporter *ex;
     int rc;
 
     delta_reset(c);
@@ -1662,7 +1668,9 @@ int correlate_ingest(struct correlate *c, const struct alert *a,
         return qerr_set(err, NULL, 0, 0,
                         "more than %u alerts held; alert dropped",
                         (unsigned)QUENCH_MAX_ACTIVE_ALERTS);
-    scope = alert_scope(c, a);
+    /* a node-exporter's namespace is its own, not the node's (rules.h) */
+    ex = rules_exporter_of(c->r, a);
+    scope = alert_scope(c, a, ex);
     if (scope < 0)
         return qerr_set(err, NULL, 0, 0, "out of memory");
     mi = new_member(c);
@@ -1675,7 +1683,7 @@ int correlate_ingest(struct correlate *c, const struct alert *a,
     }
     /* A full graph leaves the alert without an entity (it can still join
      * by group); that is a degraded answer, not a failure. */
-    (void)rules_resolve(c->r, c->t, a, &re);
+    (void)rules_resolve_as(c->r, c->t, a, ex, &re);
     mark_seen(c, &re, a->starts_at, now);
     mb->entity = re.entity;
     mb->joined_at = mb->changed_at = now;

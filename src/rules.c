@@ -669,7 +669,13 @@ static int32_t owner_by_name(const struct topology *t, const char *pod)
 int rules_resolve(const struct rules *r, struct topology *t,
                   const struct alert *a, struct rules_entity *out)
 {
-    const struct rules_exporter *x = rules_exporter_of(r, a);
+    return rules_resolve_as(r, t, a, rules_exporter_of(r, a), out);
+}
+
+int rules_resolve_as(const struct rules *r, struct topology *t,
+                     const struct alert *a, const struct rules_exporter *x,
+                     struct rules_entity *out)
+{
     const char *pod = first_label(x, a, &r->pod);
     const char *svc = first_label(x, a, &r->service);
     const char *node = first_label(x, a, &r->node);

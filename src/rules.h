@@ -130,5 +130,11 @@ const char *rules_label(const struct rules_exporter *x, const struct alert *a,
  * or out of memory (*out then holds what could be resolved). */
 int rules_resolve(const struct rules *r, struct topology *t,
                   const struct alert *a, struct rules_entity *out);
+/* The same for a caller that already has A's exporters entry X (NULL for
+ * none): correlate reads the scope through it too, and the entries' regexes
+ * then run once per alert. */
+int rules_resolve_as(const struct rules *r, struct topology *t,
+                     const struct alert *a, const struct rules_exporter *x,
+                     struct rules_entity *out);
 
 #endif
