@@ -241,21 +241,45 @@ static void test_classify(void **state)
     intern_free(p);
 }
 
+/* A default rules, an empty graph and a string pool, for the resolving
+ * tests; a test that loads other rules stores them in r, freed here. */
+struct rfx {
+    struct intern *p;
+    struct rules *r;
+    struct topology *t;
+};
+
+static int rfx_setup(void **state)
+{
+    static struct rfx f;
+    memset(&f, 0, sizeof f);
+    if (intern_new(&f.p) < 0 || rules_new_default(&f.r) < 0 ||
+        topology_new_empty(&f.t) < 0)
+        return -1;
+    *state = &f;
+    return 0;
+}
+
+static int rfx_teardown(void **state)
+{
+    struct rfx *f = *state;
+    rules_free(f->r);
+    topology_free(f->t);
+    intern_free(f->p);
+    return 0;
+}
+
 /* Prometheus puts an exporter's own labels beside the subject's (rules.h);
  * label sets as kube-prometheus-stack sends them. */
 static void test_exporters(void **state)
 {
-    (void)state;
-    struct intern *p = NULL;
-    struct rules *r = NULL;
-    struct topology *t = NULL;
+    struct rfx *f = *state;
+    struct intern *p = f->p;
+    struct rules *r = f->r;
+    struct topology *t = f->t;
     struct rules_entity re;
     struct alert a;
     const uint32_t *ids;
-
-    assert_int_equal(intern_new(&p), 0);
-    assert_int_equal(rules_new_default(&r), 0);
-    assert_int_equal(topology_new_empty(&t), 0);
 
     /* kube-state-metrics: the crashing pod, not kube-state-metrics' service
      * or address */
@@ -373,7 +397,7 @@ static void test_exporters(void **state)
     rules_free(r);
 
     /* exporters: [] reads every label again, as before the list existed */
-    r = load_ok("exporters: []\n");
+    r = f->r = load_ok("exporters: []\n");
     assert_int_equal(r->nexporters, 0);
     a = make_alert(p, "alertname=KubePodCrashLooping,job=kube-state-metrics,pod=cart-1,"
                       "service=kube-prometheus-stack-kube-state-metrics");
@@ -384,16 +408,13 @@ static void test_exporters(void **state)
     rules_free(r);
 
     /* a list of one's own replaces the built-in one */
-    r = load_ok("exporters:\n  - match: {job: blackbox}\n    ignore: [instance, job]\n");
+    r = f->r = load_ok("exporters:\n  - match: {job: blackbox}\n    ignore: [instance, job]\n");
     assert_int_equal(r->nexporters, 1);
     a = make_alert(p, "alertname=ProbeFailed,job=blackbox,instance=prober:9115,deployment=web");
     assert_int_equal(rules_resolve(r, t, &a, &re), 0);
     assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "web");
     assert_int_equal(topology_find(t, ENTITY_NODE, "prober"), -1);
     alert_cleanup(&a);
-    rules_free(r);
-    topology_free(t);
-    intern_free(p);
 }
 
 /* A pod whose alert names no service belongs to the declared service its
@@ -521,17 +542,13 @@ static void test_errors(void **state)
 
 static void test_resolve(void **state)
 {
-    (void)state;
-    struct intern *p = NULL;
-    struct rules *r = NULL;
-    struct topology *t = NULL;
+    struct rfx *f = *state;
+    struct intern *p = f->p;
+    struct rules *r = f->r;
+    struct topology *t = f->t;
     struct rules_entity re;
     struct alert a;
     const uint32_t *ids;
-
-    assert_int_equal(intern_new(&p), 0);
-    assert_int_equal(rules_new_default(&r), 0);
-    assert_int_equal(topology_new_empty(&t), 0);
 
     /* pod + service + node: pod entity, linked both ways. */
     a = make_alert(p, "alertname=X,pod=cart-0,app=cart,instance=n1,namespace=shop");
@@ -580,10 +597,6 @@ static void test_resolve(void **state)
     assert_int_equal(rules_resolve(r, t, &a, &re), 0);
     assert_int_equal(topology_count(t), before);
     alert_cleanup(&a);
-
-    topology_free(t);
-    rules_free(r);
-    intern_free(p);
 }
 
 static void write_file(const char *path, const char *text)
@@ -644,10 +657,10 @@ int main(void)
         cmocka_unit_test(test_shipped_file_is_default),
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_exporters),
+        cmocka_unit_test_setup_teardown(test_exporters, rfx_setup, rfx_teardown),
         cmocka_unit_test(test_owner_by_pod_name),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_resolve),
+        cmocka_unit_test_setup_teardown(test_resolve, rfx_setup, rfx_teardown),
         cmocka_unit_test(test_load_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
