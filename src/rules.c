@@ -31,31 +31,49 @@ static const char default_yaml[] =
     "resolve_quiet: 5m\n"
     "flap: {count: 4, within: 30m}\n"
     "alert_kinds:\n"
+    /* always firing by design (kube-prometheus-stack): evidence of
+     * nothing */
+    "  - match: {alertname: \"Watchdog|InfoInhibitor\"}\n"
+    "    kind: neutral\n"
+    "    weight: 0\n"
     "  - match: {alertname: \"(?i)trace.*\"}\n"
     "    kind: symptom\n"
     "    weight: 0.2\n"
     /* transport and device errors (NodeNetworkReceiveErrs, TCP
-     * retransmits, disk errors) are the entity's own: before "error" */
-    "  - match: {alertname: \"(?i).*(network|nic|interface|packet|disk|tcp).*(err|drop|retrans|loss|corrupt).*|.*retrans.*\"}\n"
+     * retransmits, disk and volume errors) and a device's own latency
+     * (etcd's fsync and commit durations) are the entity's own: before
+     * "error" and "latency" below */
+    "  - match: {alertname: \"(?i).*(network|nic|interface|packet|disk|tcp|volume|raid).*(err|drop|retrans|loss|corrupt).*|.*retrans.*|.*(disk|fsync|commit|iops|storage|volume).*(latency|duration|wait).*\"}\n"
     "    kind: cause\n"
     "    weight: 1.0\n"
-    "  - match: {alertname: \"(?i).*(latency|mrt|responsetime|duration|error|5xx|4xx|timeout|availability|apdex|unavailable|probe|(sr|rr|successrate|requestrate)(high|low)).*\"}\n"
+    /* requests that fail or wait: errors, latency, lag (KafkaConsumerLag) */
+    "  - match: {alertname: \"(?i).*(latency|mrt|responsetime|duration|error|5xx|4xx|timeout|availability|apdex|unavailable|probe|lag|backlog|(request|call|rpc|api)[a-z]*fail|(sr|rr|successrate|requestrate)(high|low)).*\"}\n"
     "    kind: symptom\n"
     "    weight: 0.4\n"
-    /* slow and SLO as words, case-sensitive: "ThreadsLow" holds "sLow",
-     * "slots" holds "slo" */
+    /* slow and SLO as words, case-sensitive: ThreadsLow holds "sLow",
+     * slots "slo" */
     "  - match: {alertname: \".*(Slow|slow|SLOW).*|(.*[^A-Z])?SLO([^A-Za-z].*|[A-Z][a-z].*)?|(.*[^A-Z])?Slo([^a-z].*)?|(.*[^A-Za-z])?slo([^a-z].*)?\"}\n"
     "    kind: symptom\n"
     "    weight: 0.4\n"
     /* usage that dropped (less work arrives) is a consequence; any other
-     * "...Low" (disk space, free memory) keeps its resource's class */
+     * "...Low" (disk space, free memory) keeps its resource's class below */
     "  - match: {alertname: \"(?i).*(usage|used|util|rate|reads|writes|receive|transmit|packets|threads|seconds|requests|traffic|throughput|bytes|qps|rps).*low\"}\n"
     "    kind: symptom\n"
     "    weight: 0.4\n"
-    "  - match: {alertname: \"(?i).*(crashloop|oom|killed|restart|evict|terminat|notready|down).*\"}\n"
+    /* the workload's own state: crashed, killed, not ready, not rolled
+     * out, not scheduled (KubePodCrashLooping, KubeContainerWaiting,
+     * KubeDeploymentRolloutStuck, KubeNodeUnreachable, KubeJobFailed);
+     * OOM as a word: KubeletTooManyPods is not one */
+    "  - match: {alertname: \"(?i).*(crashloop|backoff|oomkill|oomevent|killed|restart|evict|terminat|notready|down|unreachable|containerwaiting|rollout|notrolledout|generationmismatch|replicasmismatch|scheduled|failed|failure|degraded).*|.*oom([^a-z].*)?\"}\n"
     "    kind: cause\n"
     "    weight: 1.5\n"
-    "  - match: {alertname: \"(?i).*(cpu|memory|mem|disk|fs|io|thread|saturat|throttl|network|packet|swap|inode|fd|load).*\"}\n"
+    /* resources and their limits: use, saturation, exhaustion, quotas */
+    "  - match: {alertname: \"(?i).*(cpu|memory|mem|disk|fs|thread|saturat|throttl|network|packet|swap|inode|fd|load|filesystem|space|full|fill|outof|exhaust|limit|capacity|quota|overcommit|conntrack|descriptor|heap|gc|jvm|toomany|maxedout|iowait|connection).*\"}\n"
+    "    kind: cause\n"
+    "    weight: 1.0\n"
+    /* I/O as a word, case-sensitive: SystemIoRSHigh, DiskIOBusy, not
+     * Generation */
+    "  - match: {alertname: \".*(IO|Io)([A-Z0-9_.-].*)?|(.*[^A-Za-z])?io([^a-z].*)?\"}\n"
     "    kind: cause\n"
     "    weight: 1.0\n"
     "  - match: {alertname: \"(?i).*log.*\"}\n"
