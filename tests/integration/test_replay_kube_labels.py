@@ -8,7 +8,13 @@ an application's service-level alert. One incident must hold them all, on
 the real entities: the node, the two cart pods (owned by cart through their
 names) and checkout, which calls cart. No exporter may appear as an entity.
 With `exporters: []` the same input names the exporters instead, which is
-what this test guards against. Needs only python3 and QUENCH_BIN."""
+what this test guards against.
+
+Then two incidents of kube-prometheus-stack's standard alerts, ranked: a
+rollout that crash-loops the new cart pods (cart must come first, not the
+errors its callers see nor a throttled pod nearby), and a node running out
+of disk whose pods cannot start (the node must come first). Needs only
+python3 and QUENCH_BIN."""
 import json, os, shutil, subprocess, sys, tempfile
 
 BIN = os.environ.get("QUENCH_BIN", "build/quench")
@@ -76,6 +82,60 @@ EXPORTERS = {"kps-prometheus-node-exporter-x7k2p", "kps-prometheus-node-exporter
              "monitoring"}
 
 
+# kube-state-metrics' alerts: its own target labels beside the subject's
+KSM_OWN = {"container": "kube-state-metrics", "endpoint": "http",
+           "instance": "10.42.9.105:8080", "job": "kube-state-metrics", "namespace": "shop",
+           "pod": "kps-kube-state-metrics-7c8b8bf58c-74z8v",
+           "service": "kps-kube-state-metrics", "severity": "warning"}
+
+
+def ksm(**subject):
+    return dict(KSM_OWN, **subject)
+
+
+def kubelet_on(alertname, pod, node):
+    return dict(kubelet(pod), alertname=alertname, node=node, container=pod.split("-")[0])
+
+
+def app(alertname, service):
+    return dict(APP, alertname=alertname, job=service, service=service)
+
+
+def at(s):
+    return "2026-12-07T11:" + s
+
+
+SHOP = ("services:\n  frontend:\n    calls: [checkout, catalog]\n"
+        "  checkout:\n    calls: [cart, payments]\n  cart:\n    uses: [redis]\n"
+        "  payments:\n  catalog:\n  redis:\n    kind: cache\n")
+RANKED = {
+    "cart": [  # a bad rollout: the new pods crash-loop
+        record(at("00:30Z"), [(ksm(alertname="KubeDeploymentRolloutStuck", deployment="cart"),
+                               at("00:00Z"))]),
+        record(at("00:45Z"), [(ksm(alertname="KubePodCrashLooping", pod=p, container="cart",
+                                   reason="CrashLoopBackOff"), at("00:1%dZ" % i))
+                              for i, p in enumerate(["cart-5f6d7c8b9-k2m4p",
+                                                     "cart-5f6d7c8b9-x8z1q"])]),
+        record(at("01:10Z"), [(app("CheckoutErrorRateHigh", "checkout"), at("00:40Z"))]),
+        record(at("01:20Z"), [(app("FrontendLatencyHigh", "frontend"), at("00:50Z")),
+                              (app("FrontendErrorBudgetBurn", "frontend"), at("00:55Z"))]),
+        record(at("01:30Z"), [(kubelet_on("CPUThrottlingHigh", "catalog-6b8c9d7f5-q1w2e",
+                                          "worker-3"), at("00:20Z"))]),
+    ],
+    "worker-2": [  # a full disk: the node's new containers cannot start
+        record(at("00:30Z"), [(dict(NODE, alertname="NodeFilesystemAlmostOutOfSpace",
+                                    instance="10.0.0.32:9100", node="worker-2"),
+                               at("00:00Z"))]),
+        record(at("00:40Z"), [(kubelet_on("KubeContainerWaiting", p, "worker-2"),
+                               at("00:1%dZ" % (5 + i)))
+                              for i, p in enumerate(["payments-7f8d9c6b5-a1b2c",
+                                                     "cart-5f6d7c8b9-k2m4p"])]),
+        record(at("01:10Z"), [(app("CheckoutErrorRateHigh", "checkout"), at("00:40Z"))]),
+        record(at("01:20Z"), [(app("FrontendLatencyHigh", "frontend"), at("00:50Z"))]),
+    ],
+}
+
+
 def replay(rules, archive):
     p = subprocess.run([BIN, "replay", "--rules", rules, "--input", archive, "--format",
                         "json"], capture_output=True, text=True, timeout=60)
@@ -117,6 +177,20 @@ def main():
                 {c["entity"]["name"] for i in rep["incidents"] for c in i["root_causes"]}
         check(EXPORTERS & named, "without exporters no exporter was named: "
               "the test cannot tell the rule from its absence")
+
+        # standard alerts, ranked: the cause first
+        shutil.copy(os.path.join(SRC, "rules/correlation.yaml"), rules)
+        with open(os.path.join(rules, "services.yaml"), "w") as f:
+            f.write(SHOP)
+        for want, records in RANKED.items():
+            with open(archive, "w") as f:
+                for r in records:
+                    f.write(json.dumps(r) + "\n")
+            incs = replay(rules, archive)["incidents"]
+            causes = [c["entity"]["name"] for c in incs[0]["root_causes"]] if incs else []
+            check(len(incs) == 1 and causes[:1] == [want],
+                  f"{want}: {len(incs)} incidents, causes {causes[:3]}")
+            check(not EXPORTERS & set(causes), f"{want}: an exporter among {causes}")
     finally:
         shutil.rmtree(tmp)
     if failures:
