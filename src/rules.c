@@ -39,6 +39,17 @@ static const char default_yaml[] =
     "  - match: {alertname: \"(?i)trace.*\"}\n"
     "    kind: symptom\n"
     "    weight: 0.2\n"
+    /* a measure that went down: what is left (free, idle, available
+     * memory, disk space) ran short, a cause; anything else that dropped
+     * (CPU, usage, bytes, ops, wait time: less work arrives) is a
+     * consequence. A name with no measure in it (NodeMemoryLow) keeps its
+     * resource's class */
+    "  - match: {alertname: \"(?i).*(free|idle|remain|left|headroom|(disk|fs|filesystem|storage|volume|swap)[a-z_.-]*space|avail[a-z_.-]*(mem|disk|bytes|space|inode|conn)|(mem|disk|fs|filesystem|storage|inode|fd|conn|pool)[a-z_.-]*avail).*low\"}\n"
+    "    kind: cause\n"
+    "    weight: 1.0\n"
+    "  - match: {alertname: \"(?i).*(usage|used|util|rate|reads|writes|receive|transmit|packets|threads|seconds|requests|traffic|throughput|bytes|qps|rps|cpu|pct|percent|ratio|total|ticks|ops|rss|cache|anon|count|time|norm|fault|load).*low\"}\n"
+    "    kind: symptom\n"
+    "    weight: 0.4\n"
     /* transport and device errors (NodeNetworkReceiveErrs, TCP
      * retransmits, disk and volume errors) and a device's own latency
      * (etcd's fsync and commit durations) are the entity's own: before
@@ -55,11 +66,6 @@ static const char default_yaml[] =
     "  - match: {alertname: \".*(Slow|slow|SLOW).*|(.*[^A-Z])?SLO([^A-Za-z].*|[A-Z][a-z].*)?|(.*[^A-Z])?Slo([^a-z].*)?|(.*[^A-Za-z])?slo([^a-z].*)?\"}\n"
     "    kind: symptom\n"
     "    weight: 0.4\n"
-    /* usage that dropped (less work arrives) is a consequence; any other
-     * "...Low" (disk space, free memory) keeps its resource's class below */
-    "  - match: {alertname: \"(?i).*(usage|used|util|rate|reads|writes|receive|transmit|packets|threads|seconds|requests|traffic|throughput|bytes|qps|rps).*low\"}\n"
-    "    kind: symptom\n"
-    "    weight: 0.4\n"
     /* the workload's own state: crashed, killed, not ready, not rolled
      * out, not scheduled (KubePodCrashLooping, KubeContainerWaiting,
      * KubeDeploymentRolloutStuck, KubeNodeUnreachable, KubeJobFailed);
@@ -68,7 +74,7 @@ static const char default_yaml[] =
     "    kind: cause\n"
     "    weight: 1.5\n"
     /* resources and their limits: use, saturation, exhaustion, quotas */
-    "  - match: {alertname: \"(?i).*(cpu|memory|mem|disk|fs|thread|saturat|throttl|network|packet|swap|inode|fd|load|filesystem|space|full|fill|outof|exhaust|limit|capacity|quota|overcommit|conntrack|descriptor|heap|gc|jvm|toomany|maxedout|iowait|connection).*\"}\n"
+    "  - match: {alertname: \"(?i).*(cpu|memory|mem|disk|fs|thread|saturat|throttl|network|packet|swap|inode|fd|load|filesystem|full|fill|outof|exhaust|limit|capacity|quota|overcommit|conntrack|descriptor|heap|gc|jvm|toomany|maxedout|iowait|connection).*\"}\n"
     "    kind: cause\n"
     "    weight: 1.0\n"
     /* I/O as a word, case-sensitive: SystemIoRSHigh, DiskIOBusy, not

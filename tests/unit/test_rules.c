@@ -68,16 +68,17 @@ static void test_defaults(void **state)
     assert_int_equal(r->resolve_quiet_ms, 300000);
     assert_int_equal(r->flap_count, 4);
     assert_int_equal(r->flap_within_ms, 1800000);
-    assert_int_equal(r->nkinds, 10);
+    assert_int_equal(r->nkinds, 11);
     assert_int_equal(r->kinds[0].kind, RULES_KIND_NONE);     /* Watchdog */
     assert_true(r->kinds[0].weight == 0);
     assert_int_equal(r->kinds[1].kind, RULES_KIND_SYMPTOM);   /* trace.* */
-    assert_int_equal(r->kinds[2].kind, RULES_KIND_CAUSE);    /* NIC, disk errors */
-    assert_true(r->kinds[3].weight > 0.39 && r->kinds[3].weight < 0.41);
-    assert_int_equal(r->kinds[4].kind, RULES_KIND_SYMPTOM);  /* slow, SLO */
-    assert_int_equal(r->kinds[5].kind, RULES_KIND_SYMPTOM);  /* usage ... low */
-    assert_int_equal(r->kinds[6].kind, RULES_KIND_CAUSE);    /* own state */
-    assert_int_equal(r->kinds[9].kind, RULES_KIND_NONE);     /* log */
+    assert_int_equal(r->kinds[2].kind, RULES_KIND_CAUSE);    /* free ... low */
+    assert_int_equal(r->kinds[3].kind, RULES_KIND_SYMPTOM);  /* usage ... low */
+    assert_int_equal(r->kinds[4].kind, RULES_KIND_CAUSE);    /* NIC, disk errors */
+    assert_true(r->kinds[5].weight > 0.39 && r->kinds[5].weight < 0.41);
+    assert_int_equal(r->kinds[6].kind, RULES_KIND_SYMPTOM);  /* slow, SLO */
+    assert_int_equal(r->kinds[7].kind, RULES_KIND_CAUSE);    /* own state */
+    assert_int_equal(r->kinds[10].kind, RULES_KIND_NONE);    /* log */
     assert_string_equal(r->default_namespace, "");
     assert_int_equal(r->history.window_ms, 24 * 3600000LL);
     assert_int_equal(r->history.min_incidents, 2);
@@ -142,7 +143,7 @@ static void test_overrides(void **state)
     assert_string_equal(r->default_namespace, "shop");
     rules_free(r);
     r = load_ok("");
-    assert_int_equal(r->nkinds, 10);
+    assert_int_equal(r->nkinds, 11);
     rules_free(r);
 }
 
@@ -191,6 +192,24 @@ static void test_classify_standard_alerts(void **state)
         {"BlackboxProbeFailed", S, 0.4}, {"HTTPRequestsFailed", S, 0.4},
         {"KafkaConsumerLagHigh", S, 0.4}, {"RabbitmqQueueBacklog", S, 0.4},
         {"TraceLatencyHigh", S, 0.2},
+        /* a measure that went down (metricbeat, node-exporter, cAdvisor
+         * names): what is left ran short, a cause; work that dropped, a
+         * consequence. Before, available memory's drop was a symptom
+         * ("bytes ... low") and CPU's or RSS's a cause */
+        {"NodeMemoryMemAvailableBytesLow", C, 1.0},
+        {"node_filesystem_avail_bytes_low", C, 1.0},
+        {"SystemMemoryActualFreeLow", C, 1.0}, {"SystemCpuIdlePctLow", C, 1.0},
+        {"ConnectionPoolAvailableLow", C, 1.0},
+        {"DockerCpuTotalPctLow", S, 0.4}, {"DockerCpuCore7TicksLow", S, 0.4},
+        {"DockerMemoryStatsRssLow", S, 0.4}, {"DockerMemoryStatsPgmajfaultLow", S, 0.4},
+        {"DockerDiskioReadWaitTimeLow", S, 0.4}, {"DockerDiskioWriteOpsLow", S, 0.4},
+        {"SystemLoadNorm5Low", S, 0.4}, {"ContainerCpuLow", S, 0.4},
+        {"ContainerMemoryWorkingSetBytesLow", S, 0.4},
+        {"DockerCpuTotalPctHigh", C, 1.0}, {"DockerMemoryStatsRssHigh", C, 1.0},
+        {"DockerDiskioReadWaitTimeHigh", C, 1.0}, {"SystemCpuIowaitPctHigh", C, 1.0},
+        /* no measure in the name: the resource ran short */
+        {"NodeMemoryLow", C, 1.0}, {"DiskSpaceLow", C, 1.0},
+        {"AvailableReplicasLow", N, 1.0},
     };
     struct intern *p = NULL;
     struct rules *r = NULL;
@@ -690,7 +709,7 @@ static void test_load_dir(void **state)
 
     assert_non_null(mkdtemp(dir));
     assert_int_equal(rules_load_dir(dir, &r, &t, &err), 0);   /* empty dir */
-    assert_int_equal(r->nkinds, 10);
+    assert_int_equal(r->nkinds, 11);
     assert_int_equal(topology_count(t), 0);
     rules_free(r);
     topology_free(t);
