@@ -22,6 +22,7 @@ import argparse, json, os, subprocess, sys, tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "rca-sim"))
 import timeline
+from rca_common import Score, largest, pods_to_service, rules_dir
 
 def shifted(rec, off):
     rec = json.loads(json.dumps(rec))
@@ -53,20 +54,9 @@ def main():
     a = ap.parse_args()
     labels = json.load(open(os.path.join(a.dataset, "labels.json")))
     cids = sorted(labels)[: a.limit or None]
-    pods_to_service = {}
-    for cid in cids:
-        for line in open(os.path.join(a.dataset, "cases", cid + ".jsonl")):
-            for al in json.loads(line)["payload"]["alerts"]:
-                l = al["labels"]
-                if "pod" in l and "service" in l: pods_to_service[l["pod"]] = l["service"]
+    score = Score(pods_to_service(a.dataset, cids))
     with tempfile.TemporaryDirectory() as tmp:
-        rules = os.path.join(tmp, "rules"); os.mkdir(rules)
-        if a.rules:
-            for f in os.listdir(a.rules):
-                if f.endswith(".yaml") and f != "services.yaml":
-                    open(os.path.join(rules, f), "w").write(open(os.path.join(a.rules, f)).read())
-        open(os.path.join(rules, "services.yaml"), "w").write(
-            open(os.path.join(a.dataset, "services.yaml")).read())
+        rules = rules_dir(tmp, a.rules, a.dataset)
         archive = a.keep or os.path.join(tmp, "archive.jsonl")
         with open(archive, "w") as f:
             spans = build_archive(a.dataset, cids, int(a.gap * 1000), f)
@@ -77,34 +67,22 @@ def main():
             sys.exit("replay failed (exit %d)" % p.returncode)
         rep = json.loads(p.stdout)
     incs = [(timeline.ms(i["opened_at"]), i) for i in rep.get("incidents", [])]
-    hits_exact = [0] * 5; hits_svc = [0] * 5; n = 0; missing = 0
+    missing = 0
     for k, cid in enumerate(cids):
         lo = spans[cid][1]
         hi = spans[cids[k + 1]][1] if k + 1 < len(cids) else float("inf")
         mine = [i for t, i in incs if lo - 600_000 <= t < hi]
-        n += 1
         if not mine:
-            missing += 1; continue
-        inc = max(mine, key=lambda i: i.get("alert_count", len(i.get("fingerprints", []))))
+            score.n += 1; missing += 1; continue
+        inc = largest(mine)
         ranking = [rc["entity"]["name"] for rc in inc.get("root_causes", [])]
-        truth = labels[cid]["entity"]; tsvc = labels[cid]["service"] or truth
-        svc_rank = []
-        for r in ranking:
-            s = pods_to_service.get(r, r)
-            if s not in svc_rank: svc_rank.append(s)
-        for j in range(5):
-            hits_exact[j] += truth in ranking[: j + 1]
-            hits_svc[j] += tsvc in svc_rank[: j + 1]
+        rank, _ = score.add(ranking, labels[cid])
         if a.verbose:
-            print(cid, truth, "OK" if ranking[:1] == [truth] else
-                  "rank=%s" % (ranking.index(truth) + 1 if truth in ranking else "-"), ranking[:3],
-                  [e for rc in inc.get("root_causes", [])[:1] for e in rc.get("evidence", [])
-                   if "background" in e][:1])
-    ac = lambda h, j: h[j - 1] / n
-    avg5 = lambda h: sum(h) / (5 * n)
-    print(f"cases {n} incidents {len(incs)} cases without an incident {missing}")
-    print(f"exact   AC@1 {ac(hits_exact,1):.2f} AC@3 {ac(hits_exact,3):.2f} Avg@5 {avg5(hits_exact):.2f}")
-    print(f"service AC@1 {ac(hits_svc,1):.2f} AC@3 {ac(hits_svc,3):.2f} Avg@5 {avg5(hits_svc):.2f}")
+            print(cid, labels[cid]["entity"], "OK" if rank == 1 else "rank=%s" % (rank or "-"),
+                  ranking[:3], [e for rc in inc.get("root_causes", [])[:1]
+                                for e in rc.get("evidence", []) if "background" in e][:1])
+    print(f"cases {score.n} incidents {len(incs)} cases without an incident {missing}")
+    score.report()
 
 if __name__ == "__main__":
     main()
