@@ -2325,3 +2325,195 @@ void correlate_changes_clear(struct correlate *c)
         vec_free(&c->changes);
     }
 }
+
+/* ---- test-only invariant check ------------------------------------------ */
+
+#ifdef QUENCH_UNITTESTS
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            return qerr_set(err, NULL, 0, 0, __VA_ARGS__);                    \
+    } while (0)
+
+static int list_has(const struct correlate *c, const struct u64map *m,
+                    uint64_t key, uint32_t s)
+{
+    const struct u32vec *l = index_get(c, m, key);
+    return l != NULL && vec_has(l, s);
+}
+
+/* Every entry of index M names an open incident of the key's scope that
+ * holds the key's entity, service pod or group; lists are non-empty,
+ * without repeats, each used by one key; the dense arrays agree. */
+static int check_index(const struct correlate *c, const struct u64map *m,
+                       const char *name, uint8_t *owner, struct qerr *err)
+{
+    int half = dense_half(c, m);
+
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->vals[i] == 0)
+            continue;
+        uint64_t key = m->keys[i];
+        uint32_t l = m->vals[i] - 1, scope = (uint32_t)(key >> 32), id = (uint32_t)key;
+        const struct u32vec *v;
+        CHECK(l < c->nlists && !owner[l], "%s: list %u bad or shared", name, l);
+        owner[l] = 1;
+        v = &c->lists[l];
+        CHECK(v->n > 0, "%s: empty list under a key", name);
+        for (uint32_t k = 0; k < v->n; k++) {
+            uint32_t s = v->v[k], found = 0;
+            const struct incident *inc;
+            CHECK(s < c->nincs && c->incs[s].used, "%s: slot %u not used", name, s);
+            inc = &c->incs[s];
+            CHECK(inc->state == CORRELATE_OPEN, "%s: slot %u not open", name, s);
+            CHECK(inc->scope == scope, "%s: slot %u under another scope", name, s);
+            for (uint32_t j = k + 1; j < v->n; j++)
+                CHECK(v->v[j] != s, "%s: slot %u twice", name, s);
+            if (m == &c->gmap)
+                found = id == ANY_GROUP ? inc->in_scope_list : vec_has(&inc->groups, id);
+            for (uint32_t j = 0; m != &c->gmap && j < inc->entities.n && !found; j++)
+                found = m == &c->emap
+                            ? inc->entities.v[j] == id
+                            : topology_pod_service(c->t, inc->entities.v[j]) == (int32_t)id;
+            CHECK(found, "%s: slot %u does not hold key %u", name, s, id);
+        }
+        if (half >= 0 && scope < c->dense_cap && !c->dense[scope].off) {
+            const struct dense *d = &c->dense[scope];
+            uint32_t e = v->n == 1 && v->v[0] < DENSE_ONE ? DENSE_ONE | v->v[0] : l + 1;
+            CHECK(id < d->n && d->v[(size_t)id * 2 + (size_t)half] == e,
+                  "%s: dense entry of %u disagrees", name, id);
+        }
+    }
+    return 0;
+}
+
+/* The dense arrays say no more than the maps: an entry, and a bit, only
+ * where a key is. */
+static int check_dense(const struct correlate *c, struct qerr *err)
+{
+    for (uint32_t sc = 0; sc < c->dense_cap; sc++) {
+        const struct dense *d = &c->dense[sc];
+        for (uint32_t id = 0; !d->off && id < d->n; id++) {
+            uint32_t e0 = d->v[(size_t)id * 2], e1 = d->v[(size_t)id * 2 + 1];
+            int bit = d->any[id / 64] >> (id % 64) & 1;
+            CHECK(bit == ((e0 | e1) != 0), "dense: bit of %u wrong", id);
+            CHECK(!e0 || map_get(&c->emap, ekey(sc, id)) >= 0, "dense: stale emap %u", id);
+            CHECK(!e1 || map_get(&c->pmap, ekey(sc, id)) >= 0, "dense: stale pmap %u", id);
+        }
+    }
+    return 0;
+}
+
+static int check_incident(const struct correlate *c, uint32_t s, struct qerr *err)
+{
+    const struct incident *inc = &c->incs[s];
+    uint32_t firing = 0;
+
+    CHECK(map_get(&c->idmap, inc->idhash) == (int64_t)s, "incident %u: idmap", s);
+    if (inc->state == CORRELATE_MERGED) {
+        CHECK(inc->members.n == 0 && inc->nfiring == 0 && inc->merged_into < c->nincs,
+              "incident %u: merged but holds members", s);
+        return 0;
+    }
+    CHECK(inc->members.n > 0, "incident %u: no members", s);
+    for (uint32_t i = 0; i < inc->members.n; i++) {
+        uint32_t m = inc->members.v[i];
+        const struct member *mb = &c->members[m];
+        CHECK(m < c->nmembers && mb->incident == s && mb->pos == i,
+              "incident %u: member %u points elsewhere", s, m);
+        firing += mb->a.status == ALERT_FIRING;
+        if (mb->entity >= 0)
+            CHECK(vec_has(&inc->entities, (uint32_t)mb->entity),
+                  "incident %u: entity of member %u not listed", s, m);
+        if (inc->state == CORRELATE_OPEN && mb->entity >= 0 && !mb->weak)
+            CHECK(indexed(c, s, (uint32_t)mb->entity),
+                  "incident %u: entity of member %u not indexed", s, m);
+    }
+    if (inc->state == CORRELATE_CLOSED) {
+        CHECK(inc->nfiring == 0 && inc->closed_at != CORRELATE_NO_TIME,
+              "incident %u: closed but firing", s);
+        return 0;
+    }
+    CHECK(inc->nfiring == firing, "incident %u: nfiring %u, %u firing", s,
+          inc->nfiring, firing);
+    CHECK(inc->in_scope_list && list_has(c, &c->gmap, ekey(inc->scope, ANY_GROUP), s),
+          "incident %u: not in its scope's list", s);
+    for (uint32_t i = 0; i < inc->groups.n; i++)
+        CHECK(list_has(c, &c->gmap, ekey(inc->scope, inc->groups.v[i]), s),
+              "incident %u: group %u not indexed", s, inc->groups.v[i]);
+    for (uint32_t i = 0; i < inc->entities.n; i++) {
+        uint32_t e = inc->entities.v[i];
+        int32_t svc = topology_pod_service(c->t, e);
+        if (indexed(c, s, e) && svc >= 0)
+            CHECK(list_has(c, &c->pmap, ekey(inc->scope, (uint32_t)svc), s),
+                  "incident %u: pod %u's service not indexed", s, e);
+    }
+    if (inc->nfiring == 0) {
+        int due = 0;
+        for (size_t i = 0; i < c->nheap && !due; i++)
+            due = c->heap[i].slot == s &&
+                  c->heap[i].at == inc->last_resolved + c->r->resolve_quiet_ms;
+        CHECK(due, "incident %u: resolved but no close deadline", s);
+    }
+    return 0;
+}
+
+int correlate_check(const struct correlate *c, struct qerr *err)
+{
+    uint32_t live = 0, used = 0;
+    uint8_t *owner;
+    int rc = 0;
+
+    CHECK(c->stamp_cap >= c->nincs, "stamp array short");
+    for (uint32_t m = 0; m < c->nmembers; m++) {
+        const struct member *mb = &c->members[m];
+        int64_t f;
+        if (mb->incident == NONE)
+            continue;
+        live++;
+        CHECK(mb->incident < c->nincs && c->incs[mb->incident].used &&
+                  c->incs[mb->incident].state != CORRELATE_MERGED,
+              "member %u: in no live incident", m);
+        f = map_get(&c->fpmap, mb->a.fingerprint);
+        CHECK(f >= 0 && c->members[f].incident != NONE &&
+                  c->members[f].a.fingerprint == mb->a.fingerprint &&
+                  c->members[f].a.starts_at >= mb->a.starts_at,
+              "member %u: fpmap does not lead to its newest", m);
+    }
+    CHECK(live == c->members_live, "members_live %u, %u live", c->members_live, live);
+    for (size_t i = 0; i < c->fpmap.cap; i++)
+        if (c->fpmap.vals[i] != 0) {
+            uint32_t m = c->fpmap.vals[i] - 1;
+            CHECK(m < c->nmembers && c->members[m].incident != NONE &&
+                      c->members[m].a.fingerprint == c->fpmap.keys[i],
+                  "fpmap: entry leads to a free or other member");
+        }
+    for (uint32_t i = 0; i < c->free_members.n; i++)
+        CHECK(c->free_members.v[i] < c->nmembers &&
+                  c->members[c->free_members.v[i]].incident == NONE,
+              "free member %u in use", c->free_members.v[i]);
+    for (uint32_t i = 0; i < c->free_incs.n; i++)
+        CHECK(c->free_incs.v[i] < c->nincs && !c->incs[c->free_incs.v[i]].used,
+              "free incident %u in use", c->free_incs.v[i]);
+    for (uint32_t s = 0; s < c->nincs; s++) {
+        if (!c->incs[s].used)
+            continue;
+        used++;
+        if (check_incident(c, s, err) < 0)
+            return -1;
+    }
+    CHECK(c->idmap.n == used, "idmap holds %zu ids, %u incidents", c->idmap.n, used);
+    owner = calloc(c->nlists ? c->nlists : 1, 1);
+    CHECK(owner != NULL, "out of memory");
+    if (check_index(c, &c->emap, "emap", owner, err) < 0 ||
+        check_index(c, &c->pmap, "pmap", owner, err) < 0 ||
+        check_index(c, &c->gmap, "gmap", owner, err) < 0 || check_dense(c, err) < 0)
+        rc = -1;
+    for (uint32_t i = 0; rc == 0 && i < c->free_lists.n; i++)
+        if (c->free_lists.v[i] >= c->nlists || owner[c->free_lists.v[i]] ||
+            c->lists[c->free_lists.v[i]].n != 0)
+            rc = qerr_set(err, NULL, 0, 0, "free list %u in use", c->free_lists.v[i]);
+    free(owner);
+    return rc;
+}
+#endif

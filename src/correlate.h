@@ -184,4 +184,12 @@ const uint32_t *correlate_changes(const struct correlate *c, size_t *n,
                                   int *lost);
 void correlate_changes_clear(struct correlate *c);
 
+#ifdef QUENCH_UNITTESTS
+/* Test builds only: 0 if C's indexes agree with its incidents and alerts
+ * (emap, pmap, gmap and their dense arrays, fpmap, idmap, positions,
+ * nfiring, close deadlines), else -1 with ERR naming the first thing
+ * wrong. Cost is linear in everything C holds. */
+int correlate_check(const struct correlate *c, struct qerr *err);
+#endif
+
 #endif
