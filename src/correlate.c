@@ -20,12 +20,21 @@
  *   only if the incident is still open, has no firing alert, and the entry's
  *   deadline is still last_resolved + resolve_quiet.
  *
+ * Out of memory: every call that changes C and can fail does all its
+ * allocations first - it counts what it will add (struct plan) and makes
+ * room for it: capacity in tables, arrays and lists, records, copies -
+ * and only then changes anything, so a failure leaves C as it was (see
+ * the "reserve first" lines). What may remain is invisible: capacity,
+ * strings in the pool, scope tuples and group keys registered, entities
+ * T learnt. After the line, calls that would allocate are RESERVED.
+ *
  * Determinism: nothing iterates a hash table to produce output; candidate
  * incidents are ordered by (opened_at, id) and ids are content hashes, so
  * the same input gives the same incidents, ids and order. The hashing of
  * pointers (interned strings) is used for look-up only. */
 #include "correlate.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +45,16 @@
 /* gmap key under which every open incident of a scope is listed, for
  * alerts the graph cannot relate to anything (see find_candidates). */
 #define ANY_GROUP (UINT32_MAX - 1)
+/* Capacity a new index list starts with (its buffer is made ahead). */
+#define LIST_CAP0 4
+
+/* A call whose room was reserved before the first change: it cannot fail. */
+#define RESERVED(call)                                                        \
+    do {                                                                      \
+        int reserved_rc_ = (call);                                            \
+        assert(reserved_rc_ == 0);                                            \
+        (void)reserved_rc_;                                                   \
+    } while (0)
 
 /* ---- small containers --------------------------------------------------- */
 
@@ -55,6 +74,23 @@ static int vec_push(struct u32vec *a, uint32_t x)
         a->cap = cap;
     }
     a->v[a->n++] = x;
+    return 0;
+}
+
+/* Room for EXTRA more elements: that many vec_push cannot fail then. */
+static int vec_reserve(struct u32vec *a, uint32_t extra)
+{
+    uint32_t cap = a->cap ? a->cap : 4, *v;
+
+    if (a->n + extra <= a->cap)
+        return 0;
+    while (cap < a->n + extra)
+        cap *= 2;
+    v = realloc(a->v, cap * sizeof *v);
+    if (v == NULL)
+        return -1;
+    a->v = v;
+    a->cap = cap;
     return 0;
 }
 
@@ -112,9 +148,9 @@ static int64_t map_get(const struct u64map *m, uint64_t key)
     }
 }
 
-static int map_grow(struct u64map *m)
+/* Rehash M into CAP slots (a power of two that holds its keys). */
+static int map_rehash(struct u64map *m, size_t cap)
 {
-    size_t cap = m->cap ? m->cap * 2 : 64;
     uint64_t *keys = malloc(cap * sizeof *keys);
     uint32_t *vals = calloc(cap, sizeof *vals);
 
@@ -140,12 +176,22 @@ static int map_grow(struct u64map *m)
     return 0;
 }
 
+/* Room for EXTRA more keys: that many map_put cannot fail then. */
+static int map_reserve(struct u64map *m, size_t extra)
+{
+    size_t cap = m->cap ? m->cap : 64;
+
+    while ((m->n + extra) * 4 > cap * 3)
+        cap *= 2;
+    return cap == m->cap ? 0 : map_rehash(m, cap);
+}
+
 /* Insert or overwrite. 0 or -1 OOM. */
 static int map_put(struct u64map *m, uint64_t key, uint32_t val)
 {
     size_t i;
 
-    if ((m->n + 1) * 4 > m->cap * 3 && map_grow(m) < 0)
+    if (map_reserve(m, 1) < 0)
         return -1;
     for (i = mix64(key) & (m->cap - 1); m->vals[i] != 0;
          i = (i + 1) & (m->cap - 1))
@@ -263,6 +309,9 @@ struct correlate {
     struct u32vec *lists;
     uint32_t nlists, lists_cap;
     struct u32vec free_lists;
+    uint32_t **spare;              /* buffers of LIST_CAP0 for new lists,
+                                    * made ahead (lists_reserve) */
+    uint32_t nspare, spare_cap;
     struct u64map emap, gmap;
     struct u64map pmap;            /* (scope, service) -> incidents holding a
                                     * pod of it: a pod sits where its
@@ -420,12 +469,14 @@ static int64_t scope_id(struct correlate *c, const char *const *v)
     }
     if (ns > 0)
         memcpy(&c->scopes[(size_t)c->nscopes * ns], v, ns * sizeof *v);
+    /* reserve first: a tuple known but not listed as wild would not be
+     * found through a node */
+    if (tuple_lacks_value(v, ns) && vec_reserve(&c->wild, 1) < 0)
+        return -1;
     if (map_put(&c->scopemap, h, c->nscopes) < 0)
         return -1;
-    /* on OOM the tuple is known but not listed as wild: it is then only
-     * not found through a node, nothing worse */
     if (tuple_lacks_value(v, ns))
-        (void)vec_push(&c->wild, c->nscopes);
+        RESERVED(vec_push(&c->wild, c->nscopes));
     return c->nscopes++;
 }
 
@@ -639,6 +690,20 @@ static uint32_t index_slots(const struct correlate *c, const struct u64map *m,
     return c->lists[l].n;
 }
 
+/* Whether KEY's list in M holds S; through the dense array where there
+ * is one (find_candidates has just read those entries), else the map. */
+static int index_holds(const struct correlate *c, const struct u64map *m,
+                       uint64_t key, uint32_t s)
+{
+    const uint32_t *v;
+    uint32_t one, n = index_slots(c, m, key, &one, &v);
+
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i] == s)
+            return 1;
+    return 0;
+}
+
 /* ---- index lists -------------------------------------------------------- */
 
 static const struct u32vec *index_get(const struct correlate *c,
@@ -648,39 +713,72 @@ static const struct u32vec *index_get(const struct correlate *c,
     return l < 0 ? NULL : &c->lists[l];
 }
 
+/* Room for K new index lists: entries in lists[] and their buffers.
+ * 0 or -1 OOM. */
+static int lists_reserve(struct correlate *c, uint32_t k)
+{
+    uint32_t fresh = k > c->free_lists.n ? k - c->free_lists.n : 0;
+
+    if (c->nlists + fresh > c->lists_cap) {
+        uint32_t cap = c->lists_cap ? c->lists_cap : 64;
+        struct u32vec *ls;
+        while (cap < c->nlists + fresh)
+            cap *= 2;
+        ls = realloc(c->lists, cap * sizeof *ls);
+        if (ls == NULL)
+            return -1;
+        c->lists = ls;
+        c->lists_cap = cap;
+    }
+    if (k > c->spare_cap) {
+        uint32_t cap = c->spare_cap ? c->spare_cap : 16;
+        uint32_t **sp;
+        while (cap < k)
+            cap *= 2;
+        sp = realloc(c->spare, cap * sizeof *sp);
+        if (sp == NULL)
+            return -1;
+        c->spare = sp;
+        c->spare_cap = cap;
+    }
+    while (c->nspare < k) {
+        uint32_t *b = malloc(LIST_CAP0 * sizeof *b);
+        if (b == NULL)
+            return -1;
+        c->spare[c->nspare++] = b;
+    }
+    return 0;
+}
+
+/* Plans count generously (a key per member of a big restored incident),
+ * so after one the spare buffers beyond a few are given back. */
+static void spare_trim(struct correlate *c)
+{
+    while (c->nspare > 64)
+        free(c->spare[--c->nspare]);
+}
+
+/* Add SLOT to KEY's list in M. 0, or -1 OOM with nothing changed; never
+ * fails for a key counted in a plan that plan_reserve made room for. */
 static int index_add(struct correlate *c, struct u64map *m, uint64_t key,
                      uint32_t slot)
 {
     int64_t l = map_get(m, key);
 
     if (l < 0) {
-        if (dense_reserve(c, key) < 0)
+        /* a no-op after plan_reserve */
+        if (dense_reserve(c, key) < 0 || lists_reserve(c, 1) < 0 ||
+            map_reserve(m, 1) < 0)
             return -1;
-        if (c->free_lists.n > 0) {
-            l = c->free_lists.v[--c->free_lists.n];
-        } else {
-            if (c->nlists == c->lists_cap) {
-                uint32_t cap = c->lists_cap ? c->lists_cap * 2 : 64;
-                struct u32vec *ls = realloc(c->lists, cap * sizeof *ls);
-                if (ls == NULL)
-                    return -1;
-                c->lists = ls;
-                c->lists_cap = cap;
-            }
-            l = c->nlists;
-            c->lists[c->nlists++] = (struct u32vec){ NULL, 0, 0 };
-        }
-        if (map_put(m, key, (uint32_t)l) < 0) {
-            vec_push(&c->free_lists, (uint32_t)l);
-            return -1;
-        }
+        l = c->free_lists.n > 0 ? c->free_lists.v[--c->free_lists.n]
+                                : c->nlists++;
+        c->lists[l] = (struct u32vec){ c->spare[--c->nspare], 0, LIST_CAP0 };
+        RESERVED(map_put(m, key, (uint32_t)l));
     }
     if (vec_has(&c->lists[l], slot))
         return 0;
-    if (vec_push(&c->lists[l], slot) < 0) {
-        dense_sync(c, m, key, l);    /* a new list may stay empty */
-        return -1;
-    }
+    if (vec_push(&c->lists[l], slot) < 0)
+        return -1;                     /* an existing list: unchanged */
     dense_sync(c, m, key, l);
     return 0;
 }
@@ -695,7 +793,12 @@ static void index_remove(struct correlate *c, struct u64map *m, uint64_t key,
     vec_remove(&c->lists[l], slot);
     dense_sync(c, m, key, l);
     if (c->lists[l].n == 0) {
-        vec_free(&c->lists[l]);
+        /* A buffer of the starting size serves the next new list. */
+        if (c->lists[l].cap == LIST_CAP0 && c->nspare < c->spare_cap)
+            c->spare[c->nspare++] = c->lists[l].v;
+        else
+            free(c->lists[l].v);
+        c->lists[l] = (struct u32vec){ NULL, 0, 0 };
         map_del(m, key);
         /* Free-list growth can fail only on OOM; the list then leaks
          * until correlate_free, which is harmless. */
@@ -727,18 +830,30 @@ static void unindex(struct correlate *c, uint32_t slot)
 
 /* ---- deadlines ---------------------------------------------------------- */
 
+/* Room for K more deadlines. 0 or -1 OOM. */
+static int heap_reserve(struct correlate *c, size_t k)
+{
+    size_t cap = c->heap_cap ? c->heap_cap : 64;
+    struct deadline *h;
+
+    if (c->nheap + k <= c->heap_cap)
+        return 0;
+    while (cap < c->nheap + k)
+        cap *= 2;
+    h = realloc(c->heap, cap * sizeof *h);
+    if (h == NULL)
+        return -1;
+    c->heap = h;
+    c->heap_cap = cap;
+    return 0;
+}
+
 static int heap_push(struct correlate *c, int64_t at, uint32_t slot)
 {
     size_t i;
 
-    if (c->nheap == c->heap_cap) {
-        size_t cap = c->heap_cap ? c->heap_cap * 2 : 64;
-        struct deadline *h = realloc(c->heap, cap * sizeof *h);
-        if (h == NULL)
-            return -1;
-        c->heap = h;
-        c->heap_cap = cap;
-    }
+    if (heap_reserve(c, 1) < 0)
+        return -1;
     i = c->nheap++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
@@ -783,25 +898,34 @@ static int schedule_close(struct correlate *c, uint32_t slot)
     return heap_push(c, inc->last_resolved + c->r->resolve_quiet_ms, slot);
 }
 
-static size_t run_closes(struct correlate *c, int64_t now)
+/* Close the incidents due at NOW, counting them into *CLOSED. -1 when
+ * memory runs out before a close could be recorded (in the delta and the
+ * prune fifo): that incident and the later ones stay due. */
+static int run_closes(struct correlate *c, int64_t now, size_t *closed)
 {
-    size_t closed = 0;
-
+    *closed = 0;
     while (c->nheap > 0 && c->heap[0].at <= now) {
         struct deadline d = c->heap[0];
         struct incident *inc = inc_at(c, d.slot);
-        heap_pop(c);
         if (!inc->used || inc->state != CORRELATE_OPEN || inc->nfiring != 0 ||
-            inc->last_resolved + c->r->resolve_quiet_ms != d.at)
-            continue;                      /* stale entry */
+            inc->last_resolved + c->r->resolve_quiet_ms != d.at) {
+            heap_pop(c);                   /* stale entry */
+            continue;
+        }
+        /* reserve first: a close missing from the delta would never
+         * reach the engine, one missing from the fifo never be pruned */
+        if (vec_reserve(&c->closed_fifo, 1) < 0 ||
+            vec_reserve(&c->d_closed, 1) < 0)
+            return -1;
+        heap_pop(c);
         inc->state = CORRELATE_CLOSED;
         inc->closed_at = d.at;
         unindex(c, d.slot);
-        (void)vec_push(&c->closed_fifo, d.slot);
-        (void)vec_push(&c->d_closed, d.slot);
-        closed++;
+        RESERVED(vec_push(&c->closed_fifo, d.slot));
+        RESERVED(vec_push(&c->d_closed, d.slot));
+        (*closed)++;
     }
-    return closed;
+    return 0;
 }
 
 /* ---- lifetime ----------------------------------------------------------- */
@@ -870,6 +994,9 @@ void correlate_free(struct correlate *c)
     for (uint32_t i = 0; i < c->nlists; i++)
         vec_free(&c->lists[i]);
     free(c->lists);
+    for (uint32_t i = 0; i < c->nspare; i++)
+        free(c->spare[i]);
+    free(c->spare);
     vec_free(&c->free_lists);
     map_free(&c->emap);
     map_free(&c->pmap);
@@ -949,25 +1076,34 @@ static int copy_alert(struct correlate *c, struct alert *dst,
     return 0;
 }
 
-static int64_t new_member(struct correlate *c)
+/* Room for K member_take: 0, -1 OOM or -2 past QUENCH_MAX_ACTIVE_ALERTS.
+ * Moves c->members. */
+static int member_reserve(struct correlate *c, uint32_t k)
 {
-    uint32_t m;
+    uint32_t fresh = k > c->free_members.n ? k - c->free_members.n : 0;
+    uint32_t cap = c->members_cap ? c->members_cap : 256;
+    struct member *ms;
 
-    if (c->free_members.n > 0) {
-        m = c->free_members.v[--c->free_members.n];
-    } else {
-        if (c->nmembers >= QUENCH_MAX_ACTIVE_ALERTS)
-            return -1;
-        if (c->nmembers == c->members_cap) {
-            uint32_t cap = c->members_cap ? c->members_cap * 2 : 256;
-            struct member *ms = realloc(c->members, cap * sizeof *ms);
-            if (ms == NULL)
-                return -1;
-            c->members = ms;
-            c->members_cap = cap;
-        }
-        m = c->nmembers++;
-    }
+    if (c->nmembers + fresh > QUENCH_MAX_ACTIVE_ALERTS)
+        return -2;
+    if (c->nmembers + fresh <= c->members_cap)
+        return 0;
+    while (cap < c->nmembers + fresh)
+        cap *= 2;
+    ms = realloc(c->members, cap * sizeof *ms);
+    if (ms == NULL)
+        return -1;
+    c->members = ms;
+    c->members_cap = cap;
+    return 0;
+}
+
+/* A cleared member slot, from the room member_reserve made. */
+static uint32_t member_take(struct correlate *c)
+{
+    uint32_t m = c->free_members.n > 0 ? c->free_members.v[--c->free_members.n]
+                                        : c->nmembers++;
+
     memset(&c->members[m], 0, sizeof c->members[m]);
     c->members[m].incident = NONE;
     c->members_live++;
@@ -986,17 +1122,18 @@ static void free_member(struct correlate *c, uint32_t m)
     (void)vec_push(&c->free_members, m);
 }
 
-/* Record a refire of M at NOW; update its flapping mark. */
-static int note_refire(struct correlate *c, struct member *m, int64_t now)
+/* A flap ring (flap_count refire times), or NULL on OOM. */
+static int64_t *ring_new(const struct correlate *c)
+{
+    return malloc(c->r->flap_count * sizeof(int64_t));
+}
+
+/* Record a refire of M at NOW; update its flapping mark. M has a ring. */
+static void note_refire(struct correlate *c, struct member *m, int64_t now)
 {
     unsigned cap = c->r->flap_count;
 
     m->refires++;
-    if (m->ring == NULL) {
-        m->ring = malloc(cap * sizeof *m->ring);
-        if (m->ring == NULL)
-            return -1;
-    }
     m->ring[m->ring_pos] = now;
     m->ring_pos = (uint16_t)((m->ring_pos + 1) % cap);
     if (m->ring_n < cap)
@@ -1004,20 +1141,21 @@ static int note_refire(struct correlate *c, struct member *m, int64_t now)
     /* With a full ring the oldest entry is at ring_pos. */
     m->flapping = m->ring_n == cap &&
                   now - m->ring[m->ring_pos] <= c->r->flap_within_ms;
-    return 0;
 }
 
 /* ---- incidents ---------------------------------------------------------- */
 
-static int64_t new_incident(struct correlate *c)
+/* Room for one incident_take (the slot and its stamp): 0, -1 OOM or -2
+ * past QUENCH_MAX_INCIDENTS. Moves c->incs. */
+static int incident_reserve(struct correlate *c)
 {
     uint32_t s;
 
     if (c->free_incs.n > 0) {
-        s = c->free_incs.v[--c->free_incs.n];
+        s = c->free_incs.v[c->free_incs.n - 1];
     } else {
         if (c->nincs >= QUENCH_MAX_INCIDENTS)
-            return -1;
+            return -2;
         if (c->nincs == c->incs_cap) {
             uint32_t cap = c->incs_cap ? c->incs_cap * 2 : 64;
             struct incident *is = realloc(c->incs, cap * sizeof *is);
@@ -1026,26 +1164,37 @@ static int64_t new_incident(struct correlate *c)
             c->incs = is;
             c->incs_cap = cap;
         }
-        s = c->nincs++;
+        s = c->nincs;
     }
-    memset(&c->incs[s], 0, sizeof c->incs[s]);
-    c->incs[s].used = 1;
-    c->incs[s].closed_at = CORRELATE_NO_TIME;
-    c->incs[s].merged_into = NONE;
     if (s >= c->stamp_cap) {
         uint32_t cap = c->stamp_cap ? c->stamp_cap * 2 : 64;
         while (cap <= s)
             cap *= 2;
         uint32_t *st = realloc(c->stamp, cap * sizeof *st);
-        if (st == NULL) {
-            c->incs[s].used = 0;
-            (void)vec_push(&c->free_incs, s);
+        if (st == NULL)
             return -1;
-        }
         memset(st + c->stamp_cap, 0, (cap - c->stamp_cap) * sizeof *st);
         c->stamp = st;
         c->stamp_cap = cap;
     }
+    return 0;
+}
+
+/* The slot incident_reserve made room for, used and with FRESH's lists
+ * (FRESH is emptied: the incident owns them now). */
+static uint32_t incident_take(struct correlate *c, struct incident *fresh)
+{
+    uint32_t s = c->free_incs.n > 0 ? c->free_incs.v[--c->free_incs.n]
+                                     : c->nincs++;
+
+    memset(&c->incs[s], 0, sizeof c->incs[s]);
+    c->incs[s].used = 1;
+    c->incs[s].closed_at = CORRELATE_NO_TIME;
+    c->incs[s].merged_into = NONE;
+    c->incs[s].members = fresh->members;
+    c->incs[s].entities = fresh->entities;
+    c->incs[s].groups = fresh->groups;
+    memset(fresh, 0, sizeof *fresh);
     return s;
 }
 
@@ -1070,10 +1219,8 @@ static int incident_has(const struct correlate *c, uint32_t s,
 {
     const struct incident *inc = inc_at(c, s);
 
-    if (inc->state == CORRELATE_OPEN) {
-        const struct u32vec *l = index_get(c, m, ekey(inc->scope, id));
-        return l != NULL && vec_has(l, s);
-    }
+    if (inc->state == CORRELATE_OPEN)
+        return index_holds(c, m, ekey(inc->scope, id), s);
     return vec_has(vec, id);
 }
 
@@ -1081,12 +1228,11 @@ static int incident_has(const struct correlate *c, uint32_t s,
  * which is listed but not indexed: see place_member). */
 static int indexed(const struct correlate *c, uint32_t s, uint32_t e)
 {
-    const struct u32vec *l = index_get(c, &c->emap, ekey(inc_at(c, s)->scope, e));
-
-    return l != NULL && vec_has(l, s);
+    return index_holds(c, &c->emap, ekey(inc_at(c, s)->scope, e), s);
 }
 
-/* Add entity E and group G (NONE for none) of a member to incident S. */
+/* Add entity E and group G (NONE for none) of a member to incident S.
+ * 0, or -1 OOM part-way; never fails for what a plan made room for. */
 static int incident_index(struct correlate *c, uint32_t s, int32_t e,
                           uint32_t g)
 {
@@ -1118,38 +1264,139 @@ static int incident_index(struct correlate *c, uint32_t s, int32_t e,
     return 0;
 }
 
-/* Move everything of incident FROM into INTO; FROM becomes merged. */
-static int merge(struct correlate *c, uint32_t into, uint32_t from)
+/* ---- reserving ----------------------------------------------------------- */
+
+/* What one change will add to the indexes and to its incident's lists,
+ * counted before it starts so that plan_reserve can make room for all of
+ * it first; then nothing the change does can fail. A count may be high
+ * (a key counted twice, a list that is there already), never low. */
+struct plan {
+    uint32_t keys[3];              /* index_add calls: emap, pmap, gmap */
+    uint32_t members, entities, groups;   /* pushes onto the incident's */
+};
+
+/* Count an index_add under KEY of M and make room in its list if it has
+ * one. A new list is counted in any case: a merge may empty this one
+ * before the add. */
+static int plan_key(struct correlate *c, struct plan *p,
+                    const struct u64map *m, uint64_t key)
+{
+    const struct dense *d;
+    int half = dense_half(c, m);
+    uint32_t id = (uint32_t)key;
+    int64_t l = -1;
+
+    if (dense_reserve(c, key) < 0)
+        return -1;
+    d = dense_of(c, key);
+    if (half >= 0 && !d->off) {
+        /* the entry says which list, in cache; a list of one has room */
+        uint32_t e = id < d->n && (d->any[id / 64] >> (id % 64) & 1)
+                         ? d->v[(size_t)id * 2 + (size_t)half] : 0;
+        if (e != 0 && !(e & DENSE_ONE))
+            l = (int64_t)e - 1;
+    } else {
+        l = map_get(m, key);
+    }
+    if (l >= 0 && vec_reserve(&c->lists[l], 1) < 0)
+        return -1;
+    p->keys[m == &c->emap ? 0 : m == &c->pmap ? 1 : 2]++;
+    return 0;
+}
+
+/* Count what incident_index(S, E, G) adds once open incident S has SCOPE
+ * (S NONE: an incident still to open). */
+static int plan_index(struct correlate *c, struct plan *p, uint32_t s,
+                      uint32_t scope, int32_t e, uint32_t g)
+{
+    const struct incident *inc = s != NONE ? inc_at(c, s) : NULL;
+    /* new, or moving scope: nothing of it is under SCOPE yet */
+    int fresh = inc == NULL || inc->scope != scope;
+
+    if (e >= 0 && (fresh || !indexed(c, s, (uint32_t)e))) {
+        int32_t svc = topology_pod_service(c->t, (uint32_t)e);
+        p->entities++;
+        if (plan_key(c, p, &c->emap, ekey(scope, (uint32_t)e)) < 0 ||
+            (svc >= 0 &&
+             plan_key(c, p, &c->pmap, ekey(scope, (uint32_t)svc)) < 0))
+            return -1;
+    }
+    if ((fresh || !inc->in_scope_list) &&
+        plan_key(c, p, &c->gmap, ekey(scope, ANY_GROUP)) < 0)
+        return -1;
+    if (g != NONE && (fresh || !incident_has(c, s, &c->gmap, &inc->groups, g))) {
+        p->groups++;
+        if (plan_key(c, p, &c->gmap, ekey(scope, g)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Count the index entries of every entity and group of B under SCOPE (B
+ * merged into another incident, or moved to SCOPE). */
+static int plan_keys_of(struct correlate *c, struct plan *p, uint32_t scope,
+                        const struct incident *b)
+{
+    for (uint32_t i = 0; i < b->entities.n; i++) {
+        uint32_t e = b->entities.v[i];
+        int32_t svc = topology_pod_service(c->t, e);
+        if (plan_key(c, p, &c->emap, ekey(scope, e)) < 0 ||
+            (svc >= 0 && plan_key(c, p, &c->pmap, ekey(scope, (uint32_t)svc)) < 0))
+            return -1;
+    }
+    for (uint32_t i = 0; i < b->groups.n; i++)
+        if (plan_key(c, p, &c->gmap, ekey(scope, b->groups.v[i])) < 0)
+            return -1;
+    return 0;
+}
+
+/* Make room for everything P counts, INC's lists included. 0 or -1. */
+static int plan_reserve(struct correlate *c, const struct plan *p,
+                        struct incident *inc)
+{
+    if (map_reserve(&c->emap, p->keys[0]) < 0 ||
+        map_reserve(&c->pmap, p->keys[1]) < 0 ||
+        map_reserve(&c->gmap, p->keys[2]) < 0 ||
+        lists_reserve(c, p->keys[0] + p->keys[1] + p->keys[2]) < 0 ||
+        vec_reserve(&inc->members, p->members) < 0 ||
+        vec_reserve(&inc->entities, p->entities) < 0 ||
+        vec_reserve(&inc->groups, p->groups) < 0)
+        return -1;
+    return 0;
+}
+
+/* Room for K entries in the change log, when it is on. */
+static int changes_reserve(struct correlate *c, uint32_t k)
+{
+    return c->track ? vec_reserve(&c->changes, k) : 0;
+}
+
+/* Move everything of incident FROM into INTO; FROM becomes merged. WEAK
+ * is scratch for FROM's entities. Cannot fail: place_reserve made room. */
+static void merge(struct correlate *c, uint32_t into, uint32_t from,
+                  uint8_t *weak)
 {
     struct incident *a = inc_at(c, into), *b = inc_at(c, from);
-    /* a weak member's entity stays unindexed in INTO too */
-    uint8_t *weak = calloc(b->entities.n ? b->entities.n : 1, 1);
 
-    if (weak == NULL)
-        return -1;
+    /* a weak member's entity stays unindexed in INTO too */
     for (uint32_t i = 0; i < b->entities.n; i++)
         weak[i] = !indexed(c, from, b->entities.v[i]);
     unindex(c, from);
     for (uint32_t i = 0; i < b->members.n; i++) {
-        if (vec_push(&a->members, b->members.v[i]) < 0)
-            return -1;
+        RESERVED(vec_push(&a->members, b->members.v[i]));
         c->members[b->members.v[i]].incident = into;
         c->members[b->members.v[i]].pos = a->members.n - 1;
         log_change(c, b->members.v[i]);
     }
     for (uint32_t i = 0; i < b->entities.n; i++) {
         uint32_t e = b->entities.v[i];
-        int rc = !weak[i] ? incident_index(c, into, (int32_t)e, NONE)
-                 : vec_has(&a->entities, e) ? 0 : vec_push(&a->entities, e);
-        if (rc < 0) {
-            free(weak);
-            return -1;
-        }
+        if (!weak[i])
+            RESERVED(incident_index(c, into, (int32_t)e, NONE));
+        else if (!vec_has(&a->entities, e))
+            RESERVED(vec_push(&a->entities, e));
     }
-    free(weak);
     for (uint32_t i = 0; i < b->groups.n; i++)
-        if (incident_index(c, into, -1, b->groups.v[i]) < 0)
-            return -1;
+        RESERVED(incident_index(c, into, -1, b->groups.v[i]));
     a->nfiring += b->nfiring;
     if (b->last_activity > a->last_activity)
         a->last_activity = b->last_activity;
@@ -1163,9 +1410,8 @@ static int merge(struct correlate *c, uint32_t into, uint32_t from)
     vec_free(&b->members);
     vec_free(&b->entities);
     vec_free(&b->groups);
-    (void)vec_push(&c->merged_slots, from);
-    (void)vec_push(&c->d_merged, from);
-    return 0;
+    RESERVED(vec_push(&c->merged_slots, from));
+    RESERVED(vec_push(&c->d_merged, from));
 }
 
 static int cand_cmp_ctx_less(const struct correlate *c, uint32_t x, uint32_t y)
@@ -1197,10 +1443,12 @@ static int isolated(const struct topology *t, int32_t entity)
 }
 
 /* Add to c->cand the open incidents of V (N slots) not stamped GEN yet
- * and within the window at NOW. */
-static void add_candidates(struct correlate *c, const uint32_t *v, uint32_t n,
-                           int64_t now, uint32_t gen)
+ * and within the window at NOW. 0 or -1 OOM (c->cand is scratch). */
+static int add_candidates(struct correlate *c, const uint32_t *v, uint32_t n,
+                          int64_t now, uint32_t gen)
 {
+    if (n > 0 && vec_reserve(&c->cand, n) < 0)
+        return -1;
     for (uint32_t j = 0; j < n; j++) {
         uint32_t s = v[j];
         if (c->stamp[s] == gen)
@@ -1208,8 +1456,9 @@ static void add_candidates(struct correlate *c, const uint32_t *v, uint32_t n,
         c->stamp[s] = gen;
         if (now - inc_at(c, s)->last_activity > c->r->window_ms)
             continue;
-        (void)vec_push(&c->cand, s);
+        c->cand.v[c->cand.n++] = s;
     }
+    return 0;
 }
 
 /* Nodes are cluster-wide, namespaces are not: a node alert lacks the
@@ -1220,8 +1469,8 @@ static void add_candidates(struct correlate *c, const uint32_t *v, uint32_t n,
  * with; any alert looks for the incidents holding its own nodes in the
  * scopes less specific than its own (a node alert came first and opened
  * one). NBUF[0..N) is the alert's neighbourhood from find_candidates;
- * place_member keeps only candidates whose scopes agree. */
-static void cross_scope_candidates(struct correlate *c, uint32_t scope,
+ * place_member keeps only candidates whose scopes agree. 0 or -1 OOM. */
+static int cross_scope_candidates(struct correlate *c, uint32_t scope,
                                    int32_t entity, int n, int64_t now,
                                    uint32_t gen)
 {
@@ -1272,15 +1521,18 @@ static void cross_scope_candidates(struct correlate *c, uint32_t scope,
                 continue;
             nv = index_slots(c, i % 2 ? &c->pmap : &c->emap, ekey(s2, id),
                              &one, &v);
-            add_candidates(c, v, nv, now, gen);
+            if (add_candidates(c, v, nv, now, gen) < 0)
+                return -1;
         }
     }
+    return 0;
 }
 
 /* Collect open incidents of SCOPE that ENTITY (within hops) or group G
  * links to and that are within the window at NOW, oldest first; through
- * a node, also those of scopes SCOPE agrees with (cross_scope_candidates). */
-static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
+ * a node, also those of scopes SCOPE agrees with (cross_scope_candidates).
+ * 0 or -1 OOM; only scratch changes. */
+static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                             uint32_t g, int64_t now)
 {
     uint32_t gen = ++c->stamp_gen;
@@ -1303,8 +1555,9 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
     for (int pass = 0; pass < 2; pass++) {
         int n = 0;
         if (pass == 1) {
-            if (entity >= 0 && c->wild.n > 0)
-                cross_scope_candidates(c, scope, entity, nn, now, gen);
+            if (entity >= 0 && c->wild.n > 0 &&
+                cross_scope_candidates(c, scope, entity, nn, now, gen) < 0)
+                return -1;
             from_graph = c->cand.n;
         }
         if (pass == 0 && entity >= 0) {
@@ -1339,7 +1592,8 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                                  ekey(scope, c->nbuf[i / 2]), &one, &v);
             else if (i == 0)
                 nv = index_slots(c, &c->gmap, ekey(scope, g), &one, &v);
-            add_candidates(c, v, nv, now, gen);
+            if (add_candidates(c, v, nv, now, gen) < 0)
+                return -1;
         }
     }
     /* A node with no edges (no known pod runs on it) may host any pod of
@@ -1371,8 +1625,8 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                     best = s;
             }
         }
-        if (best >= 0)
-            (void)vec_push(&c->cand, (uint32_t)best);
+        if (best >= 0 && vec_push(&c->cand, (uint32_t)best) < 0)
+            return -1;
     }
     /* An isolated entity that joins by group or by scope alone is a weak
      * member (see place_member). */
@@ -1400,6 +1654,7 @@ static void find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
         }
         c->cand.v[j] = x;
     }
+    return 0;
 }
 
 /* Scope tuple of A (a missing label, or one its exporter's own, = ""),
@@ -1445,10 +1700,10 @@ static int keep_agreeing(struct correlate *c, uint32_t *scope)
 }
 
 /* Move open incident S to SCOPE (more specific than its own): its index
- * entries are re-keyed, weak members' entities stay unindexed, and its
- * entity list is kept whole even when memory runs out half-way. The id
- * stays: ids name incidents, not scopes. */
-static int rescope(struct correlate *c, uint32_t s, uint32_t scope)
+ * entries are re-keyed, weak members' entities stay unindexed. The id
+ * stays: ids name incidents, not scopes. Cannot fail: place_reserve made
+ * room. */
+static void rescope(struct correlate *c, uint32_t s, uint32_t scope)
 {
     struct incident *inc = inc_at(c, s);
     uint32_t old = inc->scope;
@@ -1461,68 +1716,111 @@ static int rescope(struct correlate *c, uint32_t s, uint32_t scope)
         index_remove(c, &c->emap, ekey(old, e), s);
         if (svc >= 0)
             index_remove(c, &c->pmap, ekey(old, (uint32_t)svc), s);
-        if (index_add(c, &c->emap, ekey(scope, e), s) < 0 ||
-            (svc >= 0 && index_add(c, &c->pmap, ekey(scope, (uint32_t)svc), s) < 0))
-            return -1;
+        RESERVED(index_add(c, &c->emap, ekey(scope, e), s));
+        if (svc >= 0)
+            RESERVED(index_add(c, &c->pmap, ekey(scope, (uint32_t)svc), s));
     }
     for (uint32_t i = 0; i < inc->groups.n; i++) {
         index_remove(c, &c->gmap, ekey(old, inc->groups.v[i]), s);
-        if (index_add(c, &c->gmap, ekey(scope, inc->groups.v[i]), s) < 0)
-            return -1;
+        RESERVED(index_add(c, &c->gmap, ekey(scope, inc->groups.v[i]), s));
     }
     if (inc->in_scope_list)
         index_remove(c, &c->gmap, ekey(old, ANY_GROUP), s);
     inc->in_scope_list = 0;
     inc->scope = scope;
-    return incident_index(c, s, -1, NONE);      /* the scope's list */
+    RESERVED(incident_index(c, s, -1, NONE));      /* the scope's list */
 }
 
-/* Place new member M (alert already copied, entity resolved) into an
- * incident: join, merge or open. Returns the outcome or -1. */
+/* Reserve first for place_member: room for all that joining the new
+ * member with entity E and group G into c->cand.v[0] - merging the other
+ * candidates into it and moving it to INTO_SCOPE - or opening an incident
+ * of SCOPE from FRESH can add; *WEAK gets merge's scratch. 0, -1 OOM or
+ * -2 past QUENCH_MAX_INCIDENTS; C is unchanged but for capacity. */
+static int place_reserve(struct correlate *c, uint32_t scope,
+                         uint32_t into_scope, int32_t e, uint32_t g,
+                         struct incident *fresh, uint8_t **weak)
+{
+    struct plan p;
+    struct incident *inc;
+    uint32_t s, wmax = 1, moved = 0;
+
+    memset(&p, 0, sizeof p);
+    p.members = 1;
+    if (c->cand.n == 0) {
+        int rc = incident_reserve(c);
+        if (rc < 0)
+            return rc;
+        if (map_reserve(&c->idmap, 1) < 0 ||
+            plan_index(c, &p, NONE, scope, e, g) < 0)
+            return -1;
+        return plan_reserve(c, &p, fresh);
+    }
+    s = c->cand.v[0];
+    inc = inc_at(c, s);
+    for (uint32_t i = 1; i < c->cand.n; i++) {
+        const struct incident *b = inc_at(c, c->cand.v[i]);
+        p.members += b->members.n;
+        p.entities += b->entities.n;
+        p.groups += b->groups.n;
+        moved += b->members.n;
+        if (b->entities.n > wmax)
+            wmax = b->entities.n;
+        if (plan_keys_of(c, &p, inc->scope, b) < 0 ||
+            (inc->scope != into_scope && plan_keys_of(c, &p, into_scope, b) < 0))
+            return -1;
+    }
+    if (inc->scope != into_scope && plan_keys_of(c, &p, into_scope, inc) < 0)
+        return -1;
+    if (c->cand_weak) {             /* listed, not indexed: place_member */
+        p.entities++;
+        e = -1;
+    }
+    if (plan_index(c, &p, s, into_scope, e, g) < 0 ||
+        plan_reserve(c, &p, inc) < 0 ||
+        vec_reserve(&c->d_merged, c->cand.n - 1) < 0 ||
+        vec_reserve(&c->merged_slots, c->cand.n - 1) < 0 ||
+        changes_reserve(c, moved) < 0)
+        return -1;
+    if (c->cand.n > 1 && (*weak = malloc(wmax)) == NULL)
+        return -1;
+    return 0;
+}
+
+/* Place new member M (alert copied, entity resolved) into an incident as
+ * place_reserve planned: join, merge or open. The outcome; cannot fail. */
 static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
-                        uint32_t g, int64_t now)
+                        uint32_t into_scope, uint32_t g, int64_t now,
+                        struct incident *fresh, uint8_t *weak)
 {
     struct member *mb = &c->members[m];
+    struct incident *inc;
     int outcome;
-    int64_t s;
+    uint32_t s;
 
-    find_candidates(c, scope, mb->entity, g, now);
-    uint32_t into_scope = scope;
-    if (c->wild.n > 0 && keep_agreeing(c, &into_scope) < 0)
-        return -1;
     if (c->cand.n == 0) {
-        s = new_incident(c);
-        if (s < 0)
-            return -1;
-        struct incident *inc = inc_at(c, (uint32_t)s);
+        s = incident_take(c, fresh);
+        inc = inc_at(c, s);
         inc->scope = scope;
         inc->state = CORRELATE_OPEN;
         inc->opened_at = now;
         inc->last_activity = now;
-        if (assign_id(c, (uint32_t)s,
-                      make_idhash(scope_values(c, scope), c->r->scope.n,
-                                  mb->a.fingerprint, mb->a.starts_at)) < 0) {
-            incident_release(inc);
-            (void)vec_push(&c->free_incs, (uint32_t)s);
-            return -1;
-        }
+        RESERVED(assign_id(c, s, make_idhash(scope_values(c, scope),
+                                             c->r->scope.n, mb->a.fingerprint,
+                                             mb->a.starts_at)));
         outcome = CORRELATE_OPENED;
     } else {
         s = c->cand.v[0];
         outcome = CORRELATE_JOINED;
         for (uint32_t i = 1; i < c->cand.n; i++) {
-            if (merge(c, (uint32_t)s, c->cand.v[i]) < 0)
-                return -1;
+            merge(c, s, c->cand.v[i], weak);
             outcome = CORRELATE_MERGED_INTO;
         }
-        if (inc_at(c, (uint32_t)s)->scope != into_scope &&
-            rescope(c, (uint32_t)s, into_scope) < 0)
-            return -1;
+        if (inc_at(c, s)->scope != into_scope)
+            rescope(c, s, into_scope);
+        inc = inc_at(c, s);
     }
-    struct incident *inc = inc_at(c, (uint32_t)s);
-    if (vec_push(&inc->members, m) < 0)
-        return -1;
-    mb->incident = (uint32_t)s;
+    RESERVED(vec_push(&inc->members, m));
+    mb->incident = s;
     mb->pos = inc->members.n - 1;
     log_change(c, m);
     mb->weak = (uint8_t)c->cand_weak;
@@ -1531,47 +1829,58 @@ static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
          * indexed, so when the graph later learns its relations (a pod
          * seen on that node) it cannot pull other alerts in through a
          * link that was only a guess. */
-        if (!vec_has(&inc->entities, (uint32_t)mb->entity) &&
-            vec_push(&inc->entities, (uint32_t)mb->entity) < 0)
-            return -1;
-        if (incident_index(c, (uint32_t)s, -1, g) < 0)
-            return -1;
-    } else if (incident_index(c, (uint32_t)s, mb->entity, g) < 0) {
-        return -1;
+        if (!vec_has(&inc->entities, (uint32_t)mb->entity))
+            RESERVED(vec_push(&inc->entities, (uint32_t)mb->entity));
+        RESERVED(incident_index(c, s, -1, g));
+    } else {
+        RESERVED(incident_index(c, s, mb->entity, g));
     }
     inc->last_activity = now;
     if (mb->a.status == ALERT_FIRING) {
         inc->nfiring++;
     } else {
         inc->last_resolved = now;
-        if (inc->nfiring == 0 && schedule_close(c, (uint32_t)s) < 0)
-            return -1;
+        if (inc->nfiring == 0)
+            RESERVED(schedule_close(c, s));
     }
-    if (outcome == CORRELATE_MERGED_INTO && inc->nfiring == 0 &&
-        schedule_close(c, (uint32_t)s) < 0)
-        return -1;
-    if (delta_updated(c, (uint32_t)s) < 0)
-        return -1;
+    if (outcome == CORRELATE_MERGED_INTO && inc->nfiring == 0)
+        RESERVED(schedule_close(c, s));
+    RESERVED(delta_updated(c, s));
     return outcome;
 }
 
 /* A known alert M got notification A (same startsAt, status changed to
- * resolved; or a newer startsAt) while its incident is open. */
+ * resolved; or a newer startsAt) while its incident is open. The outcome,
+ * or -1 OOM with C unchanged. */
 static int update_member(struct correlate *c, uint32_t m, const struct alert *a,
                          uint32_t g, int64_t now, int new_episode)
 {
     struct member *mb = &c->members[m];
-    struct incident *inc = inc_at(c, mb->incident);
+    uint32_t s = mb->incident;
+    struct incident *inc = inc_at(c, s);
     enum alert_status was = mb->a.status;
+    struct alert copy;
+    int64_t *ring = NULL;
+    struct plan p;
 
+    memset(&copy, 0, sizeof copy);
+    memset(&p, 0, sizeof p);
+    /* reserve first: nothing from the line below on can fail */
+    if (new_episode && copy_alert(c, &copy, a) < 0)
+        return -1;
+    if ((new_episode && mb->ring == NULL && (ring = ring_new(c)) == NULL) ||
+        plan_index(c, &p, s, inc->scope, -1, g) < 0 ||
+        plan_reserve(c, &p, inc) < 0 || heap_reserve(c, 1) < 0 ||
+        vec_reserve(&c->d_updated, 1) < 0 || changes_reserve(c, 1) < 0) {
+        free(alert_block(&copy));
+        free(ring);
+        return -1;
+    }
+    /* ---- */
     if (new_episode) {
-        struct alert copy;
-        if (copy_alert(c, &copy, a) < 0)
-            return -1;
-        if (note_refire(c, mb, now) < 0) {
-            free(alert_block(&copy));
-            return -1;
-        }
+        if (mb->ring == NULL)
+            mb->ring = ring;
+        note_refire(c, mb, now);
         free(alert_block(&mb->a));
         mb->a = copy;
     } else {
@@ -1580,8 +1889,7 @@ static int update_member(struct correlate *c, uint32_t m, const struct alert *a,
     }
     mb->changed_at = now;
     log_change(c, m);
-    if (incident_index(c, mb->incident, -1, g) < 0)
-        return -1;
+    RESERVED(incident_index(c, s, -1, g));
     inc->last_activity = now;
     if (was == ALERT_FIRING && mb->a.status == ALERT_RESOLVED) {
         inc->nfiring--;
@@ -1591,10 +1899,9 @@ static int update_member(struct correlate *c, uint32_t m, const struct alert *a,
     } else if (mb->a.status == ALERT_RESOLVED) {
         inc->last_resolved = now;     /* a new episode seen only resolved */
     }
-    if (inc->nfiring == 0 && schedule_close(c, mb->incident) < 0)
-        return -1;
-    if (delta_updated(c, mb->incident) < 0)
-        return -1;
+    if (inc->nfiring == 0)
+        RESERVED(schedule_close(c, s));
+    RESERVED(delta_updated(c, s));
     return CORRELATE_UPDATED;
 }
 
@@ -1612,21 +1919,95 @@ static void mark_seen(struct correlate *c, const struct rules_entity *re,
             topology_seen(c->t, (uint32_t)ids[i], from, now);
 }
 
+/* New alert A of SCOPE, or a new episode of one whose incident closed
+ * (OLD: its latest member, else -1), into an incident: join, merge or
+ * open. The outcome; -1 OOM or -2 past a cap of limits.h, C unchanged. */
+static int add_member(struct correlate *c, const struct alert *a,
+                      const struct rules_exporter *ex, uint32_t scope,
+                      uint32_t g, int64_t old, int64_t now)
+{
+    struct alert copy;
+    struct rules_entity re;
+    struct incident fresh;
+    int64_t *ring = NULL;
+    uint8_t *weak = NULL;
+    uint32_t into_scope = scope, m;
+    struct member *mb;
+    int rc = -1;
+
+    memset(&fresh, 0, sizeof fresh);
+    if (copy_alert(c, &copy, a) < 0)
+        return -1;
+    /* A full graph leaves the alert without an entity (it can still join
+     * by group); that is a degraded answer, not a failure. What T learns
+     * here is T's, not a change of C. */
+    (void)rules_resolve_as(c->r, c->t, a, ex, &re);
+    /* reserve first: nothing from the line below on can fail */
+    if ((old >= 0 && c->members[old].ring == NULL &&
+         (ring = ring_new(c)) == NULL) ||
+        find_candidates(c, scope, re.entity, g, now) < 0 ||
+        (c->wild.n > 0 && keep_agreeing(c, &into_scope) < 0))
+        goto fail;
+    if ((rc = place_reserve(c, scope, into_scope, re.entity, g, &fresh,
+                            &weak)) < 0 ||
+        (rc = member_reserve(c, 1)) < 0)
+        goto fail;
+    rc = -1;
+    if (map_reserve(&c->fpmap, 1) < 0 || heap_reserve(c, 2) < 0 ||
+        vec_reserve(&c->d_updated, 1) < 0 || changes_reserve(c, 1) < 0)
+        goto fail;
+    /* ---- */
+    m = member_take(c);
+    mb = &c->members[m];
+    mb->a = copy;
+    mark_seen(c, &re, a->starts_at, now);
+    mb->entity = re.entity;
+    mb->joined_at = mb->changed_at = now;
+    if (old >= 0) {
+        /* The flap history carries over, so slow flapping is still seen. */
+        struct member *om = &c->members[old];
+        if (om->entity >= 0)
+            topology_seen(c->t, (uint32_t)om->entity, now, now);
+        mb->ring = om->ring != NULL ? om->ring : ring;
+        mb->ring_n = om->ring_n;
+        mb->ring_pos = om->ring_pos;
+        mb->refires = om->refires;
+        om->ring = NULL;
+        om->ring_n = om->ring_pos = 0;
+        note_refire(c, mb, now);
+    }
+    rc = place_member(c, m, scope, into_scope, g, now, &fresh, weak);
+    RESERVED(map_put(&c->fpmap, a->fingerprint, m));
+    spare_trim(c);
+    free(weak);
+    return rc;
+fail:
+    free(alert_block(&copy));
+    free(ring);
+    free(weak);
+    vec_free(&fresh.members);
+    vec_free(&fresh.entities);
+    vec_free(&fresh.groups);
+    return rc;
+}
+
 int correlate_ingest(struct correlate *c, const struct alert *a,
                      const char *group_key, int64_t now, struct qerr *err)
 {
-    uint32_t g = NONE, carried_refires = 0;
+    uint32_t g = NONE;
     int64_t mi, scope, old = -1;
-    struct rules_entity re;
     const struct rules_exporter *ex;
-    int rc;
+    size_t nclosed;
+    int rc = CORRELATE_IGNORED;
 
     delta_reset(c);
     if (now < c->clock)
         now = c->clock;
     c->clock = now;
-    run_closes(c, now);
+    if (run_closes(c, now, &nclosed) < 0)
+        return qerr_set(err, NULL, 0, 0, "out of memory");
 
+    /* Interning the group key registers it: not a change of C. */
     if (group_key != NULL) {
         const char *gk = intern_str(c->pool, group_key, strlen(group_key));
         int64_t gi = gk ? group_id(c, gk) : -1;
@@ -1637,31 +2018,33 @@ int correlate_ingest(struct correlate *c, const struct alert *a,
 
     mi = map_get(&c->fpmap, a->fingerprint);
     if (mi >= 0) {
-        struct member *mb = &c->members[mi];
+        const struct member *mb = &c->members[mi];
         const struct incident *inc = inc_at(c, mb->incident);
-        /* a repeat (Alertmanager's repeat_interval) says its pod is still
-         * there, even when it changes nothing else */
-        if (mb->entity >= 0)
-            topology_seen(c->t, (uint32_t)mb->entity, now, now);
-        if (a->starts_at < mb->a.starts_at)
-            return CORRELATE_IGNORED;            /* an older episode */
-        if (a->starts_at == mb->a.starts_at) {
+        int32_t entity = mb->entity;
+
+        if (a->starts_at < mb->a.starts_at) {
+            rc = CORRELATE_IGNORED;               /* an older episode */
+        } else if (a->starts_at == mb->a.starts_at) {
             /* Same episode: only firing -> resolved moves it; a firing
              * after its resolved is a late repeat and must not reopen. */
-            if (a->status == mb->a.status || a->status == ALERT_FIRING ||
-                inc->state != CORRELATE_OPEN)
-                return CORRELATE_IGNORED;
-            rc = update_member(c, (uint32_t)mi, a, g, now, 0);
-            return rc < 0 ? qerr_set(err, NULL, 0, 0, "out of memory") : rc;
-        }
-        if (inc->state == CORRELATE_OPEN) {
+            if (a->status != mb->a.status && a->status != ALERT_FIRING &&
+                inc->state == CORRELATE_OPEN)
+                rc = update_member(c, (uint32_t)mi, a, g, now, 0);
+        } else if (inc->state == CORRELATE_OPEN) {
             rc = update_member(c, (uint32_t)mi, a, g, now, 1);
-            return rc < 0 ? qerr_set(err, NULL, 0, 0, "out of memory") : rc;
+        } else {
+            /* Its incident closed: the new episode starts afresh below. */
+            old = mi;
         }
-        /* Its incident closed: the new episode starts afresh below, with
-         * the flap history carried over so slow flapping is still seen. */
-        old = mi;
-        carried_refires = mb->refires;
+        if (old < 0) {
+            if (rc < 0)
+                return qerr_set(err, NULL, 0, 0, "out of memory");
+            /* a repeat (Alertmanager's repeat_interval) says its pod is
+             * still there, even when it changes nothing else */
+            if (entity >= 0)
+                topology_seen(c->t, (uint32_t)entity, now, now);
+            return rc;
+        }
     }
 
     if (c->members_live >= QUENCH_MAX_ACTIVE_ALERTS)
@@ -1673,51 +2056,28 @@ int correlate_ingest(struct correlate *c, const struct alert *a,
     scope = alert_scope(c, a, ex);
     if (scope < 0)
         return qerr_set(err, NULL, 0, 0, "out of memory");
-    mi = new_member(c);
-    if (mi < 0)
-        return qerr_set(err, NULL, 0, 0, "out of memory or too many alerts");
-    struct member *mb = &c->members[mi];
-    if (copy_alert(c, &mb->a, a) < 0) {
-        free_member(c, (uint32_t)mi);
-        return qerr_set(err, NULL, 0, 0, "out of memory");
-    }
-    /* A full graph leaves the alert without an entity (it can still join
-     * by group); that is a degraded answer, not a failure. */
-    (void)rules_resolve_as(c->r, c->t, a, ex, &re);
-    mark_seen(c, &re, a->starts_at, now);
-    mb->entity = re.entity;
-    mb->joined_at = mb->changed_at = now;
-    if (old >= 0) {
-        struct member *om = &c->members[old];
-        mb->ring = om->ring;
-        mb->ring_n = om->ring_n;
-        mb->ring_pos = om->ring_pos;
-        om->ring = NULL;
-        om->ring_n = om->ring_pos = 0;
-        mb->refires = carried_refires;
-        if (note_refire(c, mb, now) < 0) {
-            free_member(c, (uint32_t)mi);
-            return qerr_set(err, NULL, 0, 0, "out of memory");
-        }
-    }
-    rc = place_member(c, (uint32_t)mi, (uint32_t)scope, g, now);
-    if (rc < 0) {
-        /* Only OOM gets here; the member may be half-placed, so keep it
-         * rather than leave a dangling slot in an incident. */
-        return qerr_set(err, NULL, 0, 0, "out of memory");
-    }
-    if (map_put(&c->fpmap, a->fingerprint, (uint32_t)mi) < 0)
+    rc = add_member(c, a, ex, (uint32_t)scope, g, old, now);
+    if (rc == -2)
+        return qerr_set(err, NULL, 0, 0,
+                        "more than %u incidents or %u alerts held; alert dropped",
+                        (unsigned)QUENCH_MAX_INCIDENTS,
+                        (unsigned)QUENCH_MAX_ACTIVE_ALERTS);
+    if (rc < 0)
         return qerr_set(err, NULL, 0, 0, "out of memory");
     return rc;
 }
 
 size_t correlate_tick(struct correlate *c, int64_t now)
 {
+    size_t n;
+
     delta_reset(c);
     if (now < c->clock)
         now = c->clock;
     c->clock = now;
-    return run_closes(c, now);
+    /* on OOM the rest stay due: correlate_next_deadline names them */
+    (void)run_closes(c, now, &n);
+    return n;
 }
 
 int64_t correlate_next_deadline(const struct correlate *c)
@@ -1830,6 +2190,8 @@ size_t correlate_bytes(const struct correlate *c)
     for (uint32_t i = 0; i < c->nlists; i++)
         b += c->lists[i].cap * sizeof(uint32_t);
     b += (size_t)c->lists_cap * sizeof *c->lists;
+    b += (size_t)c->spare_cap * sizeof *c->spare +
+         (size_t)c->nspare * LIST_CAP0 * sizeof(uint32_t);
     b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) + map_bytes(&c->pmap) +
          map_bytes(&c->gmap) + map_bytes(&c->scopemap) +
          map_bytes(&c->groupmap);
@@ -2084,17 +2446,37 @@ static int get_time(const json_t *o, const char *key, int null_ok, int64_t *t)
     return 0;
 }
 
-static int restore_member(struct correlate *c, uint32_t s, const json_t *x,
-                          char *path, size_t pathcap, struct qerr *err)
+/* One alert of a dumped incident, read and copied, not yet in C. */
+struct loaded {
+    struct alert a;                /* its block is ours until committed */
+    struct rules_entity re;
+    int64_t joined_at, changed_at;
+    int64_t *ring;
+    uint16_t ring_n;
+    uint32_t refires;
+    uint8_t weak;
+};
+
+static void loaded_free(struct loaded *l)
+{
+    free(alert_block(&l->a));
+    free(l->ring);
+    memset(l, 0, sizeof *l);
+}
+
+/* Read alert record X into *OUT. Changes nothing in C but its pool and
+ * T (entities resolved again). 0, or -1 with ERR at PATH. */
+static int load_member(struct correlate *c, const json_t *x, struct loaded *out,
+                       const char *path, struct qerr *err)
 {
     struct alert a;
     struct label *lab = NULL, *ann = NULL;
     const char *st, *fp, *gu;
     const json_t *ring;
-    struct rules_entity re;
-    int64_t mi, prev;
     size_t k;
+    int rc;
 
+    memset(out, 0, sizeof *out);
     memset(&a, 0, sizeof a);
     fp = json_string_value(json_object_get(x, "fingerprint"));
     st = json_string_value(json_object_get(x, "status"));
@@ -2110,6 +2492,9 @@ static int restore_member(struct correlate *c, uint32_t s, const json_t *x,
         !json_is_integer(json_object_get(x, "changed_at")) ||
         !json_is_integer(json_object_get(x, "refires")))
         return qerr_set(err, path, 0, 0, "malformed alert state");
+    for (k = 0; k < json_array_size(ring); k++)
+        if (!json_is_integer(json_array_get(ring, k)))
+            return qerr_set(err, path, 0, 0, "malformed refire_times");
     if (a.ends_at == CORRELATE_NO_TIME)
         a.ends_at = ALERT_NO_END;
     a.status = strcmp(st, "firing") == 0 ? ALERT_FIRING : ALERT_RESOLVED;
@@ -2122,62 +2507,69 @@ static int restore_member(struct correlate *c, uint32_t s, const json_t *x,
     a.labels = lab;
     a.annotations = ann;
     a.generator_url = gu;
-    mi = new_member(c);
-    if (mi < 0) {
-        free(lab);
-        free(ann);
-        return qerr_set(err, path, 0, 0, "out of memory or too many alerts");
-    }
-    struct member *mb = &c->members[mi];
-    if (copy_alert(c, &mb->a, &a) < 0) {
-        free(lab);
-        free(ann);
-        free_member(c, (uint32_t)mi);
-        return qerr_set(err, path, 0, 0, "out of memory");
-    }
+    rc = copy_alert(c, &out->a, &a);
     free(lab);
     free(ann);
-    (void)rules_resolve(c->r, c->t, &mb->a, &re);
-    mb->entity = re.entity;
-    mb->joined_at = json_integer_value(json_object_get(x, "joined_at"));
-    mb->changed_at = json_integer_value(json_object_get(x, "changed_at"));
-    mark_seen(c, &re, mb->a.starts_at, mb->changed_at);
-    mb->incident = s;
+    if (rc < 0)
+        return qerr_set(err, path, 0, 0, "out of memory");
     if (json_array_size(ring) > 0) {
-        mb->ring = malloc(c->r->flap_count * sizeof *mb->ring);
-        if (mb->ring == NULL)
+        out->ring = ring_new(c);
+        if (out->ring == NULL) {
+            loaded_free(out);
             return qerr_set(err, path, 0, 0, "out of memory");
-        for (k = 0; k < json_array_size(ring); k++) {
-            const json_t *t = json_array_get(ring, k);
-            if (!json_is_integer(t))
-                return qerr_set(err, path, 0, 0, "malformed refire_times");
-            mb->ring[k] = json_integer_value(t);
         }
-        mb->ring_n = (uint16_t)k;
-        mb->ring_pos = (uint16_t)(k % c->r->flap_count);
+        for (k = 0; k < json_array_size(ring); k++)
+            out->ring[k] = json_integer_value(json_array_get(ring, k));
+        out->ring_n = (uint16_t)k;
+    }
+    (void)rules_resolve(c->r, c->t, &out->a, &out->re);
+    out->joined_at = json_integer_value(json_object_get(x, "joined_at"));
+    out->changed_at = json_integer_value(json_object_get(x, "changed_at"));
+    out->refires = (uint32_t)json_integer_value(json_object_get(x, "refires"));
+    /* a weak member's entity is listed, not indexed, as when it joined */
+    out->weak = json_is_true(json_object_get(x, "weak"));
+    return 0;
+}
+
+/* Put loaded alert L into incident S as a member; L's block and ring move
+ * to it. Cannot fail: correlate_incident_restore made room. */
+static void restore_member(struct correlate *c, uint32_t s, struct loaded *l)
+{
+    uint32_t m = member_take(c);
+    struct member *mb = &c->members[m];
+    struct incident *inc = inc_at(c, s);
+    int64_t prev;
+
+    mb->a = l->a;
+    mb->entity = l->re.entity;
+    mb->joined_at = l->joined_at;
+    mb->changed_at = l->changed_at;
+    mark_seen(c, &l->re, mb->a.starts_at, mb->changed_at);
+    mb->incident = s;
+    if (l->ring_n > 0) {
+        mb->ring = l->ring;
+        mb->ring_n = l->ring_n;
+        mb->ring_pos = (uint16_t)(l->ring_n % c->r->flap_count);
         mb->flapping = mb->ring_n == c->r->flap_count &&
                        mb->ring[mb->ring_n - 1] - mb->ring[0] <=
                            c->r->flap_within_ms;
+    } else {
+        free(l->ring);
     }
-    mb->refires = (uint32_t)json_integer_value(json_object_get(x, "refires"));
-    /* a weak member's entity is listed, not indexed, as when it joined */
-    mb->weak = json_is_true(json_object_get(x, "weak"));
-    if (vec_push(&c->incs[s].members, (uint32_t)mi) < 0 ||
-        (mb->weak && mb->entity >= 0 &&
-         !vec_has(&c->incs[s].entities, (uint32_t)mb->entity) &&
-         vec_push(&c->incs[s].entities, (uint32_t)mb->entity) < 0) ||
-        incident_index(c, s, mb->weak ? -1 : mb->entity, NONE) < 0)
-        return qerr_set(err, path, 0, 0, "out of memory");
-    mb->pos = c->incs[s].members.n - 1;
-    log_change(c, (uint32_t)mi);
+    mb->refires = l->refires;
+    mb->weak = l->weak;
+    memset(l, 0, sizeof *l);
+    RESERVED(vec_push(&inc->members, m));
+    if (mb->weak && mb->entity >= 0 && !vec_has(&inc->entities, (uint32_t)mb->entity))
+        RESERVED(vec_push(&inc->entities, (uint32_t)mb->entity));
+    RESERVED(incident_index(c, s, mb->weak ? -1 : mb->entity, NONE));
+    mb->pos = inc->members.n - 1;
+    log_change(c, m);
     if (mb->a.status == ALERT_FIRING)
-        c->incs[s].nfiring++;
+        inc->nfiring++;
     prev = map_get(&c->fpmap, mb->a.fingerprint);
     if (prev < 0 || c->members[prev].a.starts_at <= mb->a.starts_at)
-        if (map_put(&c->fpmap, mb->a.fingerprint, (uint32_t)mi) < 0)
-            return qerr_set(err, path, 0, 0, "out of memory");
-    (void)pathcap;
-    return 0;
+        RESERVED(map_put(&c->fpmap, mb->a.fingerprint, m));
 }
 
 int correlate_incident_restore(struct correlate *c, const json_t *state,
@@ -2187,11 +2579,19 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     const json_t *scope, *groups, *alerts;
     const char *v[QUENCH_MAX_RULE_LABELS];
     char path[64];
-    int64_t s, sc;
+    int64_t sc;
     uint64_t h = 0;
-    struct incident *inc;
+    uint32_t s, *gids = NULL;
+    size_t ngroups, nalerts, nloaded = 0;
+    struct loaded *ld = NULL;
+    struct incident fresh, *inc;
+    struct plan p;
+    int64_t opened_at, closed_at, last_activity, last_resolved;
+    int rc = -1, open;
 
     delta_reset(c);
+    memset(&fresh, 0, sizeof fresh);
+    memset(&p, 0, sizeof p);
     id = json_string_value(json_object_get(state, "id"));
     st = json_string_value(json_object_get(state, "state"));
     scope = json_object_get(state, "scope");
@@ -2203,15 +2603,29 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
         return qerr_set(err, "$", 0, 0, "malformed incident state");
     if (strcmp(st, "open") != 0 && strcmp(st, "closed") != 0)
         return qerr_set(err, "$.state", 0, 0, "state must be open or closed");
+    open = strcmp(st, "open") == 0;
     if (correlate_find(c, id) >= 0)
         return qerr_set(err, "$.id", 0, 0, "incident %.24s already held", id);
+    if (strlen(id) != 20 || strncmp(id, "inc-", 4) != 0 ||
+        strspn(id + 4, "0123456789abcdef") != 16)
+        return qerr_set(err, "$.id", 0, 0, "malformed incident id");
     for (int i = 4; i < 20; i++) {
         char ch = id[i];
         h = (h << 4) | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
     }
-    if (strlen(id) != 20 || strncmp(id, "inc-", 4) != 0 ||
-        strspn(id + 4, "0123456789abcdef") != 16)
-        return qerr_set(err, "$.id", 0, 0, "malformed incident id");
+    if (get_time(state, "opened_at", 0, &opened_at) < 0 ||
+        get_time(state, "closed_at", 1, &closed_at) < 0 ||
+        get_time(state, "last_activity", 0, &last_activity) < 0 ||
+        get_time(state, "last_resolved", 0, &last_resolved) < 0 ||
+        !open != (closed_at != CORRELATE_NO_TIME))
+        return qerr_set(err, "$", 0, 0, "malformed incident times");
+    ngroups = json_array_size(groups);
+    nalerts = json_array_size(alerts);
+    if (nalerts > QUENCH_MAX_ACTIVE_ALERTS)
+        return qerr_set(err, "$.alerts", 0, 0, "too many alerts");
+
+    /* Read everything first; strings, scope tuples and group keys this
+     * registers, and entities T learns, are no change of C. */
     for (size_t i = 0; i < c->r->scope.n; i++) {
         const json_t *x = json_array_get(scope, i);
         if (!json_is_string(x))
@@ -2220,54 +2634,101 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
         if (v[i] == NULL)
             return qerr_set(err, "$.scope", 0, 0, "out of memory");
     }
-    sc = scope_id(c, v);
-    s = new_incident(c);
-    if (sc < 0 || s < 0)
-        return qerr_set(err, "$", 0, 0, "out of memory or too many incidents");
-    inc = inc_at(c, (uint32_t)s);
-    inc->scope = (uint32_t)sc;
-    inc->state = strcmp(st, "open") == 0 ? CORRELATE_OPEN : CORRELATE_CLOSED;
-    if (get_time(state, "opened_at", 0, &inc->opened_at) < 0 ||
-        get_time(state, "closed_at", 1, &inc->closed_at) < 0 ||
-        get_time(state, "last_activity", 0, &inc->last_activity) < 0 ||
-        get_time(state, "last_resolved", 0, &inc->last_resolved) < 0 ||
-        (inc->state == CORRELATE_CLOSED) != (inc->closed_at != CORRELATE_NO_TIME)) {
-        incident_release(inc);
-        (void)vec_push(&c->free_incs, (uint32_t)s);
-        return qerr_set(err, "$", 0, 0, "malformed incident times");
+    if ((sc = scope_id(c, v)) < 0)
+        return qerr_set(err, "$.scope", 0, 0, "out of memory");
+    gids = malloc((ngroups ? ngroups : 1) * sizeof *gids);
+    ld = calloc(nalerts, sizeof *ld);
+    if (gids == NULL || ld == NULL) {
+        qerr_set(err, "$", 0, 0, "out of memory");
+        goto out;
     }
-    memcpy(inc->id, id, CORRELATE_ID_SIZE);
-    inc->idhash = h;
-    if (map_put(&c->idmap, h, (uint32_t)s) < 0)
-        return qerr_set(err, "$", 0, 0, "out of memory");
-    /* From here a failure leaves a partial incident in C; restore is for
-     * an empty state at start-up, where the caller gives up on error. */
-    for (size_t i = 0; i < json_array_size(groups); i++) {
+    for (size_t i = 0; i < ngroups; i++) {
         const json_t *x = json_array_get(groups, i);
         const char *gk;
         int64_t gi;
-        if (!json_is_string(x))
-            return qerr_set(err, "$.groups", 0, 0, "groups must be strings");
+        if (!json_is_string(x)) {
+            qerr_set(err, "$.groups", 0, 0, "groups must be strings");
+            goto out;
+        }
         gk = intern_str(c->pool, json_string_value(x), json_string_length(x));
         gi = gk ? group_id(c, gk) : -1;
-        if (gi < 0 || incident_index(c, (uint32_t)s, -1, (uint32_t)gi) < 0)
-            return qerr_set(err, "$.groups", 0, 0, "out of memory");
+        if (gi < 0) {
+            qerr_set(err, "$.groups", 0, 0, "out of memory");
+            goto out;
+        }
+        gids[i] = (uint32_t)gi;
     }
-    for (size_t i = 0; i < json_array_size(alerts); i++) {
-        snprintf(path, sizeof path, "$.alerts[%zu]", i);
-        if (restore_member(c, (uint32_t)s, json_array_get(alerts, i), path,
-                           sizeof path, err) < 0)
-            return -1;
+    for (; nloaded < nalerts; nloaded++) {
+        snprintf(path, sizeof path, "$.alerts[%zu]", nloaded);
+        if (load_member(c, json_array_get(alerts, nloaded), &ld[nloaded], path,
+                        err) < 0)
+            goto out;
     }
-    if (inc->state == CORRELATE_OPEN && inc->nfiring == 0 &&
-        schedule_close(c, (uint32_t)s) < 0)
-        return qerr_set(err, "$", 0, 0, "out of memory");
+
+    /* reserve first: nothing from the line below on can fail */
+    p.members = (uint32_t)nalerts;
+    for (size_t i = 0; i < ngroups; i++)
+        if (plan_index(c, &p, NONE, (uint32_t)sc, -1, gids[i]) < 0)
+            goto oom;
+    for (size_t i = 0; i < nalerts; i++) {
+        if (ld[i].weak && ld[i].re.entity >= 0)
+            p.entities++;
+        if (plan_index(c, &p, NONE, (uint32_t)sc,
+                       ld[i].weak ? -1 : ld[i].re.entity, NONE) < 0)
+            goto oom;
+    }
+    if ((rc = incident_reserve(c)) < 0 ||
+        (rc = member_reserve(c, (uint32_t)nalerts)) < 0) {
+        qerr_set(err, "$", 0, 0, rc == -2 ? "too many incidents or alerts"
+                                          : "out of memory");
+        rc = -1;
+        goto out;
+    }
+    rc = -1;
+    if (plan_reserve(c, &p, &fresh) < 0 || map_reserve(&c->idmap, 1) < 0 ||
+        map_reserve(&c->fpmap, nalerts) < 0 || heap_reserve(c, 1) < 0 ||
+        vec_reserve(&c->closed_fifo, 1) < 0 ||
+        vec_reserve(&c->d_updated, 1) < 0 ||
+        changes_reserve(c, (uint32_t)nalerts) < 0)
+        goto oom;
+
+    /* ---- */
+    s = incident_take(c, &fresh);
+    inc = inc_at(c, s);
+    inc->scope = (uint32_t)sc;
+    inc->state = open ? CORRELATE_OPEN : CORRELATE_CLOSED;
+    inc->opened_at = opened_at;
+    inc->closed_at = closed_at;
+    inc->last_activity = last_activity;
+    inc->last_resolved = last_resolved;
+    memcpy(inc->id, id, CORRELATE_ID_SIZE);
+    inc->idhash = h;
+    RESERVED(map_put(&c->idmap, h, s));
+    for (size_t i = 0; i < ngroups; i++)
+        RESERVED(incident_index(c, s, -1, gids[i]));
+    for (size_t i = 0; i < nalerts; i++)
+        restore_member(c, s, &ld[i]);
+    if (inc->state == CORRELATE_OPEN && inc->nfiring == 0)
+        RESERVED(schedule_close(c, s));
     if (inc->state == CORRELATE_CLOSED)
-        (void)vec_push(&c->closed_fifo, (uint32_t)s);
+        RESERVED(vec_push(&c->closed_fifo, s));
     if (inc->last_activity > c->clock)
         c->clock = inc->last_activity;
-    (void)delta_updated(c, (uint32_t)s);
-    return 0;
+    RESERVED(delta_updated(c, s));
+    spare_trim(c);
+    rc = 0;
+    goto out;
+oom:
+    qerr_set(err, "$", 0, 0, "out of memory");
+out:
+    for (size_t i = 0; ld != NULL && i < nloaded; i++)
+        loaded_free(&ld[i]);
+    free(ld);
+    free(gids);
+    vec_free(&fresh.members);
+    vec_free(&fresh.entities);
+    vec_free(&fresh.groups);
+    return rc;
 }
 
 int correlate_restore(struct correlate *c, const json_t *state,

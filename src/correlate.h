@@ -67,10 +67,14 @@ struct intern *correlate_pool(struct correlate *c);
  * group GROUP_KEY (may be NULL). A is only read. Closes due incidents
  * first (as correlate_tick(NOW)). The outcome, or -1 with ERR when a cap
  * of limits.h is reached or memory runs out (nothing changed then, apart
- * from incidents closed). */
+ * from incidents closed and the clock: every view, dump, deadline and the
+ * change log are as before; T may have learnt the alert's entities and
+ * the pool its strings). */
 int correlate_ingest(struct correlate *c, const struct alert *a,
                      const char *group_key, int64_t now, struct qerr *err);
-/* Close the incidents due at NOW. Number closed. */
+/* Close the incidents due at NOW. Number closed. Each close is whole; if
+ * memory runs out, the rest stay due (correlate_next_deadline <= NOW) for
+ * the next call. */
 size_t correlate_tick(struct correlate *c, int64_t now);
 /* Earliest pending close deadline, or CORRELATE_NO_TIME if none. */
 int64_t correlate_next_deadline(const struct correlate *c);
@@ -161,13 +165,15 @@ json_t *correlate_alert_dump(const struct correlate *c, uint32_t slot);
 /* Re-create one incident from correlate_incident_dump output into C, which
  * must not hold its id or alerts with a newer startsAt. Entities are
  * resolved again from the alert labels. 0, or -1 with ERR (source = JSON
- * path). */
+ * path) on malformed state, a cap of limits.h or OOM: nothing changed then
+ * (as for correlate_ingest, T and the pool aside). */
 int correlate_incident_restore(struct correlate *c, const json_t *state,
                                struct qerr *err);
 /* Every open and closed incident: {"version":1,"clock":ms,"incidents":[..]}
  * into *out (new reference). 0 or -1 OOM. */
 int correlate_dump(const struct correlate *c, json_t **out);
-/* Load correlate_dump output into an empty C. 0 or -1 with ERR. */
+/* Load correlate_dump output into an empty C. 0 or -1 with ERR; C then
+ * holds the incidents before the one ERR names, each whole. */
 int correlate_restore(struct correlate *c, const json_t *state,
                       struct qerr *err);
 
