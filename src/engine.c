@@ -537,6 +537,10 @@ int engine_ingest_webhook(struct engine *e, const struct webhook *wh,
             if (!failed && err != NULL)
                 *err = one;
             failed = 1;
+            /* the alert changed nothing, but the incidents that came due
+             * before it closed all the same: the next call's delta would
+             * not name them again */
+            (void)apply_delta(e, CORRELATE_IGNORED, 0);
             continue;
         }
         if (apply_delta(e, rc, a->fingerprint) < 0) {

@@ -69,7 +69,8 @@ struct history *engine_history(struct engine *e);
 /* Take every alert of WH, received at RECEIVED_AT. WH is only read. The
  * number of alerts that changed something, or -1 with ERR describing the
  * first alert that could not be taken (a cap of limits.h, OOM); the others
- * are still taken. */
+ * are still taken, and incidents that came due close (and fire the hook)
+ * even when the alert that closed them failed. */
 int engine_ingest_webhook(struct engine *e, const struct webhook *wh,
                           int64_t received_at, struct qerr *err);
 /* Advance to NOW: close due incidents. Number closed. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "failalloc.h"
 #include "spec_webhook.h"
 
 static const char graph[] =
@@ -614,6 +615,70 @@ static void test_history_eager_equals_lazy(void **state)
     topology_free(t2);
 }
 
+/* An ingest that fails (out of memory) after closing what was due still
+ * closed it: the engine must hear of those closes then - the hook's
+ * ENGINE_INCIDENT_CLOSED and the history record - and not never, since
+ * the next call starts a fresh delta. For every allocation k of the
+ * ingest that can fail, on a fresh engine each time. */
+static void count_closes(void *ctx, struct engine *e, uint32_t slot,
+                         enum engine_event ev)
+{
+    (void)e;
+    (void)slot;
+    if (ev == ENGINE_INCIDENT_CLOSED)
+        (*(int *)ctx)++;
+}
+
+static void test_failed_ingest_reports_closes(void **state)
+{
+    (void)state;
+    int failed_after_close = 0;
+
+    for (unsigned long k = 1; k < 10000; k++) {
+        struct topology *t = NULL;
+        struct rules *r = NULL;
+        struct engine *e = NULL;
+        int closed = 0;
+        struct correlate_incident ci;
+        struct webhook *wh;
+        struct qerr err;
+        char at[40], specs[256];
+        int rc, failed;
+
+        assert_int_equal(topology_load_buf(&t, graph, strlen(graph), "g", NULL, &err), 0);
+        assert_int_equal(rules_load_buf(&r, hist_rules, strlen(hist_rules), "c", &err), 0);
+        assert_int_equal(engine_new(&e, t, r), 0);
+        engine_set_hook(e, count_closes, &closed);
+        spec_time(T0, at, sizeof at);
+        snprintf(specs, sizeof specs, "CpuHigh:payment:firing:%s", at);
+        spec_ingest(e, "g", specs, T0 + 1000);
+        snprintf(specs, sizeof specs, "CpuHigh:payment:resolved:%s", at);
+        spec_ingest(e, "g", specs, T0 + 60000);
+        assert_int_equal(closed, 0);
+
+        /* an hour later, long past the close deadline */
+        spec_time(T0 + HOUR, at, sizeof at);
+        snprintf(specs, sizeof specs, "LatencyHigh:frontend:firing:%s", at);
+        wh = spec_webhook(e, "h", specs);
+        failalloc_arm(k, 0);          /* the Nth alone: the engine may then recover */
+        rc = engine_ingest_webhook(e, wh, T0 + HOUR + 1000, &err);
+        failed = failalloc_disarm();
+        webhook_free(wh);
+        assert_int_equal(correlate_incident(engine_correlate(e), 0, &ci), 0);
+        if (rc < 0 && ci.state == CORRELATE_CLOSED) {
+            failed_after_close++;
+            assert_int_equal(closed, 1);
+            assert_int_equal(history_incidents(engine_history(e)), 1);
+        }
+        engine_free(e);
+        rules_free(r);
+        topology_free(t);
+        if (!failed)
+            break;
+    }
+    assert_true(failed_after_close > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -624,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_history_survives_pod_renames),
         cmocka_unit_test(test_history_eager_equals_lazy),
         cmocka_unit_test(test_closed_ranking_as_of_close),
+        cmocka_unit_test(test_failed_ingest_reports_closes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
