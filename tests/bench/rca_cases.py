@@ -8,7 +8,11 @@ incident with the most alerts, one line per case:
 (rank 1 = first; "-" = not among the ranked causes), then the same totals
 as rca_eval.py. --misses prints only the cases whose service is not first.
 
-  rca_cases.py DATASET --quench build/quench [--rules rules] [--misses]
+--strip pod,node,caller replays the cases with those labels removed from
+every alert, as a system that alerts per service only would send them:
+node faults are left out and a pod fault counts as its service's.
+
+  rca_cases.py DATASET --quench build/quench [--rules rules] [--misses] [--strip L,...]
 """
 import argparse, json, os, subprocess, sys, tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -22,15 +26,32 @@ def main():
     ap.add_argument("--rules", help="directory with correlation.yaml etc.; services.yaml is the dataset's")
     ap.add_argument("--misses", action="store_true")
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--strip", default="", help="labels to remove from every alert")
     a = ap.parse_args()
+    strip = [l for l in a.strip.split(",") if l]
     labels = json.load(open(os.path.join(a.dataset, "labels.json")))
     cids = sorted(labels)
     score = Score(pods_to_service(a.dataset, cids))
+    if strip:
+        # a stripped node cannot be named; a stripped pod is its service
+        cids = [c for c in cids if not (labels[c]["kind"] == "node" and "node" in strip)]
+        for c in cids:
+            if labels[c]["kind"] == "pod" and "pod" in strip:
+                labels[c] = dict(labels[c], entity=labels[c]["service"], kind="service")
     with tempfile.TemporaryDirectory() as tmp:
         rules = rules_dir(tmp, a.rules, a.dataset)
         for cid in cids:
-            p = subprocess.run([a.quench, "replay", "--rules", rules, "--input",
-                                os.path.join(a.dataset, "cases", cid + ".jsonl"),
+            case = os.path.join(a.dataset, "cases", cid + ".jsonl")
+            if strip:
+                case = os.path.join(tmp, cid + ".jsonl")
+                with open(case, "w") as f:
+                    for line in open(os.path.join(a.dataset, "cases", cid + ".jsonl")):
+                        rec = json.loads(line)
+                        for al in rec["payload"]["alerts"]:
+                            for l in strip:
+                                al["labels"].pop(l, None)
+                        f.write(json.dumps(rec) + "\n")
+            p = subprocess.run([a.quench, "replay", "--rules", rules, "--input", case,
                                 "--format", "json"], capture_output=True, timeout=a.timeout)
             if p.returncode != 0:
                 sys.exit("%s: replay failed (exit %d): %s" % (cid, p.returncode,
