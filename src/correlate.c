@@ -418,8 +418,8 @@ static uint64_t tuple_hash(const char *const *v, size_t n)
 }
 
 /* Whether the scope tuple V[0..n) lacks a value for some label (a node
- * alert's namespace): it is "wild", found through a node (see
- * cross_scope_candidates). */
+ * alert's namespace): it is "wild", found from the scopes it agrees with
+ * (see cross_scope_candidates). */
 static int tuple_lacks_value(const char *const *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -486,8 +486,9 @@ static const char *const *scope_values(const struct correlate *c, uint32_t id)
 }
 
 /* Whether tuples X and Y agree on every label both have a value for:
- * what a node alert, which lacks the namespace, and the incidents of the
- * namespaced pods it hosts share (see find_candidates). */
+ * what an alert lacking the namespace (a node's, a trace-derived one)
+ * and the incidents of its namespaced neighbours share (see
+ * cross_scope_candidates). */
 static int scope_compat(const struct correlate *c, uint32_t x, uint32_t y)
 {
     const char *const *a = scope_values(c, x), *const *b = scope_values(c, y);
@@ -1461,15 +1462,17 @@ static int add_candidates(struct correlate *c, const uint32_t *v, uint32_t n,
     return 0;
 }
 
-/* Nodes are cluster-wide, namespaces are not: a node alert lacks the
- * namespace its pods' alerts carry, so with `namespace` in scope it would
- * never join their incident. Through a node, a scope label one side lacks
- * does not separate. A node alert whose scope lacks a value looks for its
- * neighbourhood's incidents (the pods it hosts) in every scope it agrees
- * with; any alert looks for the incidents holding its own nodes in the
- * scopes less specific than its own (a node alert came first and opened
- * one). NBUF[0..N) is the alert's neighbourhood from find_candidates;
- * place_member keeps only candidates whose scopes agree. 0 or -1 OOM. */
+/* A missing scope value is no value. A node alert lacks the namespace
+ * its pods' alerts carry (nodes are cluster-wide), and some alert sources
+ * send none at all (trace-derived alerts often do not): with `namespace`
+ * in scope they would never join the incidents of their entities. So a
+ * scope label one side lacks does not separate. An alert whose scope
+ * lacks a value looks for its neighbourhood's incidents in every scope it
+ * agrees with; any alert looks for its neighbourhood's incidents in the
+ * scopes less specific than its own (an alert lacking the value came
+ * first and opened one). NBUF[0..N) is the alert's neighbourhood from
+ * find_candidates; place_member keeps only candidates whose scopes agree,
+ * so two namespaces still never share an incident. 0 or -1 OOM. */
 static int cross_scope_candidates(struct correlate *c, uint32_t scope,
                                    int32_t entity, int n, int64_t now,
                                    uint32_t gen)
@@ -1483,12 +1486,11 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
     for (size_t i = 0; i < c->r->scope.n; i++)
         if (*own[i] != '\0')
             set[nset++] = i;
-    /* Scopes to look in. A node lacking a value: every scope it agrees
+    /* Scopes to look in. An alert lacking a value: every scope it agrees
      * with (those with open incidents). Otherwise the less specific
      * tuples of its own, found by blanking subsets of its values (2^k - 1
      * look-ups for k values, a few), or through the wild list for many. */
-    int wide = nset < c->r->scope.n &&
-               topology_entity(c->t, (uint32_t)entity)->kind == ENTITY_NODE;
+    int wide = nset < c->r->scope.n;
     int by_subset = !wide && nset <= 4 && empty != NULL;
     uint32_t nsc = wide ? c->nscopes
                  : by_subset ? (1u << nset) - 1 : c->wild.n;
@@ -1517,8 +1519,6 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
         for (int i = 0; i < 2 * n; i++) {
             uint32_t id = c->nbuf[i / 2], one, nv;
             const uint32_t *v;
-            if (!wide && topology_entity(c->t, id)->kind != ENTITY_NODE)
-                continue;
             nv = index_slots(c, i % 2 ? &c->pmap : &c->emap, ekey(s2, id),
                              &one, &v);
             if (add_candidates(c, v, nv, now, gen) < 0)
@@ -1529,8 +1529,8 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
 }
 
 /* Collect open incidents of SCOPE that ENTITY (within hops) or group G
- * links to and that are within the window at NOW, oldest first; through
- * a node, also those of scopes SCOPE agrees with (cross_scope_candidates).
+ * links to and that are within the window at NOW, oldest first; also
+ * those of scopes SCOPE agrees with (cross_scope_candidates).
  * 0 or -1 OOM; only scratch changes. */
 static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                             uint32_t g, int64_t now)

@@ -5,8 +5,9 @@
  * status) seen before is a no-op; an older startsAt than the one held is
  * stale and ignored; a firing that arrives after the resolved of the same
  * startsAt does not reopen. A new alert joins an open incident with the same
- * scope label values when, within `window` of the incident's last
- * activity, its entity is within `topology_hops` of one of the incident's
+ * scope label values (a value one side lacks does not separate: a node's
+ * or a trace alert's missing namespace) when, within `window` of the
+ * incident's last activity, its entity is within `topology_hops` of one of the incident's
  * entities, or - for an alert no label places on the graph - it came in
  * the same Alertmanager group (groupKey) as one of the incident's alerts.
  * (Groups such as {alertname} span unrelated systems; where the graph can

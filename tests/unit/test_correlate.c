@@ -83,9 +83,21 @@ static const struct gcase cases[] = {
     { "different scope labels", NULL,
       { { 0, "alertname=A,service=cart,namespace=x", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,service=cart,namespace=y", 'f', 5, NULL, 'O' },
-        { 20, "alertname=C,service=cart", 'f', 5, NULL, 'O' },
+        { 20, "alertname=C,service=cart", 'f', 5, NULL, 'J' },
         { 30, "alertname=D,service=cart,namespace=x", 'f', 5, NULL, 'J' } },
-      "A D|B|C", "ooo" },
+      "A C D|B", "oo" },
+    /* A missing scope value is no value: an alert source that sends no
+     * namespace (trace-derived alerts often do not) meets the incident of
+     * its entity, in either order; the incident keeps the namespace */
+    { "an alert lacking the namespace meets its entity's incident", NULL,
+      { { 0, "alertname=TraceLatencyHigh,service=cart", 'f', 0, NULL, 'O' },
+        { 10, "alertname=PodOOM,service=cart,namespace=shop", 'f', 5, NULL, 'J' },
+        { 20, "alertname=TraceErrors,service=checkout", 'f', 5, NULL, 'J' } },
+      "PodOOM TraceErrors TraceLatencyHigh", "o" },
+    { "and the other way round", NULL,
+      { { 0, "alertname=PodOOM,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
+        { 10, "alertname=TraceLatencyHigh,service=checkout", 'f', 5, NULL, 'J' } },
+      "PodOOM TraceLatencyHigh", "o" },
     /* Exporters (rules.h): node-exporter's pod and namespace are its own;
      * the node joins the incident of the pod it hosts */
     { "a node-exporter alert joins the pods its node hosts", NULL,
@@ -139,10 +151,6 @@ static const struct gcase cases[] = {
         { 10, "alertname=P1,pod=a-0,service=far4,node=n1,namespace=shop", 'f', 10, NULL, 'J' },
         { 15, "alertname=P2,pod=b-0,service=far1,node=n2,namespace=shop", 'f', 15, NULL, 'O' } },
       "N1 N2 P1|P2", "oo" },
-    { "a service alert without a namespace stays apart", NULL,
-      { { 0, "alertname=A,pod=cart-0,service=cart,node=n1,namespace=x", 'f', 0, NULL, 'O' },
-        { 10, "alertname=B,service=cart", 'f', 5, NULL, 'O' } },
-      "A|B", "oo" },
     { "no scope: scopes never split", "scope: []\n",
       { { 0, "alertname=A,service=cart,namespace=x", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,service=cart,namespace=y", 'f', 5, NULL, 'J' } },
