@@ -1277,13 +1277,22 @@ static int incident_index(struct correlate *c, uint32_t s, int32_t e,
 
 /* ---- reserving ----------------------------------------------------------- */
 
-/* What one change will add to the indexes and to its incident's lists,
- * counted before it starts so that plan_reserve can make room for all of
- * it first; then nothing the change does can fail. A count may be high
- * (a key counted twice, a list that is there already), never low. */
+/* What one call will add to the indexes, to its incident's lists and to
+ * C's vectors, counted before it starts so that plan_reserve can make
+ * room for all of it first; then nothing the change does can fail. A
+ * count may be high (a key counted twice, a list that is there already),
+ * never low. Every vector is reserved once per call, by plan_reserve,
+ * with the total: vec_reserve makes room for N more than now, so two
+ * reservations on one vector give the larger N, not the sum. */
 struct plan {
     uint32_t keys[3];              /* index_add calls: emap, pmap, gmap */
     uint32_t members, entities, groups;   /* pushes onto the incident's */
+    uint32_t merged;               /* incidents merged: d_merged,
+                                    * merged_slots */
+    uint32_t updated;              /* d_updated pushes */
+    uint32_t closed;               /* closed_fifo pushes */
+    uint32_t deadlines;            /* heap pushes */
+    uint32_t changes;              /* change log entries, if it is on */
 };
 
 /* Count an index_add under KEY of M and make room in its list if it has
@@ -1309,6 +1318,9 @@ static int plan_key(struct correlate *c, struct plan *p,
     } else {
         l = map_get(m, key);
     }
+    /* One more is enough however often KEY is counted: a call adds one
+     * incident to lists (the one it changes), and index_add adds no
+     * repeats. */
     if (l >= 0 && vec_reserve(&c->lists[l], 1) < 0)
         return -1;
     p->keys[m == &c->emap ? 0 : m == &c->pmap ? 1 : 2]++;
@@ -1371,15 +1383,15 @@ static int plan_reserve(struct correlate *c, const struct plan *p,
         lists_reserve(c, p->keys[0] + p->keys[1] + p->keys[2]) < 0 ||
         vec_reserve(&inc->members, p->members) < 0 ||
         vec_reserve(&inc->entities, p->entities) < 0 ||
-        vec_reserve(&inc->groups, p->groups) < 0)
+        vec_reserve(&inc->groups, p->groups) < 0 ||
+        vec_reserve(&c->d_merged, p->merged) < 0 ||
+        vec_reserve(&c->merged_slots, p->merged) < 0 ||
+        vec_reserve(&c->d_updated, p->updated) < 0 ||
+        vec_reserve(&c->closed_fifo, p->closed) < 0 ||
+        heap_reserve(c, p->deadlines) < 0 ||
+        (c->track && vec_reserve(&c->changes, p->changes) < 0))
         return -1;
     return 0;
-}
-
-/* Room for K entries in the change log, when it is on. */
-static int changes_reserve(struct correlate *c, uint32_t k)
-{
-    return c->track ? vec_reserve(&c->changes, k) : 0;
 }
 
 /* Move everything of incident FROM into INTO; FROM becomes merged. WEAK
@@ -1741,24 +1753,30 @@ static void rescope(struct correlate *c, uint32_t s, uint32_t scope)
     RESERVED(incident_index(c, s, -1, NONE));      /* the scope's list */
 }
 
-/* Reserve first for place_member: room for all that joining the new
- * member with entity E and group G into c->cand.v[0] - merging the other
- * candidates into it and moving it to INTO_SCOPE - or opening an incident
- * of SCOPE from FRESH can add; *WEAK gets merge's scratch. 0, -1 OOM or
- * -2 past QUENCH_MAX_INCIDENTS; C is unchanged but for capacity. */
+/* Reserve first for add_member: room for the new member (slot, fpmap
+ * entry) and for all that joining it, with entity E and group G, into
+ * c->cand.v[0] - merging the other candidates into it and moving it to
+ * INTO_SCOPE - or opening an incident of SCOPE from FRESH can add; *WEAK
+ * gets merge's scratch. 0, -1 OOM or -2 past a cap of limits.h; C is
+ * unchanged but for capacity. */
 static int place_reserve(struct correlate *c, uint32_t scope,
                          uint32_t into_scope, int32_t e, uint32_t g,
                          struct incident *fresh, uint8_t **weak)
 {
     struct plan p;
     struct incident *inc;
-    uint32_t s, wmax = 1, moved = 0;
+    uint32_t s, wmax = 1;
+    int rc;
 
     memset(&p, 0, sizeof p);
-    p.members = 1;
+    p.members = p.changes = p.updated = 1;
+    p.deadlines = 2;          /* it arrives resolved; a merge left none firing */
+    if ((rc = member_reserve(c, 1)) < 0)
+        return rc;
+    if (map_reserve(&c->fpmap, 1) < 0)
+        return -1;
     if (c->cand.n == 0) {
-        int rc = incident_reserve(c);
-        if (rc < 0)
+        if ((rc = incident_reserve(c)) < 0)
             return rc;
         if (map_reserve(&c->idmap, 1) < 0 ||
             plan_index(c, &p, NONE, scope, e, g) < 0)
@@ -1767,12 +1785,13 @@ static int place_reserve(struct correlate *c, uint32_t scope,
     }
     s = c->cand.v[0];
     inc = inc_at(c, s);
+    p.merged = c->cand.n - 1;
     for (uint32_t i = 1; i < c->cand.n; i++) {
         const struct incident *b = inc_at(c, c->cand.v[i]);
         p.members += b->members.n;
         p.entities += b->entities.n;
         p.groups += b->groups.n;
-        moved += b->members.n;
+        p.changes += b->members.n;          /* each moved member is logged */
         if (b->entities.n > wmax)
             wmax = b->entities.n;
         if (plan_keys_of(c, &p, inc->scope, b) < 0 ||
@@ -1786,10 +1805,7 @@ static int place_reserve(struct correlate *c, uint32_t scope,
         e = -1;
     }
     if (plan_index(c, &p, s, into_scope, e, g) < 0 ||
-        plan_reserve(c, &p, inc) < 0 ||
-        vec_reserve(&c->d_merged, c->cand.n - 1) < 0 ||
-        vec_reserve(&c->merged_slots, c->cand.n - 1) < 0 ||
-        changes_reserve(c, moved) < 0)
+        plan_reserve(c, &p, inc) < 0)
         return -1;
     if (c->cand.n > 1 && (*weak = malloc(wmax)) == NULL)
         return -1;
@@ -1878,10 +1894,10 @@ static int update_member(struct correlate *c, uint32_t m, const struct alert *a,
     /* reserve first: nothing from the line below on can fail */
     if (new_episode && copy_alert(c, &copy, a) < 0)
         return -1;
+    p.changes = p.updated = p.deadlines = 1;
     if ((new_episode && mb->ring == NULL && (ring = ring_new(c)) == NULL) ||
         plan_index(c, &p, s, inc->scope, -1, g) < 0 ||
-        plan_reserve(c, &p, inc) < 0 || heap_reserve(c, 1) < 0 ||
-        vec_reserve(&c->d_updated, 1) < 0 || changes_reserve(c, 1) < 0) {
+        plan_reserve(c, &p, inc) < 0) {
         free(alert_block(&copy));
         free(ring);
         return -1;
@@ -1959,12 +1975,7 @@ static int add_member(struct correlate *c, const struct alert *a,
         (c->wild.n > 0 && keep_agreeing(c, &into_scope) < 0))
         goto fail;
     if ((rc = place_reserve(c, scope, into_scope, re.entity, g, &fresh,
-                            &weak)) < 0 ||
-        (rc = member_reserve(c, 1)) < 0)
-        goto fail;
-    rc = -1;
-    if (map_reserve(&c->fpmap, 1) < 0 || heap_reserve(c, 2) < 0 ||
-        vec_reserve(&c->d_updated, 1) < 0 || changes_reserve(c, 1) < 0)
+                            &weak)) < 0)
         goto fail;
     /* ---- */
     m = member_take(c);
@@ -2676,7 +2687,10 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     }
 
     /* reserve first: nothing from the line below on can fail */
-    p.members = (uint32_t)nalerts;
+    p.members = p.changes = (uint32_t)nalerts;
+    p.updated = 1;
+    p.deadlines = (uint32_t)open;
+    p.closed = (uint32_t)!open;
     for (size_t i = 0; i < ngroups; i++)
         if (plan_index(c, &p, NONE, (uint32_t)sc, -1, gids[i]) < 0)
             goto oom;
@@ -2696,10 +2710,7 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     }
     rc = -1;
     if (plan_reserve(c, &p, &fresh) < 0 || map_reserve(&c->idmap, 1) < 0 ||
-        map_reserve(&c->fpmap, nalerts) < 0 || heap_reserve(c, 1) < 0 ||
-        vec_reserve(&c->closed_fifo, 1) < 0 ||
-        vec_reserve(&c->d_updated, 1) < 0 ||
-        changes_reserve(c, (uint32_t)nalerts) < 0)
+        map_reserve(&c->fpmap, nalerts) < 0)
         goto oom;
 
     /* ---- */

@@ -981,7 +981,8 @@ static char *delta_text(const struct correlate *c)
 struct oom_case {
     const char *name;
     const char *rules;
-    int track;                  /* change log on */
+    int track;                  /* change log on: 1 from the start, 2 from
+                                 * the op on (its vector still unmade) */
     struct step prefix[6];
     struct step op;             /* an ingest, or a tick (labels NULL) */
     struct step after[4];
@@ -1006,8 +1007,9 @@ static void run_steps(struct fixture *f, const struct step *st, size_t n)
 static void oom_prepare(struct fixture *f, const struct oom_case *oc)
 {
     fixture_init(f, oc->rules);
-    correlate_track_changes(f->c, oc->track);
+    correlate_track_changes(f->c, oc->track == 1);
     run_steps(f, oc->prefix, sizeof oc->prefix / sizeof oc->prefix[0]);
+    correlate_track_changes(f->c, oc->track != 0);
     if (oc->op.labels != NULL) {
         struct correlate *tmp;
         struct alert a = make_alert(correlate_pool(f->c), oc->op.labels,
@@ -1146,6 +1148,16 @@ static const struct oom_case oom_cases[] = {
       { { 30, "alertname=E,cluster_wide=yes", 'f', 25, "g2", 'J' },
         { 40, "alertname=F,service=redis", 'f', 35, NULL, 'J' },
         { 50, "alertname=G,node=n1", 'f', 45, NULL, 'J' } } },
+    /* The op logs its four moved members and itself into a log that has
+     * no room yet: one reservation must cover all five. */
+    { "a merge moves four members into an empty change log", "topology_hops: 1\n", 2,
+      { { 0, "alertname=A,service=frontend", 'f', 0, NULL, 'O' },
+        { 2, "alertname=B1,service=payment", 'f', 2, NULL, 'O' },
+        { 4, "alertname=B2,service=payment", 'f', 4, NULL, 'J' },
+        { 6, "alertname=D1,service=cart", 'f', 6, NULL, 'O' },
+        { 8, "alertname=D2,service=cart", 'f', 8, NULL, 'J' } },
+      { 20, "alertname=C,service=checkout", 'f', 15, NULL, 'M' },
+      { { 30, "alertname=E,service=payment", 'f', 25, NULL, 'J' } } },
     { "a resolved alert merges resolved incidents", "topology_hops: 1\n", 0,
       { { 0, "alertname=A,service=frontend", 'f', 0, NULL, 'O' },
         { 5, "alertname=A,service=frontend", 'r', 0, NULL, 'U' },
