@@ -2552,6 +2552,86 @@ static int load_member(struct correlate *c, const json_t *x, struct loaded *out,
     return 0;
 }
 
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+    return (a > b) - (a < b);
+}
+
+/* Sort V[0..n) and drop repeats; the count left. */
+static size_t uniq_u32(uint32_t *v, size_t n)
+{
+    size_t k = 0;
+
+    qsort(v, n, sizeof *v, cmp_u32);
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || v[k - 1] != v[i])
+            v[k++] = v[i];
+    return k;
+}
+
+/* Count into P what restoring alerts LD[0..n) and groups G[0..ng) as a
+ * new incident of SCOPE adds to its lists and, when OPEN, to the indexes.
+ * A closed incident is never indexed. An open one gets each distinct
+ * entity, service and group key once, so each is counted once: counted
+ * per alert, restoring a 50k-alert incident made room (map slots, list
+ * slots, spare buffers) for keys it did not have, and that room stays.
+ * 0 or -1 OOM. */
+static int plan_restore(struct correlate *c, struct plan *p, uint32_t scope,
+                        int open, const struct loaded *ld, size_t n,
+                        const uint32_t *g, size_t ng)
+{
+    /* indexed entities from the front of ents, weak members' (listed
+     * only: restore_member) from its back; then services, then groups */
+    uint32_t *ents = malloc((2 * n + ng + 1) * sizeof *ents);
+    uint32_t *svcs = ents + n, *grps = ents + 2 * n;
+    size_t ne = 0, nw = 0, ns = 0, i;
+    int rc = -1;
+
+    if (ents == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        int32_t e = ld[i].re.entity, svc;
+        if (e < 0)
+            continue;
+        if (ld[i].weak) {
+            ents[n - 1 - nw++] = (uint32_t)e;
+            continue;
+        }
+        ents[ne++] = (uint32_t)e;
+        if ((svc = topology_pod_service(c->t, (uint32_t)e)) >= 0)
+            svcs[ns++] = (uint32_t)svc;
+    }
+    if (ng > 0)
+        memcpy(grps, g, ng * sizeof *g);
+    ne = uniq_u32(ents, ne);
+    nw = uniq_u32(ents + n - nw, nw);
+    ns = uniq_u32(svcs, ns);
+    ng = uniq_u32(grps, ng);
+    /* an entity both weak and not is pushed twice (incident_index asks
+     * the index, which a weak one is not in) */
+    p->entities += (uint32_t)(ne + nw);
+    p->groups += (uint32_t)ng;
+    if (open) {
+        for (i = 0; i < ne; i++)
+            if (plan_key(c, p, &c->emap, ekey(scope, ents[i])) < 0)
+                goto out;
+        for (i = 0; i < ns; i++)
+            if (plan_key(c, p, &c->pmap, ekey(scope, svcs[i])) < 0)
+                goto out;
+        for (i = 0; i < ng; i++)
+            if (plan_key(c, p, &c->gmap, ekey(scope, grps[i])) < 0)
+                goto out;
+        if (plan_key(c, p, &c->gmap, ekey(scope, ANY_GROUP)) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(ents);
+    return rc;
+}
+
 /* Put loaded alert L into incident S as a member; L's block and ring move
  * to it. Cannot fail: correlate_incident_restore made room. */
 static void restore_member(struct correlate *c, uint32_t s, struct loaded *l)
@@ -2691,16 +2771,8 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     p.updated = 1;
     p.deadlines = (uint32_t)open;
     p.closed = (uint32_t)!open;
-    for (size_t i = 0; i < ngroups; i++)
-        if (plan_index(c, &p, NONE, (uint32_t)sc, -1, gids[i]) < 0)
-            goto oom;
-    for (size_t i = 0; i < nalerts; i++) {
-        if (ld[i].weak && ld[i].re.entity >= 0)
-            p.entities++;
-        if (plan_index(c, &p, NONE, (uint32_t)sc,
-                       ld[i].weak ? -1 : ld[i].re.entity, NONE) < 0)
-            goto oom;
-    }
+    if (plan_restore(c, &p, (uint32_t)sc, open, ld, nalerts, gids, ngroups) < 0)
+        goto oom;
     if ((rc = incident_reserve(c)) < 0 ||
         (rc = member_reserve(c, (uint32_t)nalerts)) < 0) {
         qerr_set(err, "$", 0, 0, rc == -2 ? "too many incidents or alerts"
