@@ -27,6 +27,10 @@
  * the "reserve first" lines). What may remain is invisible: capacity,
  * strings in the pool, scope tuples and group keys registered, entities
  * T learnt. After the line, calls that would allocate are RESERVED.
+ * One allocation remains after it: dense_sync growing a scope's dense
+ * array. It cannot fail the call - without room that scope goes back to
+ * the hash maps, which stay the record - so OOM there may cost speed,
+ * never an answer.
  *
  * Determinism: nothing iterates a hash table to produce output; candidate
  * incidents are ordered by (opened_at, id) and ids are content hashes, so
@@ -46,6 +50,10 @@
 #define ANY_GROUP (UINT32_MAX - 1)
 /* Capacity a new index list starts with (its buffer is made ahead). */
 #define LIST_CAP0 4
+/* Spare list buffers kept between calls: a plan may make many (a merge
+ * or restore of a big incident) and emptied lists hand theirs back; more
+ * than a few would be memory held for nothing. */
+#define SPARE_KEEP 64
 
 /* A call whose room was reserved before the first change: it cannot fail.
  * If it does, a plan counted low and C is half changed - corrupt - so it
@@ -724,8 +732,9 @@ static const struct u32vec *index_get(const struct correlate *c,
     return l < 0 ? NULL : &c->lists[l];
 }
 
-/* Room for K new index lists: entries in lists[] and their buffers.
- * 0 or -1 OOM. */
+/* Room for K new index lists: entries in lists[] and their buffers, and
+ * in free_lists for every list, so that index_remove (which runs where
+ * nothing may fail) can always hand an emptied one back. 0 or -1 OOM. */
 static int lists_reserve(struct correlate *c, uint32_t k)
 {
     uint32_t fresh = k > c->free_lists.n ? k - c->free_lists.n : 0;
@@ -741,6 +750,9 @@ static int lists_reserve(struct correlate *c, uint32_t k)
         c->lists = ls;
         c->lists_cap = cap;
     }
+    /* free_lists never holds a list twice, so nlists entries suffice */
+    if (vec_reserve(&c->free_lists, c->nlists + fresh - c->free_lists.n) < 0)
+        return -1;
     if (k > c->spare_cap) {
         uint32_t cap = c->spare_cap ? c->spare_cap : 16;
         uint32_t **sp;
@@ -761,12 +773,23 @@ static int lists_reserve(struct correlate *c, uint32_t k)
     return 0;
 }
 
-/* Plans count generously (a key per member of a big restored incident),
- * so after one the spare buffers beyond a few are given back. */
+/* Plans count generously (every key of the incidents a merge moves), so
+ * after one the spare buffers beyond SPARE_KEEP are given back, and the
+ * array that held them shrinks. */
 static void spare_trim(struct correlate *c)
 {
-    while (c->nspare > 64)
+    uint32_t **sp;
+
+    while (c->nspare > SPARE_KEEP)
         free(c->spare[--c->nspare]);
+    if (c->spare_cap <= SPARE_KEEP)
+        return;
+    /* a shrink that fails keeps the larger array: harmless */
+    sp = realloc(c->spare, SPARE_KEEP * sizeof *sp);
+    if (sp != NULL) {
+        c->spare = sp;
+        c->spare_cap = SPARE_KEEP;
+    }
 }
 
 /* Add SLOT to KEY's list in M. 0, or -1 OOM with nothing changed; never
@@ -805,15 +828,14 @@ static void index_remove(struct correlate *c, struct u64map *m, uint64_t key,
     dense_sync(c, m, key, l);
     if (c->lists[l].n == 0) {
         /* A buffer of the starting size serves the next new list. */
-        if (c->lists[l].cap == LIST_CAP0 && c->nspare < c->spare_cap)
+        if (c->lists[l].cap == LIST_CAP0 && c->nspare < c->spare_cap &&
+            c->nspare < SPARE_KEEP)
             c->spare[c->nspare++] = c->lists[l].v;
         else
             free(c->lists[l].v);
         c->lists[l] = (struct u32vec){ NULL, 0, 0 };
         map_del(m, key);
-        /* Free-list growth can fail only on OOM; the list then leaks
-         * until correlate_free, which is harmless. */
-        (void)vec_push(&c->free_lists, (uint32_t)l);
+        RESERVED(vec_push(&c->free_lists, (uint32_t)l));    /* lists_reserve */
     }
 }
 
@@ -2003,6 +2025,7 @@ static int add_member(struct correlate *c, const struct alert *a,
     free(weak);
     return rc;
 fail:
+    spare_trim(c);              /* the plan may have made many */
     free(alert_block(&copy));
     free(ring);
     free(weak);
@@ -2808,12 +2831,12 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     if (inc->last_activity > c->clock)
         c->clock = inc->last_activity;
     RESERVED(delta_updated(c, s));
-    spare_trim(c);
     rc = 0;
     goto out;
 oom:
     qerr_set(err, "$", 0, 0, "out of memory");
 out:
+    spare_trim(c);              /* the plan may have made many */
     for (size_t i = 0; ld != NULL && i < nloaded; i++)
         loaded_free(&ld[i]);
     free(ld);
