@@ -2029,9 +2029,7 @@ fail:
     free(alert_block(&copy));
     free(ring);
     free(weak);
-    vec_free(&fresh.members);
-    vec_free(&fresh.entities);
-    vec_free(&fresh.groups);
+    incident_release(&fresh);
     return rc;
 }
 
@@ -2711,7 +2709,7 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     struct incident fresh, *inc;
     struct plan p;
     int64_t opened_at, closed_at, last_activity, last_resolved;
-    int rc = -1, open;
+    int rc = -1, room, open;
 
     delta_reset(c);
     memset(&fresh, 0, sizeof fresh);
@@ -2761,7 +2759,7 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     if ((sc = scope_id(c, v)) < 0)
         return qerr_set(err, "$.scope", 0, 0, "out of memory");
     gids = malloc((ngroups ? ngroups : 1) * sizeof *gids);
-    ld = calloc(nalerts, sizeof *ld);
+    ld = calloc(nalerts ? nalerts : 1, sizeof *ld);
     if (gids == NULL || ld == NULL) {
         qerr_set(err, "$", 0, 0, "out of memory");
         goto out;
@@ -2794,17 +2792,15 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     p.updated = 1;
     p.deadlines = (uint32_t)open;
     p.closed = (uint32_t)!open;
-    if (plan_restore(c, &p, (uint32_t)sc, open, ld, nalerts, gids, ngroups) < 0)
-        goto oom;
-    if ((rc = incident_reserve(c)) < 0 ||
-        (rc = member_reserve(c, (uint32_t)nalerts)) < 0) {
-        qerr_set(err, "$", 0, 0, rc == -2 ? "too many incidents or alerts"
-                                          : "out of memory");
-        rc = -1;
+    if ((room = incident_reserve(c)) == 0)
+        room = member_reserve(c, (uint32_t)nalerts);
+    if (room == -2) {
+        qerr_set(err, "$", 0, 0, "too many incidents or alerts");
         goto out;
     }
-    rc = -1;
-    if (plan_reserve(c, &p, &fresh) < 0 || map_reserve(&c->idmap, 1) < 0 ||
+    if (room < 0 ||
+        plan_restore(c, &p, (uint32_t)sc, open, ld, nalerts, gids, ngroups) < 0 ||
+        plan_reserve(c, &p, &fresh) < 0 || map_reserve(&c->idmap, 1) < 0 ||
         map_reserve(&c->fpmap, nalerts) < 0)
         goto oom;
 
@@ -2841,9 +2837,7 @@ out:
         loaded_free(&ld[i]);
     free(ld);
     free(gids);
-    vec_free(&fresh.members);
-    vec_free(&fresh.entities);
-    vec_free(&fresh.groups);
+    incident_release(&fresh);
     return rc;
 }
 
