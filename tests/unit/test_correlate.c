@@ -1316,6 +1316,51 @@ static void test_oom_restore(void **state)
     json_decref(dump);
 }
 
+/* A restore refused at its second alert (the first read and copied
+ * already) leaves C as it was: what reading registers (strings, scope
+ * tuples, group keys) is invisible. */
+static void test_restore_bad_alert_changes_nothing(void **state)
+{
+    (void)state;
+    struct fixture src, f;
+    json_t *dump = NULL, *inc = NULL;
+    struct qerr err;
+    char *before, *after;
+
+    fixture_init(&src, NULL);
+    feed_sequence(&src);
+    assert_int_equal(correlate_dump(src.c, &dump), 0);
+    fixture_cleanup(&src);
+    /* incident 0 holds A, B and E */
+    inc = json_deep_copy(json_array_get(json_object_get(dump, "incidents"), 0));
+    assert_true(json_array_size(json_object_get(inc, "alerts")) >= 2);
+
+    fixture_init(&f, NULL);
+    correlate_track_changes(f.c, 1);
+    ingest(&f, "alertname=X,service=frontend,namespace=shop", 'f', 1, "g", 1);
+    correlate_changes_clear(f.c);
+    before = state_text(f.c);
+    assert_int_equal(json_object_del(json_array_get(json_object_get(inc, "alerts"), 1),
+                                     "status"), 0);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(correlate_incident_restore(f.c, inc, &err), -1);
+    assert_string_equal(err.source, "$.alerts[1]");
+    check_consistent(f.c, "bad restore", 0);
+    after = state_text(f.c);
+    assert_string_equal(after, before);
+    assert_int_equal(correlate_delta(f.c)->nupdated, 0);
+    free(after);
+    /* and the intact incident still restores */
+    assert_int_equal(correlate_incident_restore(
+                         f.c, json_array_get(json_object_get(dump, "incidents"), 0),
+                         &err), 0);
+    check_consistent(f.c, "restore", 0);
+    free(before);
+    json_decref(inc);
+    json_decref(dump);
+    fixture_cleanup(&f);
+}
+
 /* Restoring an incident makes room in the indexes for the keys it has:
  * none when it is closed (a closed incident is not indexed), each
  * distinct entity, service and group once when open - not one per
@@ -1382,6 +1427,7 @@ int main(void)
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_oom_ingest_and_tick),
         cmocka_unit_test(test_oom_restore),
+        cmocka_unit_test(test_restore_bad_alert_changes_nothing),
         cmocka_unit_test(test_restore_makes_index_room_per_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
