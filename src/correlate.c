@@ -76,6 +76,32 @@ static _Noreturn void reserved_failed(const char *file, int line,
 
 /* ---- small containers --------------------------------------------------- */
 
+/* Make the array at *PP (PP: the address of any object pointer; *CAP
+ * elements of ELEM bytes) hold NEED elements, its capacity doubling from
+ * FIRST: every array here grows so. New elements are not initialised.
+ * 0, or -1 OOM (or a capacity past uint32) with both unchanged. The
+ * pointer is copied, not read through a void **, which would alias it. */
+static int grow(void *pp, uint32_t *cap, size_t need, size_t elem,
+                uint32_t first)
+{
+    size_t n = *cap ? *cap : first;
+    void *p;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need)
+        n *= 2;
+    if (n > UINT32_MAX || n > SIZE_MAX / elem)
+        return -1;
+    memcpy(&p, pp, sizeof p);
+    p = realloc(p, n * elem);
+    if (p == NULL)
+        return -1;
+    memcpy(pp, &p, sizeof p);
+    *cap = (uint32_t)n;
+    return 0;
+}
+
 struct u32vec {
     uint32_t *v;
     uint32_t n, cap;
@@ -83,14 +109,8 @@ struct u32vec {
 
 static int vec_push(struct u32vec *a, uint32_t x)
 {
-    if (a->n == a->cap) {
-        uint32_t cap = a->cap ? a->cap * 2 : 4;
-        uint32_t *v = realloc(a->v, cap * sizeof *v);
-        if (v == NULL)
-            return -1;
-        a->v = v;
-        a->cap = cap;
-    }
+    if (a->n == a->cap && grow(&a->v, &a->cap, (size_t)a->n + 1, sizeof *a->v, 4) < 0)
+        return -1;
     a->v[a->n++] = x;
     return 0;
 }
@@ -98,18 +118,7 @@ static int vec_push(struct u32vec *a, uint32_t x)
 /* Room for EXTRA more elements: that many vec_push cannot fail then. */
 static int vec_reserve(struct u32vec *a, uint32_t extra)
 {
-    uint32_t cap = a->cap ? a->cap : 4, *v;
-
-    if (a->n + extra <= a->cap)
-        return 0;
-    while (cap < a->n + extra)
-        cap *= 2;
-    v = realloc(a->v, cap * sizeof *v);
-    if (v == NULL)
-        return -1;
-    a->v = v;
-    a->cap = cap;
-    return 0;
+    return grow(&a->v, &a->cap, (size_t)a->n + extra, sizeof *a->v, 4);
 }
 
 static int vec_has(const struct u32vec *a, uint32_t x)
@@ -340,7 +349,7 @@ struct correlate {
     size_t dense_bytes;            /* bytes all their arrays hold */
 
     struct deadline *heap;
-    size_t nheap, heap_cap;
+    uint32_t nheap, heap_cap;
     struct u32vec closed_fifo;     /* closed slots in closing order */
     uint32_t fifo_head;
     struct u32vec merged_slots;    /* merged slots, released by prune */
@@ -476,15 +485,9 @@ static int64_t scope_id(struct correlate *c, const char *const *v)
             return id;
         h = mix64(h + 1);     /* another tuple has this hash: probe on */
     }
-    if (c->nscopes == c->scopes_cap) {
-        uint32_t cap = c->scopes_cap ? c->scopes_cap * 2 : 16;
-        const char **s = realloc(c->scopes, (size_t)cap * (ns ? ns : 1) *
-                                                sizeof *s);
-        if (s == NULL)
-            return -1;
-        c->scopes = s;
-        c->scopes_cap = cap;
-    }
+    if (grow(&c->scopes, &c->scopes_cap, (size_t)c->nscopes + 1,
+             (ns ? ns : 1) * sizeof *c->scopes, 16) < 0)
+        return -1;
     if (ns > 0)
         memcpy(&c->scopes[(size_t)c->nscopes * ns], v, ns * sizeof *v);
     /* reserve first: a tuple known but not listed as wild would not be
@@ -547,14 +550,9 @@ static int64_t group_id(struct correlate *c, const char *g)
 
     if (id >= 0)
         return id;
-    if (c->ngroups == c->groups_cap) {
-        uint32_t cap = c->groups_cap ? c->groups_cap * 2 : 16;
-        const char **s = realloc(c->groups, cap * sizeof *s);
-        if (s == NULL)
-            return -1;
-        c->groups = s;
-        c->groups_cap = cap;
-    }
+    if (grow(&c->groups, &c->groups_cap, (size_t)c->ngroups + 1,
+             sizeof *c->groups, 16) < 0)
+        return -1;
     c->groups[c->ngroups] = g;
     if (map_put(&c->groupmap, key, c->ngroups) < 0)
         return -1;
@@ -598,20 +596,12 @@ static struct dense *dense_of(const struct correlate *c, uint64_t key)
 /* Grow c->dense to hold the scope of KEY. 0 or -1 OOM. */
 static int dense_reserve(struct correlate *c, uint64_t key)
 {
-    uint32_t scope = (uint32_t)(key >> 32);
-    uint32_t cap = c->dense_cap ? c->dense_cap : 16;
-    struct dense *d;
+    uint32_t scope = (uint32_t)(key >> 32), was = c->dense_cap;
 
-    if (scope < c->dense_cap)
-        return 0;
-    while (cap <= scope)
-        cap *= 2;
-    d = realloc(c->dense, cap * sizeof *d);
-    if (d == NULL)
+    if (grow(&c->dense, &c->dense_cap, (size_t)scope + 1, sizeof *c->dense,
+             16) < 0)
         return -1;
-    memset(d + c->dense_cap, 0, (cap - c->dense_cap) * sizeof *d);
-    c->dense = d;
-    c->dense_cap = cap;
+    memset(c->dense + was, 0, (c->dense_cap - was) * sizeof *c->dense);
     return 0;
 }
 
@@ -739,31 +729,12 @@ static int lists_reserve(struct correlate *c, uint32_t k)
 {
     uint32_t fresh = k > c->free_lists.n ? k - c->free_lists.n : 0;
 
-    if (c->nlists + fresh > c->lists_cap) {
-        uint32_t cap = c->lists_cap ? c->lists_cap : 64;
-        struct u32vec *ls;
-        while (cap < c->nlists + fresh)
-            cap *= 2;
-        ls = realloc(c->lists, cap * sizeof *ls);
-        if (ls == NULL)
-            return -1;
-        c->lists = ls;
-        c->lists_cap = cap;
-    }
     /* free_lists never holds a list twice, so nlists entries suffice */
-    if (vec_reserve(&c->free_lists, c->nlists + fresh - c->free_lists.n) < 0)
+    if (grow(&c->lists, &c->lists_cap, (size_t)c->nlists + fresh,
+             sizeof *c->lists, 64) < 0 ||
+        vec_reserve(&c->free_lists, c->nlists + fresh - c->free_lists.n) < 0 ||
+        grow(&c->spare, &c->spare_cap, k, sizeof *c->spare, 16) < 0)
         return -1;
-    if (k > c->spare_cap) {
-        uint32_t cap = c->spare_cap ? c->spare_cap : 16;
-        uint32_t **sp;
-        while (cap < k)
-            cap *= 2;
-        sp = realloc(c->spare, cap * sizeof *sp);
-        if (sp == NULL)
-            return -1;
-        c->spare = sp;
-        c->spare_cap = cap;
-    }
     while (c->nspare < k) {
         uint32_t *b = malloc(LIST_CAP0 * sizeof *b);
         if (b == NULL)
@@ -864,21 +835,10 @@ static void unindex(struct correlate *c, uint32_t slot)
 /* ---- deadlines ---------------------------------------------------------- */
 
 /* Room for K more deadlines. 0 or -1 OOM. */
-static int heap_reserve(struct correlate *c, size_t k)
+static int heap_reserve(struct correlate *c, uint32_t k)
 {
-    size_t cap = c->heap_cap ? c->heap_cap : 64;
-    struct deadline *h;
-
-    if (c->nheap + k <= c->heap_cap)
-        return 0;
-    while (cap < c->nheap + k)
-        cap *= 2;
-    h = realloc(c->heap, cap * sizeof *h);
-    if (h == NULL)
-        return -1;
-    c->heap = h;
-    c->heap_cap = cap;
-    return 0;
+    return grow(&c->heap, &c->heap_cap, (size_t)c->nheap + k, sizeof *c->heap,
+                64);
 }
 
 static int heap_push(struct correlate *c, int64_t at, uint32_t slot)
@@ -1114,21 +1074,11 @@ static int copy_alert(struct correlate *c, struct alert *dst,
 static int member_reserve(struct correlate *c, uint32_t k)
 {
     uint32_t fresh = k > c->free_members.n ? k - c->free_members.n : 0;
-    uint32_t cap = c->members_cap ? c->members_cap : 256;
-    struct member *ms;
 
     if (c->nmembers + fresh > QUENCH_MAX_ACTIVE_ALERTS)
         return -2;
-    if (c->nmembers + fresh <= c->members_cap)
-        return 0;
-    while (cap < c->nmembers + fresh)
-        cap *= 2;
-    ms = realloc(c->members, cap * sizeof *ms);
-    if (ms == NULL)
-        return -1;
-    c->members = ms;
-    c->members_cap = cap;
-    return 0;
+    return grow(&c->members, &c->members_cap, (size_t)c->nmembers + fresh,
+                sizeof *c->members, 256);
 }
 
 /* A cleared member slot, from the room member_reserve made. */
@@ -1182,34 +1132,21 @@ static void note_refire(struct correlate *c, struct member *m, int64_t now)
  * past QUENCH_MAX_INCIDENTS. Moves c->incs. */
 static int incident_reserve(struct correlate *c)
 {
-    uint32_t s;
+    uint32_t s, was = c->stamp_cap;
 
     if (c->free_incs.n > 0) {
         s = c->free_incs.v[c->free_incs.n - 1];
     } else {
         if (c->nincs >= QUENCH_MAX_INCIDENTS)
             return -2;
-        if (c->nincs == c->incs_cap) {
-            uint32_t cap = c->incs_cap ? c->incs_cap * 2 : 64;
-            struct incident *is = realloc(c->incs, cap * sizeof *is);
-            if (is == NULL)
-                return -1;
-            c->incs = is;
-            c->incs_cap = cap;
-        }
+        if (grow(&c->incs, &c->incs_cap, (size_t)c->nincs + 1, sizeof *c->incs,
+                 64) < 0)
+            return -1;
         s = c->nincs;
     }
-    if (s >= c->stamp_cap) {
-        uint32_t cap = c->stamp_cap ? c->stamp_cap * 2 : 64;
-        while (cap <= s)
-            cap *= 2;
-        uint32_t *st = realloc(c->stamp, cap * sizeof *st);
-        if (st == NULL)
-            return -1;
-        memset(st + c->stamp_cap, 0, (cap - c->stamp_cap) * sizeof *st);
-        c->stamp = st;
-        c->stamp_cap = cap;
-    }
+    if (grow(&c->stamp, &c->stamp_cap, (size_t)s + 1, sizeof *c->stamp, 64) < 0)
+        return -1;
+    memset(c->stamp + was, 0, (c->stamp_cap - was) * sizeof *c->stamp);
     return 0;
 }
 
