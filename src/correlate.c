@@ -1475,6 +1475,7 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
     int by_subset = !wide && nset <= 4 && empty != NULL;
     uint32_t nsc = wide ? c->nscopes
                  : by_subset ? (1u << nset) - 1 : c->wild.n;
+    uint32_t first = c->cand.n;
     for (uint32_t k = 0; k < nsc; k++) {
         uint32_t s2;
         const struct u32vec *l;
@@ -1506,6 +1507,19 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
                 return -1;
         }
     }
+    /* Which namespace an alert lacking one is about is a guess unless its
+     * entity's incidents agree: a service named alike in `staging` and
+     * `prod` is not guessed at, and the alert keeps to its own scope. A
+     * node is cluster-wide: it hosts pods of several namespaces and joins
+     * the oldest (place_member keeps only candidates that agree). */
+    if (wide && topology_entity(c->t, (uint32_t)entity)->kind != ENTITY_NODE)
+        for (uint32_t i = first; i < c->cand.n; i++)
+            for (uint32_t j = i + 1; j < c->cand.n; j++)
+                if (!scope_compat(c, inc_at(c, c->cand.v[i])->scope,
+                                  inc_at(c, c->cand.v[j])->scope)) {
+                    c->cand.n = first;
+                    return 0;
+                }
     return 0;
 }
 

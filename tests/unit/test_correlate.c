@@ -83,8 +83,11 @@ static const struct gcase cases[] = {
     { "different scope labels", NULL,
       { { 0, "alertname=A,service=cart,namespace=x", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,service=cart,namespace=y", 'f', 5, NULL, 'O' },
-        { 20, "alertname=C,service=cart", 'f', 5, NULL, 'J' },
-        { 30, "alertname=D,service=cart,namespace=x", 'f', 5, NULL, 'J' } },
+        /* cart is in x and in y: which one C is about is not guessed */
+        { 20, "alertname=C,service=cart", 'f', 5, NULL, 'O' },
+        /* D, in x, takes C's incident in (it does not ask whether cart
+         * alerts in y as well: correlation.md) */
+        { 30, "alertname=D,service=cart,namespace=x", 'f', 5, NULL, 'M' } },
       "A C D|B", "oo" },
     /* A missing scope value is no value: an alert source that sends no
      * namespace (trace-derived alerts often do not) meets the incident of
