@@ -1443,6 +1443,75 @@ static int add_candidates(struct correlate *c, const uint32_t *v, uint32_t n,
     return 0;
 }
 
+/* Whether the scope of incident S agrees with VALS (a value or NULL per
+ * scope label) and, with FILL, adds its values to them. */
+static int agrees(const struct correlate *c, uint32_t s, const char **vals,
+                  int fill)
+{
+    const char *const *a = scope_values(c, inc_at(c, s)->scope);
+
+    for (size_t i = 0; i < c->r->scope.n; i++)
+        if (*a[i] != '\0' && vals[i] != NULL && vals[i] != a[i])
+            return 0;
+    for (size_t i = 0; fill && i < c->r->scope.n; i++)
+        if (*a[i] != '\0')
+            vals[i] = a[i];
+    return 1;
+}
+
+/* Whether incident S holds POS (the alert's graph position) or, POS being
+ * a service, one of its pods. */
+static int holds(const struct correlate *c, uint32_t s, uint32_t pos)
+{
+    uint64_t key = ekey(inc_at(c, s)->scope, pos);
+
+    for (int m = 0; m < 2; m++) {
+        const uint32_t *v;
+        uint32_t one, nv = index_slots(c, m ? &c->pmap : &c->emap, key, &one, &v);
+        for (uint32_t i = 0; i < nv; i++)
+            if (v[i] == s)
+                return 1;
+    }
+    return 0;
+}
+
+/* Which namespace an alert lacking one is about is a guess unless its
+ * entity says: the incidents holding the entity itself (POS) decide, and
+ * of the cross-scope candidates CAND[FIRST..) only those agreeing with
+ * them stay. When those disagree (`checkout` in `staging` and in
+ * `prod`), or the entity is in none and its neighbours' disagree, none
+ * stays: the alert keeps to its own scope. Joint agreement is checked
+ * against the values the incidents add up to: linear, no pairs. (A node
+ * is cluster-wide and never comes here: it hosts pods of several
+ * namespaces and joins the oldest, place_member keeping what agrees.) */
+static void keep_unambiguous(struct correlate *c, uint32_t first, uint32_t pos)
+{
+    const char *vals[QUENCH_MAX_RULE_LABELS] = { NULL };
+    int own = 0;
+    uint32_t k = first;
+
+    for (uint32_t i = first; i < c->cand.n; i++) {
+        if (!holds(c, c->cand.v[i], pos))
+            continue;
+        own = 1;
+        if (!agrees(c, c->cand.v[i], vals, 1)) {
+            c->cand.n = first;
+            return;
+        }
+    }
+    for (uint32_t i = first; i < c->cand.n; i++) {
+        if (!agrees(c, c->cand.v[i], vals, !own)) {
+            if (!own) {
+                c->cand.n = first;
+                return;
+            }
+            continue;
+        }
+        c->cand.v[k++] = c->cand.v[i];
+    }
+    c->cand.n = k;
+}
+
 /* A missing scope value is no value. A node alert lacks the namespace
  * its pods' alerts carry (nodes are cluster-wide), and some alert sources
  * send none at all (trace-derived alerts often do not): with `namespace`
@@ -1507,19 +1576,9 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
                 return -1;
         }
     }
-    /* Which namespace an alert lacking one is about is a guess unless its
-     * entity's incidents agree: a service named alike in `staging` and
-     * `prod` is not guessed at, and the alert keeps to its own scope. A
-     * node is cluster-wide: it hosts pods of several namespaces and joins
-     * the oldest (place_member keeps only candidates that agree). */
-    if (wide && topology_entity(c->t, (uint32_t)entity)->kind != ENTITY_NODE)
-        for (uint32_t i = first; i < c->cand.n; i++)
-            for (uint32_t j = i + 1; j < c->cand.n; j++)
-                if (!scope_compat(c, inc_at(c, c->cand.v[i])->scope,
-                                  inc_at(c, c->cand.v[j])->scope)) {
-                    c->cand.n = first;
-                    return 0;
-                }
+    if (wide && first < c->cand.n &&
+        topology_entity(c->t, (uint32_t)entity)->kind != ENTITY_NODE)
+        keep_unambiguous(c, first, n > 0 ? c->nbuf[0] : (uint32_t)entity);
     return 0;
 }
 

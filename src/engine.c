@@ -446,7 +446,7 @@ static int apply_delta(struct engine *e, int outcome, uint64_t fp)
 {
     const struct correlate_delta *d = correlate_delta(e->c);
     int64_t m = -1;
-    int rc = 0;
+    int rc = 0, unfed = 0;
 
     /* Classify the changed alert afresh first: its slot may have been
      * someone else's before a prune, and a rebuild reads the cache. */
@@ -456,9 +456,15 @@ static int apply_delta(struct engine *e, int outcome, uint64_t fp)
         m = correlate_alert_find(e->c, fp);
         if (m >= 0 && (uint32_t)m < e->nkinds && e->kinds[m].valid)
             prev = e->kinds[m].fed_slot;
-        if (m >= 0 && correlate_alert(e->c, (uint32_t)m, &ca) == 0) {
-            if (classify(e, (uint32_t)m, ca.alert, 1) == NULL)
-                return -1;
+        if (m >= 0 && correlate_alert(e->c, (uint32_t)m, &ca) < 0) {
+            m = -1;
+        } else if (m >= 0 && classify(e, (uint32_t)m, ca.alert, 1) == NULL) {
+            /* out of memory: the merges and closes below still apply,
+             * and the incident's ranking is rebuilt when next read */
+            rc = -1;
+            m = -1;
+            unfed = 1;
+        } else if (m >= 0) {
             /* The alert left the incident whose rank state holds it (a
              * re-fire that opened or joined another): rank has no
              * remove, so that incident is rebuilt from the alerts it
@@ -474,11 +480,13 @@ static int apply_delta(struct engine *e, int outcome, uint64_t fp)
 
     for (size_t i = 0; i < d->nmerged; i++) {
         struct slot_state *s = slot_state(e, d->merged[i]);
-        if (s == NULL)
-            return -1;
-        rank_free(s->rank);
-        s->rank = NULL;
-        s->stale = 0;
+        if (s != NULL) {
+            rank_free(s->rank);
+            s->rank = NULL;
+            s->stale = 0;
+        } else {
+            rc = -1;
+        }
         fire(e, d->merged[i], ENGINE_INCIDENT_MERGED);
     }
     for (size_t i = 0; i < d->nclosed; i++) {
@@ -491,9 +499,13 @@ static int apply_delta(struct engine *e, int outcome, uint64_t fp)
     for (size_t i = 0; i < d->nupdated; i++) {
         uint32_t slot = d->updated[i];
         struct slot_state *s = slot_state(e, slot);
-        if (s == NULL || mark_dirty(e, slot) < 0)
-            return -1;
-        if (outcome == CORRELATE_MERGED_INTO) {
+        if (s == NULL) {
+            rc = -1;
+            continue;
+        }
+        if (mark_dirty(e, slot) < 0)
+            rc = -1;        /* the hook misses this update; the rank stays whole */
+        if (outcome == CORRELATE_MERGED_INTO || unfed) {
             /* Rebuilt from all its alerts when next needed: a burst of
              * merges then costs one rebuild, not one per merge. */
             rank_free(s->rank);

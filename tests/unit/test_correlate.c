@@ -97,6 +97,22 @@ static const struct gcase cases[] = {
         { 10, "alertname=PodOOM,service=cart,namespace=shop", 'f', 5, NULL, 'J' },
         { 20, "alertname=TraceErrors,service=checkout", 'f', 5, NULL, 'J' } },
       "PodOOM TraceErrors TraceLatencyHigh", "o" },
+    /* the entity's own incidents decide, not its neighbours': cart is
+     * only in shop, so a billing incident on payment (two hops away)
+     * does not make it ambiguous */
+    { "an alert lacking the namespace follows its entity, not neighbours", NULL,
+      { { 0, "alertname=A,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
+        { 10, "alertname=B,service=payment,namespace=billing", 'f', 5, NULL, 'O' },
+        { 20, "alertname=C,service=cart", 'f', 5, NULL, 'J' } },
+      "A C|B", "oo" },
+    /* a node is cluster-wide: that its incident moved to billing says
+     * nothing about the namespace of a pod on it */
+    { "nor its node's", NULL,
+      { { 0, "alertname=A,pod=cart-0,service=cart,node=n2,namespace=shop", 'f', 0, NULL, 'O' },
+        { 10, "alertname=N,node=n2", 'f', 5, NULL, 'J' },
+        { 20, "alertname=B,pod=pay-0,service=payment,node=n3,namespace=billing", 'f', 5, NULL, 'O' },
+        { 30, "alertname=C,pod=cart-1,service=cart,node=n3", 'f', 5, NULL, 'J' } },
+      "A C N|B", "oo" },
     { "and the other way round", NULL,
       { { 0, "alertname=PodOOM,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
         { 10, "alertname=TraceLatencyHigh,service=checkout", 'f', 5, NULL, 'J' } },
