@@ -1475,6 +1475,64 @@ static int holds(const struct correlate *c, uint32_t s, uint32_t pos)
     return 0;
 }
 
+/* Whether an open incident of a scope that disagrees with SCOPE holds POS:
+ * the other way round of keep_unambiguous. An incident of alerts lacking
+ * the namespace is taken in by a `prod` alert about its entity only if
+ * that entity alerts in no other namespace (`staging`), since then those
+ * alerts may be staging's. Only asked when such an incident is a
+ * candidate: a scan of the scopes with open incidents. */
+static int elsewhere(const struct correlate *c, uint32_t scope, uint32_t pos)
+{
+    /* (a stamp per scope would skip the ones already seen; the scan is
+     * rare enough not to need it) */
+    for (uint32_t s2 = 0; s2 < c->nscopes; s2++) {
+        const struct u32vec *l;
+        if (s2 == scope || scope_compat(c, scope, s2))
+            continue;
+        l = index_get(c, &c->gmap, ekey(s2, ANY_GROUP));
+        for (uint32_t i = 0; l != NULL && i < l->n; i++)
+            if (holds(c, l->v[i], pos))
+                return 1;
+    }
+    return 0;
+}
+
+/* Whether tuple Y lacks a value that tuple X has. */
+static int lacks_some(const struct correlate *c, uint32_t x, uint32_t y)
+{
+    const char *const *a = scope_values(c, x), *const *b = scope_values(c, y);
+
+    for (size_t i = 0; i < c->r->scope.n; i++)
+        if (*a[i] != '\0' && *b[i] == '\0')
+            return 1;
+    return 0;
+}
+
+/* Of the cross-scope candidates CAND[FIRST..), drop those whose scope
+ * lacks a value SCOPE has (an incident of alerts without the namespace)
+ * when POS alerts in a namespace that disagrees with SCOPE: those alerts
+ * may be that namespace's (elsewhere). */
+static void drop_unowned(struct correlate *c, uint32_t first, uint32_t scope,
+                         uint32_t pos)
+{
+    uint32_t k = first;
+    int asked = 0, other = 0;
+
+    for (uint32_t i = first; i < c->cand.n; i++) {
+        uint32_t s = c->cand.v[i];
+        if (lacks_some(c, scope, inc_at(c, s)->scope)) {
+            if (!asked) {
+                other = elsewhere(c, scope, pos);
+                asked = 1;
+            }
+            if (other)
+                continue;
+        }
+        c->cand.v[k++] = s;
+    }
+    c->cand.n = k;
+}
+
 /* Which namespace an alert lacking one is about is a guess unless its
  * entity says: the incidents holding the entity itself (POS) decide, and
  * of the cross-scope candidates CAND[FIRST..) only those agreeing with
@@ -1576,9 +1634,13 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
                 return -1;
         }
     }
-    if (wide && first < c->cand.n &&
-        topology_entity(c->t, (uint32_t)entity)->kind != ENTITY_NODE)
-        keep_unambiguous(c, first, n > 0 ? c->nbuf[0] : (uint32_t)entity);
+    if (first < c->cand.n &&
+        topology_entity(c->t, (uint32_t)entity)->kind != ENTITY_NODE) {
+        uint32_t pos = n > 0 ? c->nbuf[0] : (uint32_t)entity;
+        if (wide)
+            keep_unambiguous(c, first, pos);
+        drop_unowned(c, first, scope, pos);
+    }
     return 0;
 }
 
