@@ -1483,16 +1483,16 @@ static int holds(const struct correlate *c, uint32_t s, uint32_t pos)
  * candidate: a scan of the scopes with open incidents. */
 static int elsewhere(const struct correlate *c, uint32_t scope, uint32_t pos)
 {
-    /* (a stamp per scope would skip the ones already seen; the scan is
-     * rare enough not to need it) */
     for (uint32_t s2 = 0; s2 < c->nscopes; s2++) {
-        const struct u32vec *l;
+        const uint32_t *v;
+        uint32_t one;
         if (s2 == scope || scope_compat(c, scope, s2))
             continue;
-        l = index_get(c, &c->gmap, ekey(s2, ANY_GROUP));
-        for (uint32_t i = 0; l != NULL && i < l->n; i++)
-            if (holds(c, l->v[i], pos))
-                return 1;
+        /* the index lists the open incidents of S2 holding POS (or, POS
+         * being a service, one of its pods) */
+        if (index_slots(c, &c->emap, ekey(s2, pos), &one, &v) > 0 ||
+            index_slots(c, &c->pmap, ekey(s2, pos), &one, &v) > 0)
+            return 1;
     }
     return 0;
 }
