@@ -59,6 +59,12 @@
  * If it does, a plan counted low and C is half changed - corrupt - so it
  * stops the process in every build, not only with asserts on (as Redis's
  * serverAssert): going on would silently drop work. */
+#ifdef QUENCH_UNITTESTS
+#define SCOPE_VISIT(c) ((c)->scope_visits++)
+#else
+#define SCOPE_VISIT(c) ((void)0)
+#endif
+
 #define RESERVED(call)                                                        \
     do {                                                                      \
         if ((call) != 0)                                                      \
@@ -327,6 +333,15 @@ struct correlate {
     const char **scopes;
     uint32_t nscopes, scopes_cap;
     struct u32vec wild;            /* ids of tuples lacking some value */
+    struct u32vec live;            /* ids of scopes with an open incident,
+                                    * in no order; room for every scope */
+    uint32_t *live_pos;            /* scope id -> its index in live, or
+                                    * NONE */
+    uint32_t live_pos_cap;
+#ifdef QUENCH_UNITTESTS
+    uint64_t scope_visits;         /* scopes looked in for alerts lacking
+                                    * a value (correlate_scope_visits) */
+#endif
     struct u64map scopemap;        /* tuple hash (probed) -> scope id */
     const char **groups;           /* group id -> interned groupKey */
     uint32_t ngroups, groups_cap;
@@ -494,8 +509,15 @@ static int64_t scope_id(struct correlate *c, const char *const *v)
      * found through a node */
     if (tuple_lacks_value(v, ns) && vec_reserve(&c->wild, 1) < 0)
         return -1;
+    /* live holds each scope at most once: room for all of them means
+     * live_add never fails */
+    if (vec_reserve(&c->live, c->nscopes + 1 - c->live.n) < 0 ||
+        grow(&c->live_pos, &c->live_pos_cap, (size_t)c->nscopes + 1,
+             sizeof *c->live_pos, 16) < 0)
+        return -1;
     if (map_put(&c->scopemap, h, c->nscopes) < 0)
         return -1;
+    c->live_pos[c->nscopes] = NONE;
     if (tuple_lacks_value(v, ns))
         RESERVED(vec_push(&c->wild, c->nscopes));
     return c->nscopes++;
@@ -763,6 +785,27 @@ static void spare_trim(struct correlate *c)
     }
 }
 
+/* Scopes with open incidents. Every scope ever seen is kept (its id is in
+ * the incidents' keys), and a cluster that churns namespaces (one per
+ * pull request) sees thousands; an alert lacking a namespace looks in the
+ * scopes that have an open incident, so those are listed apart: they come
+ * and go with their (scope, ANY_GROUP) list. scope_id made room. */
+static void live_add(struct correlate *c, uint32_t scope)
+{
+    RESERVED(c->live.n < c->live.cap ? 0 : -1);
+    c->live_pos[scope] = c->live.n;
+    c->live.v[c->live.n++] = scope;
+}
+
+static void live_remove(struct correlate *c, uint32_t scope)
+{
+    uint32_t at = c->live_pos[scope], last = c->live.v[--c->live.n];
+
+    c->live.v[at] = last;
+    c->live_pos[last] = at;
+    c->live_pos[scope] = NONE;
+}
+
 /* Add SLOT to KEY's list in M. 0, or -1 OOM with nothing changed; never
  * fails for a key counted in a plan that plan_reserve made room for. */
 static int index_add(struct correlate *c, struct u64map *m, uint64_t key,
@@ -779,6 +822,8 @@ static int index_add(struct correlate *c, struct u64map *m, uint64_t key,
                                 : c->nlists++;
         c->lists[l] = (struct u32vec){ c->spare[--c->nspare], 0, LIST_CAP0 };
         RESERVED(map_put(m, key, (uint32_t)l));
+        if (m == &c->gmap && (uint32_t)key == ANY_GROUP)
+            live_add(c, (uint32_t)(key >> 32));
     }
     if (vec_has(&c->lists[l], slot))
         return 0;
@@ -807,6 +852,8 @@ static void index_remove(struct correlate *c, struct u64map *m, uint64_t key,
         c->lists[l] = (struct u32vec){ NULL, 0, 0 };
         map_del(m, key);
         RESERVED(vec_push(&c->free_lists, (uint32_t)l));    /* lists_reserve */
+        if (m == &c->gmap && (uint32_t)key == ANY_GROUP)
+            live_remove(c, (uint32_t)(key >> 32));
     }
 }
 
@@ -981,6 +1028,8 @@ void correlate_free(struct correlate *c)
     map_free(&c->idmap);
     free(c->scopes);
     vec_free(&c->wild);
+    vec_free(&c->live);
+    free(c->live_pos);
     map_free(&c->scopemap);
     free(c->groups);
     map_free(&c->groupmap);
@@ -1483,9 +1532,9 @@ static int holds(const struct correlate *c, uint32_t s, uint32_t pos)
  * candidate: a scan of the scopes with open incidents. */
 static int elsewhere(const struct correlate *c, uint32_t scope, uint32_t pos)
 {
-    for (uint32_t s2 = 0; s2 < c->nscopes; s2++) {
+    for (uint32_t k = 0; k < c->live.n; k++) {
         const uint32_t *v;
-        uint32_t one;
+        uint32_t one, s2 = c->live.v[k];
         if (s2 == scope || scope_compat(c, scope, s2))
             continue;
         /* the index lists the open incidents of S2 holding POS (or, POS
@@ -1595,12 +1644,12 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
         if (*own[i] != '\0')
             set[nset++] = i;
     /* Scopes to look in. An alert lacking a value: every scope it agrees
-     * with (those with open incidents). Otherwise the less specific
+     * with that has an open incident (live). Otherwise the less specific
      * tuples of its own, found by blanking subsets of its values (2^k - 1
      * look-ups for k values, a few), or through the wild list for many. */
     int wide = nset < c->r->scope.n;
     int by_subset = !wide && nset <= 4 && empty != NULL;
-    uint32_t nsc = wide ? c->nscopes
+    uint32_t nsc = wide ? c->live.n
                  : by_subset ? (1u << nset) - 1 : c->wild.n;
     uint32_t first = c->cand.n;
     for (uint32_t k = 0; k < nsc; k++) {
@@ -1616,7 +1665,8 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
                 continue;
             s2 = (uint32_t)found;
         } else {
-            s2 = wide ? k : c->wild.v[k];
+            s2 = wide ? c->live.v[k] : c->wild.v[k];
+            SCOPE_VISIT(c);
             if (!(wide ? scope_compat(c, scope, s2) : scope_covers(c, scope, s2)))
                 continue;
         }
@@ -1724,8 +1774,9 @@ static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
         topology_entity(c->t, (uint32_t)entity)->kind == ENTITY_NODE) {
         int64_t best = -1;
         int wide = tuple_lacks_value(scope_values(c, scope), c->r->scope.n);
-        for (uint32_t k = 0; k < (wide ? c->nscopes : 1); k++) {
-            uint32_t s2 = wide ? k : scope;
+        for (uint32_t k = 0; k < (wide ? c->live.n : 1); k++) {
+            uint32_t s2 = wide ? c->live.v[k] : scope;
+            SCOPE_VISIT(c);
             if (s2 != scope && !scope_compat(c, scope, s2))
                 continue;
             l = index_get(c, &c->gmap, ekey(s2, ANY_GROUP));
@@ -3101,6 +3152,11 @@ static int check_incident(const struct correlate *c, uint32_t s, struct qerr *er
     return 0;
 }
 
+uint64_t correlate_scope_visits(const struct correlate *c)
+{
+    return c->scope_visits;
+}
+
 int correlate_check(const struct correlate *c, struct qerr *err)
 {
     uint32_t live = 0, used = 0;
@@ -3146,6 +3202,21 @@ int correlate_check(const struct correlate *c, struct qerr *err)
             return -1;
     }
     CHECK(c->idmap.n == used, "idmap holds %zu ids, %u incidents", c->idmap.n, used);
+    /* live lists exactly the scopes with a (scope, ANY_GROUP) list */
+    CHECK(c->live.cap >= c->nscopes && c->live_pos_cap >= c->nscopes,
+          "live: room for %u of %u scopes", c->live.cap, c->nscopes);
+    for (uint32_t k = 0, n = 0; k < c->nscopes; k++) {
+        const struct u32vec *l = index_get(c, &c->gmap, ekey(k, ANY_GROUP));
+        uint32_t at = c->live_pos[k];
+        if (l != NULL && l->n > 0) {
+            CHECK(at < c->live.n && c->live.v[at] == k, "scope %u: open, not live", k);
+            n++;
+        } else {
+            CHECK(at == NONE, "scope %u: live without an open incident", k);
+        }
+        if (k + 1 == c->nscopes)
+            CHECK(n == c->live.n, "live lists %u scopes, %u open", c->live.n, n);
+    }
     owner = calloc(c->nlists ? c->nlists : 1, 1);
     CHECK(owner != NULL, "out of memory");
     if (check_index(c, &c->emap, "emap", owner, err) < 0 ||

@@ -897,6 +897,49 @@ static void test_prune(void **state)
     fixture_cleanup(&f);
 }
 
+/* Every scope ever seen stays known (incidents keep its id), and a
+ * cluster that churns namespaces sees thousands. An alert lacking the
+ * namespace (a node's, a span metric's) used to look in all of them:
+ * 35 us per alert with 3,000 closed ones. It looks only where an
+ * incident is open, and still finds it. */
+static void test_lacking_scope_skips_closed_scopes(void **state)
+{
+    (void)state;
+    struct fixture f;
+    char spec[128];
+    struct qerr err;
+
+    fixture_init(&f, NULL);
+    for (int k = 0; k < 1000; k++) {
+        snprintf(spec, sizeof spec, "alertname=A,service=cart,namespace=ns%d", k);
+        ingest(&f, spec, 'f', k, NULL, k);
+        ingest(&f, spec, 'r', k, NULL, k);
+    }
+    correlate_tick(f.c, 2000 * 1000);       /* all closed */
+    assert_int_equal(ingest(&f, "alertname=P,pod=cart-0,service=cart,node=n1,namespace=live",
+                            'f', 3000, NULL, 3000), CORRELATE_OPENED);
+    memset(&err, 0, sizeof err);
+    if (correlate_check(f.c, &err) != 0)
+        fail_msg("%s", err.msg);
+    uint64_t before = correlate_scope_visits(f.c);
+    /* a node of a known pod, a node no pod is known on, a service alert
+     * lacking the namespace: each joins the one open incident */
+    assert_int_equal(ingest(&f, "alertname=N,node=n1", 'f', 3001, NULL, 3001),
+                     CORRELATE_JOINED);
+    assert_int_equal(ingest(&f, "alertname=N,node=n7", 'f', 3002, NULL, 3002),
+                     CORRELATE_JOINED);
+    assert_int_equal(ingest(&f, "alertname=T,service=cart", 'f', 3003, NULL, 3003),
+                     CORRELATE_JOINED);
+    uint64_t visits = correlate_scope_visits(f.c) - before;
+    if (visits > 6)
+        fail_msg("%llu scopes looked in for 3 alerts, 1 scope open",
+                 (unsigned long long)visits);
+    correlate_tick(f.c, 5000 * 1000);
+    if (correlate_check(f.c, &err) != 0)
+        fail_msg("%s", err.msg);
+    fixture_cleanup(&f);
+}
+
 /* ---- out of memory: all or nothing --------------------------------------
  * For each case: run the prefix, then the operation with its Nth
  * allocation failing (only the Nth, then the Nth and all after), for
@@ -1443,6 +1486,7 @@ int main(void)
         cmocka_unit_test(test_weak_member_restores_weak),
         cmocka_unit_test(test_change_log_and_parts),
         cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_lacking_scope_skips_closed_scopes),
         cmocka_unit_test(test_oom_ingest_and_tick),
         cmocka_unit_test(test_oom_restore),
         cmocka_unit_test(test_restore_bad_alert_changes_nothing),
