@@ -15,7 +15,10 @@
  *   QUENCH_MAX_NEIGHBOURS list look-ups, never by the number of incidents.
  *   Closed and merged incidents leave the indexes. Per scope, emap and pmap
  *   are mirrored in a dense array by entity id (dense_sync), which is what
- *   find_candidates reads.
+ *   find_candidates reads. Under one more scope id, `across`, which no
+ *   alert has, emap and pmap list the open incidents of every scope: what
+ *   an alert lacking a scope value asks, since it looks in every scope
+ *   that agrees with it.
  * - a min-heap of close deadlines with lazy deletion: an entry is acted on
  *   only if the incident is still open, has no firing alert, and the entry's
  *   deadline is still last_resolved + resolve_quiet.
@@ -61,8 +64,10 @@
  * serverAssert): going on would silently drop work. */
 #ifdef QUENCH_UNITTESTS
 #define SCOPE_VISIT(c) ((c)->scope_visits++)
+#define CROSS_LOOKUP(c) ((c)->cross_lookups++)
 #else
 #define SCOPE_VISIT(c) ((void)0)
+#define CROSS_LOOKUP(c) ((void)0)
 #endif
 
 #define RESERVED(call)                                                        \
@@ -332,6 +337,8 @@ struct correlate {
     /* Scope tuples: scopes[id * nscope ..] interned values. */
     const char **scopes;
     uint32_t nscopes, scopes_cap;
+    uint32_t across;               /* scope id of every scope at once (an
+                                    * index key, never an alert's) */
     struct u32vec wild;            /* ids of tuples lacking some value */
     struct u32vec live;            /* ids of scopes with an open incident,
                                     * in no order; room for every scope */
@@ -339,8 +346,9 @@ struct correlate {
                                     * NONE */
     uint32_t live_pos_cap;
 #ifdef QUENCH_UNITTESTS
-    uint64_t scope_visits;         /* scopes looked in for alerts lacking
-                                    * a value (correlate_scope_visits) */
+    uint64_t scope_visits;         /* for alerts lacking a scope value:
+                                    * scopes looked at, and */
+    uint64_t cross_lookups;        /* index look-ups (correlate_cross_work) */
 #endif
     struct u64map scopemap;        /* tuple hash (probed) -> scope id */
     const char **groups;           /* group id -> interned groupKey */
@@ -521,6 +529,26 @@ static int64_t scope_id(struct correlate *c, const char *const *v)
     if (tuple_lacks_value(v, ns))
         RESERVED(vec_push(&c->wild, c->nscopes));
     return c->nscopes++;
+}
+
+/* The `across` scope id: a tuple no alert can have (its values are not
+ * the pool's, and it is not in scopemap), never live, never wild. */
+static int scope_across(struct correlate *c)
+{
+    static const char across_value[] = "*";
+    size_t ns = c->r->scope.n;
+
+    if (grow(&c->scopes, &c->scopes_cap, (size_t)c->nscopes + 1,
+             (ns ? ns : 1) * sizeof *c->scopes, 16) < 0 ||
+        vec_reserve(&c->live, c->nscopes + 1 - c->live.n) < 0 ||
+        grow(&c->live_pos, &c->live_pos_cap, (size_t)c->nscopes + 1,
+             sizeof *c->live_pos, 16) < 0)
+        return -1;
+    for (size_t i = 0; i < ns; i++)
+        c->scopes[(size_t)c->nscopes * ns + i] = across_value;
+    c->live_pos[c->nscopes] = NONE;
+    c->across = c->nscopes++;
+    return 0;
 }
 
 static const char *const *scope_values(const struct correlate *c, uint32_t id)
@@ -867,10 +895,14 @@ static void unindex(struct correlate *c, uint32_t slot)
 {
     struct incident *inc = inc_at(c, slot);
     for (uint32_t i = 0; i < inc->entities.n; i++) {
-        index_remove(c, &c->emap, ekey(inc->scope, inc->entities.v[i]), slot);
-        int32_t svc = topology_pod_service(c->t, inc->entities.v[i]);
-        if (svc >= 0)
+        uint32_t e = inc->entities.v[i];
+        index_remove(c, &c->emap, ekey(inc->scope, e), slot);
+        index_remove(c, &c->emap, ekey(c->across, e), slot);
+        int32_t svc = topology_pod_service(c->t, e);
+        if (svc >= 0) {
             index_remove(c, &c->pmap, ekey(inc->scope, (uint32_t)svc), slot);
+            index_remove(c, &c->pmap, ekey(c->across, (uint32_t)svc), slot);
+        }
     }
     for (uint32_t i = 0; i < inc->groups.n; i++)
         index_remove(c, &c->gmap, ekey(inc->scope, inc->groups.v[i]), slot);
@@ -982,7 +1014,7 @@ int correlate_new(struct correlate **out, struct topology *t,
     c->r = r;
     c->clock = INT64_MIN;
     c->nbuf = malloc(QUENCH_MAX_NEIGHBOURS * sizeof *c->nbuf);
-    if (c->nbuf == NULL || intern_new(&c->pool) < 0) {
+    if (c->nbuf == NULL || intern_new(&c->pool) < 0 || scope_across(c) < 0) {
         correlate_free(c);
         return -1;
     }
@@ -1261,11 +1293,13 @@ static int incident_index(struct correlate *c, uint32_t s, int32_t e,
         if (vec_push(&inc->entities, (uint32_t)e) < 0)
             return -1;
         if (inc->state == CORRELATE_OPEN &&
-            index_add(c, &c->emap, ekey(inc->scope, (uint32_t)e), s) < 0)
+            (index_add(c, &c->emap, ekey(inc->scope, (uint32_t)e), s) < 0 ||
+             index_add(c, &c->emap, ekey(c->across, (uint32_t)e), s) < 0))
             return -1;
         int32_t svc = topology_pod_service(c->t, (uint32_t)e);
         if (svc >= 0 && inc->state == CORRELATE_OPEN &&
-            index_add(c, &c->pmap, ekey(inc->scope, (uint32_t)svc), s) < 0)
+            (index_add(c, &c->pmap, ekey(inc->scope, (uint32_t)svc), s) < 0 ||
+             index_add(c, &c->pmap, ekey(c->across, (uint32_t)svc), s) < 0))
             return -1;
     }
     if (inc->state == CORRELATE_OPEN && !inc->in_scope_list) {
@@ -1335,6 +1369,20 @@ static int plan_key(struct correlate *c, struct plan *p,
     return 0;
 }
 
+/* Count the index entries of entity E (SVC its service if a pod, else
+ * -1) under SCOPE: emap and pmap, and the same across scopes. */
+static int plan_entity(struct correlate *c, struct plan *p, uint32_t scope,
+                       uint32_t e, int32_t svc)
+{
+    if (plan_key(c, p, &c->emap, ekey(scope, e)) < 0 ||
+        plan_key(c, p, &c->emap, ekey(c->across, e)) < 0)
+        return -1;
+    if (svc >= 0 && (plan_key(c, p, &c->pmap, ekey(scope, (uint32_t)svc)) < 0 ||
+                     plan_key(c, p, &c->pmap, ekey(c->across, (uint32_t)svc)) < 0))
+        return -1;
+    return 0;
+}
+
 /* Count what incident_index(S, E, G) adds once open incident S has SCOPE
  * (S NONE: an incident still to open). */
 static int plan_index(struct correlate *c, struct plan *p, uint32_t s,
@@ -1347,9 +1395,7 @@ static int plan_index(struct correlate *c, struct plan *p, uint32_t s,
     if (e >= 0 && (fresh || !indexed(c, s, (uint32_t)e))) {
         int32_t svc = topology_pod_service(c->t, (uint32_t)e);
         p->entities++;
-        if (plan_key(c, p, &c->emap, ekey(scope, (uint32_t)e)) < 0 ||
-            (svc >= 0 &&
-             plan_key(c, p, &c->pmap, ekey(scope, (uint32_t)svc)) < 0))
+        if (plan_entity(c, p, scope, (uint32_t)e, svc) < 0)
             return -1;
     }
     if ((fresh || !inc->in_scope_list) &&
@@ -1371,8 +1417,7 @@ static int plan_keys_of(struct correlate *c, struct plan *p, uint32_t scope,
     for (uint32_t i = 0; i < b->entities.n; i++) {
         uint32_t e = b->entities.v[i];
         int32_t svc = topology_pod_service(c->t, e);
-        if (plan_key(c, p, &c->emap, ekey(scope, e)) < 0 ||
-            (svc >= 0 && plan_key(c, p, &c->pmap, ekey(scope, (uint32_t)svc)) < 0))
+        if (plan_entity(c, p, scope, e, svc) < 0)
             return -1;
     }
     for (uint32_t i = 0; i < b->groups.n; i++)
@@ -1529,19 +1574,20 @@ static int holds(const struct correlate *c, uint32_t s, uint32_t pos)
  * the namespace is taken in by a `prod` alert about its entity only if
  * that entity alerts in no other namespace (`staging`), since then those
  * alerts may be staging's. Only asked when such an incident is a
- * candidate: a scan of the scopes with open incidents. */
+ * candidate: two look-ups under `across`. */
 static int elsewhere(const struct correlate *c, uint32_t scope, uint32_t pos)
 {
-    for (uint32_t k = 0; k < c->live.n; k++) {
+    /* the open incidents of any scope holding POS (or, POS being a
+     * service, one of its pods) */
+    for (int m = 0; m < 2; m++) {
         const uint32_t *v;
-        uint32_t one, s2 = c->live.v[k];
-        if (s2 == scope || scope_compat(c, scope, s2))
-            continue;
-        /* the index lists the open incidents of S2 holding POS (or, POS
-         * being a service, one of its pods) */
-        if (index_slots(c, &c->emap, ekey(s2, pos), &one, &v) > 0 ||
-            index_slots(c, &c->pmap, ekey(s2, pos), &one, &v) > 0)
-            return 1;
+        uint32_t one, nv = index_slots(c, m ? &c->pmap : &c->emap,
+                                       ekey(c->across, pos), &one, &v);
+        for (uint32_t j = 0; j < nv; j++) {
+            uint32_t s2 = inc_at(c, v[j])->scope;
+            if (s2 != scope && !scope_compat(c, scope, s2))
+                return 1;
+        }
     }
     return 0;
 }
@@ -1643,15 +1689,40 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
     for (size_t i = 0; i < c->r->scope.n; i++)
         if (*own[i] != '\0')
             set[nset++] = i;
-    /* Scopes to look in. An alert lacking a value: every scope it agrees
-     * with that has an open incident (live). Otherwise the less specific
-     * tuples of its own, found by blanking subsets of its values (2^k - 1
-     * look-ups for k values, a few), or through the wild list for many. */
-    int wide = nset < c->r->scope.n;
+    /* Where to look. An alert lacking a value: every scope that agrees
+     * with it and has an open incident (live). Its neighbourhood is looked
+     * up in each of them when they are few - the usual case, an alert
+     * lacking only the cluster agrees with no other namespace - or else
+     * once under `across`, keeping the incidents whose scope agrees (a
+     * node alert with hundreds of namespaces open: 2n look-ups, not 2n
+     * per namespace). Otherwise the less specific tuples of its own, found
+     * by blanking subsets of its values (2^k - 1 look-ups for k values, a
+     * few), or through the wild list for many. */
+    int wide = nset < c->r->scope.n, across = 0;
     int by_subset = !wide && nset <= 4 && empty != NULL;
-    uint32_t nsc = wide ? c->live.n
-                 : by_subset ? (1u << nset) - 1 : c->wild.n;
+    uint32_t nsc = wide ? c->live.n : by_subset ? (1u << nset) - 1 : c->wild.n;
     uint32_t first = c->cand.n;
+    for (uint32_t k = 0, agree = 0; wide && k < c->live.n; k++) {
+        uint32_t s2 = c->live.v[k];
+        SCOPE_VISIT(c);
+        if (s2 != scope && scope_compat(c, scope, s2) && ++agree > 1) {
+            across = 1;
+            nsc = 0;
+            break;
+        }
+    }
+    for (int i = 0; across && i < 2 * n; i++) {
+        const uint32_t *v;
+        uint32_t one, nv = index_slots(c, i % 2 ? &c->pmap : &c->emap,
+                                       ekey(c->across, c->nbuf[i / 2]), &one, &v);
+        CROSS_LOOKUP(c);
+        for (uint32_t j = 0; j < nv; j++) {
+            uint32_t s2 = inc_at(c, v[j])->scope;
+            if (s2 != scope && scope_compat(c, scope, s2) &&
+                add_candidates(c, &v[j], 1, now, gen) < 0)
+                return -1;
+        }
+    }
     for (uint32_t k = 0; k < nsc; k++) {
         uint32_t s2;
         const struct u32vec *l;
@@ -1666,7 +1737,6 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
             s2 = (uint32_t)found;
         } else {
             s2 = wide ? c->live.v[k] : c->wild.v[k];
-            SCOPE_VISIT(c);
             if (!(wide ? scope_compat(c, scope, s2) : scope_covers(c, scope, s2)))
                 continue;
         }
@@ -1680,6 +1750,7 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
             const uint32_t *v;
             nv = index_slots(c, i % 2 ? &c->pmap : &c->emap, ekey(s2, id),
                              &one, &v);
+            CROSS_LOOKUP(c);
             if (add_candidates(c, v, nv, now, gen) < 0)
                 return -1;
         }
@@ -2759,10 +2830,11 @@ static int plan_restore(struct correlate *c, struct plan *p, uint32_t scope,
     p->groups += (uint32_t)ng;
     if (open) {
         for (i = 0; i < ne; i++)
-            if (plan_key(c, p, &c->emap, ekey(scope, ents[i])) < 0)
+            if (plan_entity(c, p, scope, ents[i], -1) < 0)
                 goto out;
         for (i = 0; i < ns; i++)
-            if (plan_key(c, p, &c->pmap, ekey(scope, svcs[i])) < 0)
+            if (plan_key(c, p, &c->pmap, ekey(scope, svcs[i])) < 0 ||
+                plan_key(c, p, &c->pmap, ekey(c->across, svcs[i])) < 0)
                 goto out;
         for (i = 0; i < ng; i++)
             if (plan_key(c, p, &c->gmap, ekey(scope, grps[i])) < 0)
@@ -3038,7 +3110,8 @@ static int list_has(const struct correlate *c, const struct u64map *m,
 
 /* Every entry of index M names an open incident of the key's scope that
  * holds the key's entity, service pod or group; lists are non-empty,
- * without repeats, each used by one key; the dense arrays agree. */
+ * without repeats, each used by one key; the dense arrays agree. The
+ * entries of emap and pmap under `across` are those under the scopes. */
 static int check_index(const struct correlate *c, const struct u64map *m,
                        const char *name, uint8_t *owner, struct qerr *err)
 {
@@ -3049,6 +3122,7 @@ static int check_index(const struct correlate *c, const struct u64map *m,
             continue;
         uint64_t key = m->keys[i];
         uint32_t l = m->vals[i] - 1, scope = (uint32_t)(key >> 32), id = (uint32_t)key;
+        int across = scope == c->across;
         const struct u32vec *v;
         CHECK(l < c->nlists && !owner[l], "%s: list %u bad or shared", name, l);
         owner[l] = 1;
@@ -3060,7 +3134,13 @@ static int check_index(const struct correlate *c, const struct u64map *m,
             CHECK(s < c->nincs && c->incs[s].used, "%s: slot %u not used", name, s);
             inc = &c->incs[s];
             CHECK(inc->state == CORRELATE_OPEN, "%s: slot %u not open", name, s);
-            CHECK(inc->scope == scope, "%s: slot %u under another scope", name, s);
+            CHECK(across || inc->scope == scope, "%s: slot %u under another scope",
+                  name, s);
+            /* across scopes: exactly what the scoped index holds */
+            CHECK(m != &c->gmap || !across, "gmap: a key under across");
+            CHECK(m == &c->gmap ||
+                      list_has(c, m, ekey(across ? inc->scope : c->across, id), s),
+                  "%s: slot %u not both under its scope and across", name, s);
             for (uint32_t j = k + 1; j < v->n; j++)
                 CHECK(v->v[j] != s, "%s: slot %u twice", name, s);
             if (m == &c->gmap)
@@ -3152,9 +3232,11 @@ static int check_incident(const struct correlate *c, uint32_t s, struct qerr *er
     return 0;
 }
 
-uint64_t correlate_scope_visits(const struct correlate *c)
+void correlate_cross_work(const struct correlate *c, uint64_t *scopes,
+                          uint64_t *lookups)
 {
-    return c->scope_visits;
+    *scopes = c->scope_visits;
+    *lookups = c->cross_lookups;
 }
 
 int correlate_check(const struct correlate *c, struct qerr *err)

@@ -197,9 +197,11 @@ void correlate_changes_clear(struct correlate *c);
  * nfiring, close deadlines), else -1 with ERR naming the first thing
  * wrong. Cost is linear in everything C holds. */
 int correlate_check(const struct correlate *c, struct qerr *err);
-/* Test builds only: scopes looked in so far for alerts lacking a scope
- * value (every scope with an open incident, never the closed ones). */
-uint64_t correlate_scope_visits(const struct correlate *c);
+/* Test builds only: the work alerts lacking a scope value made so far
+ * (cross_scope_candidates): scopes looked at (those with an open
+ * incident, never the closed ones) and index look-ups. */
+void correlate_cross_work(const struct correlate *c, uint64_t *scopes,
+                          uint64_t *lookups);
 #endif
 
 #endif

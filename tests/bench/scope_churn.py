@@ -2,20 +2,23 @@
 """Scope churn: what alerts lacking a namespace cost after many namespaces
 came and went. Reported, not asserted.
 
-  tests/bench/scope_churn.py --quench build/quench [--closed 3000] [--alerts 20000]
+  tests/bench/scope_churn.py --quench build/quench [--closed 3000] [--open 400]
+                             [--alerts 20000]
 
 Correlation keeps every scope it has seen (incidents carry its id), and a
-cluster that makes a namespace per pull request sees thousands. Two
-archives go through `quench replay` (built-in rules, scope [cluster,
-namespace]):
-  closed: CLOSED namespaces, each with one alert that resolves at once
-          (all closed an hour later), then one open incident in a live
-          namespace, then ALERTS webhooks of two alerts lacking the
-          namespace: a trace alert on one of 50 services and a node alert;
-  fresh:  the same with one closed namespace.
-It prints both times (best of 3) and their ratio: near 1 when only the
-scopes with open incidents are looked in, growing with CLOSED when every
-scope ever seen is."""
+cluster that makes a namespace per pull request sees thousands; a big one
+has many namespaces alerting at once. Three archives go through `quench
+replay` (built-in rules, scope [cluster, namespace]), each ending in
+ALERTS webhooks of two alerts lacking the namespace: a trace alert on one
+of 50 services and an alert on node-0 (a node, cluster-wide):
+  fresh:  one namespace whose alert resolved (closed an hour later), one
+          open incident in a namespace "live" on a pod on node-0;
+  closed: the same after CLOSED namespaces came and went;
+  open:   OPEN namespaces with an open incident each, on a pod of one of
+          the 50 services, all pods on node-0.
+It prints the times (best of 3) and the ratios to fresh: near 1 when an
+alert lacking the namespace costs its neighbourhood's look-ups, growing
+with CLOSED or OPEN when it looks in every scope."""
 import argparse, datetime, json, os, subprocess, tempfile, time
 
 
@@ -32,7 +35,7 @@ def iso(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def archive(path, closed, alerts):
+def archive(path, closed, open_, alerts):
     t0 = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
     ms = lambda n: datetime.timedelta(milliseconds=n)
 
@@ -55,12 +58,17 @@ def archive(path, closed, alerts):
             hook(w, [alert(lab, w)])
             hook(w + ms(1000), [alert(lab, w, w + ms(1000))])
         t1 = t0 + datetime.timedelta(hours=1)
-        hook(t1, [alert({"alertname": "Y", "service": "svc-1", "namespace": "live"}, t1)])
+        for k in range(open_):
+            ns = "live" if open_ == 1 else f"open-{k}"
+            w = t1 + ms(k)
+            hook(w, [alert({"alertname": "Y", "service": f"svc-{k % 50}", "namespace": ns,
+                            "pod": f"svc-{k % 50}-{ns}", "node": "node-0"}, w)])
+        t1 += ms(open_)
         for i in range(alerts):
             w = t1 + ms(10 * (i + 1))
             hook(w, [alert({"alertname": "TraceLatencyHigh", "service": f"svc-{i % 50}",
                             "pod": f"svc-{i % 50}-{i % 7}", "caller": str(i)}, w),
-                     alert({"alertname": "NodeCpuHigh", "node": f"node-{i}"}, w)])
+                     alert({"alertname": "NodeCpuHigh", "node": "node-0", "cpu": str(i)}, w)])
 
 
 def best_of(n, argv):
@@ -77,17 +85,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quench", required=True)
     ap.add_argument("--closed", type=int, default=3000)
+    ap.add_argument("--open", type=int, default=400)
     ap.add_argument("--alerts", type=int, default=20000)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         res = {}
-        for name, closed in (("fresh", 1), ("closed", a.closed)):
+        for name, closed, open_ in (("fresh", 1, 1), ("closed", a.closed, 1),
+                                    ("open", 1, a.open)):
             p = os.path.join(d, name + ".jsonl")
-            archive(p, closed, a.alerts)
+            archive(p, closed, open_, a.alerts)
             res[name] = best_of(3, [a.quench, "replay", "--input", p, "--format", "json",
                                     "--out", os.devnull])
-        print("fresh (1 closed namespace): %.2f s; %d closed namespaces: %.2f s; ratio %.2f"
-              % (res["fresh"], a.closed, res["closed"], res["closed"] / res["fresh"]))
+        print("fresh %.2f s; %d closed namespaces %.2f s (ratio %.2f); %d open %.2f s (ratio %.2f)"
+              % (res["fresh"], a.closed, res["closed"], res["closed"] / res["fresh"],
+                 a.open, res["open"], res["open"] / res["fresh"]))
 
 
 if __name__ == "__main__":
