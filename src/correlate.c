@@ -2184,10 +2184,15 @@ static int add_member(struct correlate *c, const struct alert *a,
      * by group); that is a degraded answer, not a failure. What T learns
      * here is T's, not a change of C. */
     (void)rules_resolve_as(c->r, c->t, a, ex, &re);
+    /* An alert whose rule has a `for` fires that long after its condition
+     * began (rule_for): as long after the incident it belongs to went
+     * quiet. A crash loop that fired 15 minutes into an outage whose
+     * symptoms all came in the first three still joins them. */
+    int64_t began = now - rules_rule_for(c->r, a);
     /* reserve first: nothing from the line below on can fail */
     if ((old >= 0 && c->members[old].ring == NULL &&
          (ring = ring_new(c)) == NULL) ||
-        find_candidates(c, scope, re.entity, g, now) < 0 ||
+        find_candidates(c, scope, re.entity, g, began) < 0 ||
         (c->wild.n > 0 && keep_agreeing(c, &into_scope) < 0))
         goto fail;
     if ((rc = place_reserve(c, scope, into_scope, re.entity, g, &fresh,

@@ -177,6 +177,11 @@
 /* exporters entries in correlation.yaml; each costs a regexec per alert
  * (on one label: real lists name 3-5 exporters). */
 #define QUENCH_MAX_EXPORTERS 64
+/* rule_for entries in correlation.yaml; a regexec each per alert class
+ * (the engine memoises classes). */
+#define QUENCH_MAX_RULE_FOR 256
+/* Longest rule_for.for: kube-prometheus-stack's longest is 1h. */
+#define QUENCH_MAX_RULE_FOR_MS (24 * 3600 * 1000LL)
 /* A node named "host:port" (`instance`) is named "host" when host is
  * shorter than this (DNS names are at most 253); a longer one is kept. */
 #define QUENCH_MAX_HOST_NAME 256

@@ -134,7 +134,8 @@
 
 struct ralert {
     uint64_t key;
-    int64_t starts_at;
+    int64_t starts_at;      /* the onset: startsAt less the rule's for */
+    int64_t for_ms;
     uint32_t entity;
     uint32_t name;          /* index into names[] */
     double weight;
@@ -386,7 +387,9 @@ int rank_update(struct rank *r, const struct rank_alert *a, struct qerr *err)
         }
     }
     slot->key = a->key;
-    slot->starts_at = a->starts_at;
+    /* a negative or absurd `for` is a caller's bug: none then */
+    slot->for_ms = a->for_ms > 0 && a->for_ms <= QUENCH_MAX_RULE_FOR_MS ? a->for_ms : 0;
+    slot->starts_at = a->starts_at - slot->for_ms;
     slot->entity = a->entity;
     slot->name = (uint32_t)name;
     slot->weight = a->weight >= 0 && isfinite(a->weight) ? a->weight : 0;
@@ -457,6 +460,7 @@ static int is_pod(const struct topology *t, uint32_t id);
 struct group {
     uint32_t entity, name, count;
     int64_t onset;
+    int64_t for_ms;         /* its alertname's rule `for` (evidence) */
     double surprise;
     int cls;
     int firing;
@@ -731,7 +735,7 @@ static int build_groups(struct rank *r, struct work *w)
             continue;
         }
         g = &w->g[w->ng++];
-        *g = (struct group){a->entity, a->name, 1, a->starts_at,
+        *g = (struct group){a->entity, a->name, 1, a->starts_at, a->for_ms,
                             a->weight * sev_factor(a->sev), a->cls,
                             a->firing, a->recur, a->seen, a->of};
     }
@@ -1510,13 +1514,19 @@ static void explain(struct rank *r, struct work *w, size_t k,
     }
     for (i = 0; i < nbest && ne < QUENCH_RANK_MAX_EVIDENCE; i++) {
         const struct group *g = &w->g[best[i]];
-        char times[32] = "";
+        char times[32] = "", fired[64] = "";
         clock_of(g->onset, when);
         relative(w, g->onset, rel, sizeof rel);
         if (g->count > 1)
             snprintf(times, sizeof times, " (x%u)", (unsigned)g->count);
-        snprintf(r->ev[k][ne++], EV_LEN, "%s%s on %s at %s, %s%s",
-                 r->names[g->name], times, te->name, when, rel,
+        if (g->for_ms > 0) {
+            long long sec = (long long)(g->for_ms / 1000);
+            int h = sec % 3600 == 0, m = !h && sec % 60 == 0;
+            snprintf(fired, sizeof fired, " (fired %lld%s later: its rule's for)",
+                     h ? sec / 3600 : m ? sec / 60 : sec, h ? "h" : m ? "m" : "s");
+        }
+        snprintf(r->ev[k][ne++], EV_LEN, "%s%s on %s at %s%s, %s%s",
+                 r->names[g->name], times, te->name, when, fired, rel,
                  g->cls == RANK_CAUSE     ? " (cause-type alert)"
                  : g->cls == RANK_SYMPTOM ? " (symptom-type alert)"
                                           : "");

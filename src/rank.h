@@ -51,6 +51,11 @@ struct rank_alert {
     double recurrence;
     uint32_t recur_seen, recur_of;  /* for evidence: fired in SEEN of the
                                      * last OF incidents (history_hits) */
+    /* The alerting rule's `for` (rules_rule_for), ms: Prometheus sets
+     * startsAt when the alert fires, this long after its condition began,
+     * so the onset rank reasons with is starts_at - for_ms. 0: startsAt
+     * is the onset. */
+    int64_t for_ms;
 };
 
 /* One ranked cause. Strings and arrays are owned by the rank state and

@@ -85,6 +85,25 @@ static const char default_yaml[] =
     "  - match: {alertname: \"(?i).*log.*\"}\n"
     "    kind: neutral\n"
     "    weight: 0.5\n"
+    /* the `for` of kube-prometheus-stack's rules (kubernetes-mixin,
+     * node-mixin, etcd): startsAt is this long after the onset */
+    "rule_for:\n"
+    "  - match: {alertname: \"KubePersistentVolume(Inodes)?FillingUp\", severity: critical}\n"
+    "    for: 1m\n"
+    "  - match: {alertname: \"KubeContainerWaiting|KubePersistentVolume(Inodes)?FillingUp|NodeFilesystem(SpaceFillingUp|FilesFillingUp|AlmostOutOfFiles)|NodeNetwork(Receive|Transmit)Errs\"}\n"
+    "    for: 1h\n"
+    "  - match: {alertname: \"NodeFilesystemAlmostOutOfSpace|NodeDiskIOSaturation\"}\n"
+    "    for: 30m\n"
+    "  - match: {alertname: \"KubePod(CrashLooping|NotReady)|Kube(Deployment|StatefulSet)(GenerationMismatch|ReplicasMismatch)|Kube(Deployment|DaemonSet)RolloutStuck|KubeJobFailed|KubeHpa(MaxedOut|ReplicasMismatch)|KubeQuota(AlmostFull|Exceeded)|CPUThrottlingHigh|KubeNode(NotReady|Unreachable|ReadinessFlapping)|Kubelet(TooManyPods|Down)|KubeAPIDown|KubeClientErrors|Node(MemoryHighUtilization|CPUHighUsage|MemoryMajorPagesFaults|SystemSaturation|RAIDDegraded)\"}\n"
+    "    for: 15m\n"
+    "  - match: {alertname: \"Kube(CPU|Memory)Overcommit|TargetDown|NodeClockSkewDetected|etcd(HighFsyncDurations|MembersDown)\"}\n"
+    "    for: 10m\n"
+    "  - match: {alertname: \"KubePersistentVolumeErrors\"}\n"
+    "    for: 5m\n"
+    "  - match: {alertname: \"etcdInsufficientMembers\"}\n"
+    "    for: 3m\n"
+    "  - match: {alertname: \"etcdNoLeader\"}\n"
+    "    for: 1m\n"
     "history: {window: 24h, min_incidents: 2, weight: 0.5}\n"
     /* kube-prometheus's exporters: the labels that name the exporter.
      * kube-state-metrics and the kubelet keep the subject's pod and
@@ -109,7 +128,8 @@ static const char default_yaml[] =
 
 static const char *const top_keys[] = {
     "entity_labels", "window", "topology_hops", "scope", "resolve_quiet",
-    "flap", "alert_kinds", "default_namespace", "history", "exporters", NULL
+    "flap", "alert_kinds", "default_namespace", "history", "exporters",
+    "rule_for", NULL
 };
 static const char *const entity_keys[] = {
     "pod", "service", "node", "namespace", NULL
@@ -117,6 +137,7 @@ static const char *const entity_keys[] = {
 static const char *const flap_keys[] = { "count", "within", NULL };
 static const char *const kind_keys[] = { "match", "kind", "weight", NULL };
 static const char *const exporter_keys[] = { "match", "ignore", NULL };
+static const char *const rule_for_keys[] = { "match", "for", NULL };
 static const char *const history_keys[] = {
     "window", "min_incidents", "weight", NULL
 };
@@ -147,6 +168,15 @@ static void kinds_free(void *arr, size_t n)
     free(k);
 }
 
+/* Free N rule_for entries and the array (as read_list's free_fn). */
+static void fors_free(void *arr, size_t n)
+{
+    struct rules_rule_for *f = arr;
+    for (size_t i = 0; i < n; i++)
+        match_free(f[i].match, f[i].nmatch);
+    free(f);
+}
+
 /* Free N exporters entries and the array (as read_list's free_fn). */
 static void exporters_free(void *arr, size_t n)
 {
@@ -169,6 +199,7 @@ void rules_free(struct rules *r)
     labels_clear(&r->scope);
     kinds_free(r->kinds, r->nkinds);
     exporters_free(r->exporters, r->nexporters);
+    fors_free(r->fors, r->nfors);
     free(r->default_namespace);
     free(r);
 }
@@ -328,6 +359,27 @@ static int read_exporter(const struct ytree_doc *d, const struct ytree_node *n,
     return read_match(d, m, &x->match, &x->nmatch, err);
 }
 
+static int read_rule_for(const struct ytree_doc *d, const struct ytree_node *n,
+                         void *entry, struct qerr *err)
+{
+    struct rules_rule_for *f = entry;
+    const struct ytree_node *m, *v;
+
+    if (ytree_check_keys(d, n, rule_for_keys, err) < 0)
+        return -1;
+    m = ytree_get(n, "match");
+    if (m == NULL)
+        return ytree_error(d, n, err, "rule_for entry needs 'match'");
+    v = ytree_get(n, "for");
+    if (v == NULL)
+        return ytree_error(d, n, err, "rule_for entry needs 'for'");
+    if (ytree_duration(d, v, &f->for_ms, err) < 0)
+        return -1;
+    if (f->for_ms > QUENCH_MAX_RULE_FOR_MS)
+        return ytree_error(d, v, err, "for: at most 24h");
+    return read_match(d, m, &f->match, &f->nmatch, err);
+}
+
 typedef int read_fn(const struct ytree_doc *d, const struct ytree_node *n,
                     void *entry, struct qerr *err);
 typedef void free_fn(void *arr, size_t n);
@@ -358,6 +410,28 @@ static int read_list(const struct ytree_doc *d, const struct ytree_node *n,
             }
     }
     *out = tmp;
+    *count = k;
+    return 0;
+}
+
+/* ROOT's list KEY, if present, replaces *ARR (a pointer to the array) of
+ * *COUNT entries, freed with FREE_LIST; as read_list. */
+static int apply_list(const struct ytree_doc *d, const struct ytree_node *root,
+                      const char *key, size_t max, size_t size, read_fn *read,
+                      free_fn *free_list, void *arr, size_t *count,
+                      struct qerr *err)
+{
+    const struct ytree_node *n = ytree_get(root, key);
+    void *list = NULL, *old;
+    size_t k = 0;
+
+    if (n == NULL)
+        return 0;
+    if (read_list(d, n, key, max, size, read, free_list, &list, &k, err) < 0)
+        return -1;
+    memcpy(&old, arr, sizeof old);
+    free_list(old, *count);
+    memcpy(arr, &list, sizeof list);
     *count = k;
     return 0;
 }
@@ -417,30 +491,15 @@ static int apply_doc(struct rules *r, const struct ytree_doc *d,
         if (w != NULL && ytree_duration(d, w, &r->flap_within_ms, err) < 0)
             return -1;
     }
-    n = ytree_get(root, "alert_kinds");
-    if (n != NULL) {
-        void *list = NULL;
-        size_t k = 0;
-        if (read_list(d, n, "alert_kinds", QUENCH_MAX_ALERT_KINDS,
-                      sizeof *r->kinds, read_kind, kinds_free, &list, &k,
-                      err) < 0)
-            return -1;
-        kinds_free(r->kinds, r->nkinds);
-        r->kinds = list;
-        r->nkinds = k;
-    }
-    n = ytree_get(root, "exporters");
-    if (n != NULL) {
-        void *list = NULL;
-        size_t k = 0;
-        if (read_list(d, n, "exporters", QUENCH_MAX_EXPORTERS,
-                      sizeof *r->exporters, read_exporter, exporters_free,
-                      &list, &k, err) < 0)
-            return -1;
-        exporters_free(r->exporters, r->nexporters);
-        r->exporters = list;
-        r->nexporters = k;
-    }
+    if (apply_list(d, root, "alert_kinds", QUENCH_MAX_ALERT_KINDS,
+                   sizeof *r->kinds, read_kind, kinds_free, &r->kinds,
+                   &r->nkinds, err) < 0 ||
+        apply_list(d, root, "exporters", QUENCH_MAX_EXPORTERS,
+                   sizeof *r->exporters, read_exporter, exporters_free,
+                   &r->exporters, &r->nexporters, err) < 0 ||
+        apply_list(d, root, "rule_for", QUENCH_MAX_RULE_FOR, sizeof *r->fors,
+                   read_rule_for, fors_free, &r->fors, &r->nfors, err) < 0)
+        return -1;
     n = ytree_get(root, "history");
     if (n != NULL) {
         const struct ytree_node *x;
@@ -582,6 +641,14 @@ enum rules_kind rules_classify(const struct rules *r, const struct alert *a,
     }
     *weight = RULES_DEFAULT_WEIGHT;
     return RULES_KIND_NONE;
+}
+
+int64_t rules_rule_for(const struct rules *r, const struct alert *a)
+{
+    for (size_t i = 0; i < r->nfors; i++)
+        if (matches(r->fors[i].match, r->fors[i].nmatch, a))
+            return r->fors[i].for_ms;
+    return 0;
 }
 
 const struct rules_exporter *rules_exporter_of(const struct rules *r,

@@ -37,6 +37,13 @@ struct rules_alert_kind {
     double weight;
 };
 
+/* rule_for[]: the `for` of the alerting rules an entry matches. */
+struct rules_rule_for {
+    struct rules_match *match;  /* all must match; a missing label is "" */
+    size_t nmatch;
+    int64_t for_ms;
+};
+
 /* An ordered list of label names (entity_labels.*, scope). */
 struct rules_labels {
     const char *names[QUENCH_MAX_RULE_LABELS];   /* owned */
@@ -68,6 +75,8 @@ struct rules {
     size_t nkinds;
     struct rules_exporter *exporters; /* exporters, first match wins */
     size_t nexporters;
+    struct rules_rule_for *fors;      /* rule_for, first match wins */
+    size_t nfors;
     char *default_namespace;    /* default_namespace: what services.yaml
                                  * services without `namespace` get; "" */
     struct rules_history {      /* history: background across incidents */
@@ -104,6 +113,12 @@ int rules_load_dir(const char *dir, struct rules **r, struct topology **t,
  * *weight (RULES_DEFAULT_WEIGHT and RULES_KIND_NONE when none matches). */
 enum rules_kind rules_classify(const struct rules *r, const struct alert *a,
                                double *weight);
+
+/* The `for` of the alerting rule that fired A, in ms: the first rule_for
+ * entry A matches, else 0. Prometheus sets startsAt when an alert fires,
+ * which is that long after its condition began; rank counts the onset
+ * from startsAt minus it. */
+int64_t rules_rule_for(const struct rules *r, const struct alert *a);
 
 /* What an alert is about, resolved from its labels. */
 struct rules_entity {

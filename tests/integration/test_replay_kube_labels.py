@@ -13,7 +13,14 @@ what this test guards against.
 Then two incidents of kube-prometheus-stack's standard alerts, ranked: a
 rollout that crash-loops the new cart pods (cart must come first, not the
 errors its callers see nor a throttled pod nearby), and a node running out
-of disk whose pods cannot start (the node must come first). Needs only
+of disk whose pods cannot start (the node must come first).
+
+Last, the bad rollout as Prometheus times it: startsAt is when an alert
+fires, its rule's `for` after the condition began, so the crash loops
+(for: 15m) come twelve minutes after the callers' errors (for: 2m), when
+the symptoms' incident has been quiet for longer than `window`. With the
+shipped rule_for they still join it and cart comes first; with
+`rule_for: []` they do not, which is what this part guards. Needs only
 python3 and QUENCH_BIN."""
 import json, os, shutil, subprocess, sys, tempfile
 
@@ -108,20 +115,32 @@ def at(s):
 SHOP = ("services:\n  frontend:\n    calls: [checkout, catalog]\n"
         "  checkout:\n    calls: [cart, payments]\n  cart:\n    uses: [redis]\n"
         "  payments:\n  catalog:\n  redis:\n    kind: cache\n")
+def rollout(stuck, crash, errors, throttled):
+    """A bad rollout of cart whose new pods crash-loop, as alerts fired at
+    the minute:second STUCK, CRASH, ERRORS (the callers'), THROTTLED (a
+    pod nearby), each received 30 s later, in the order they fired."""
+    def sec(t, d):
+        m, s = map(int, t.split(":"))
+        return "%02d:%02dZ" % divmod(m * 60 + s + d, 60)
+    recs = [
+        (stuck, [(ksm(alertname="KubeDeploymentRolloutStuck", deployment="cart"),
+                  at(stuck + "Z"))]),
+        (crash, [(ksm(alertname="KubePodCrashLooping", pod=p, container="cart",
+                      reason="CrashLoopBackOff"), at(sec(crash, i)))
+                 for i, p in enumerate(["cart-5f6d7c8b9-k2m4p", "cart-5f6d7c8b9-x8z1q"])]),
+        (errors, [(app("CheckoutErrorRateHigh", "checkout"), at(errors + "Z"))]),
+        (sec(errors, 10)[:-1], [(app("FrontendLatencyHigh", "frontend"), at(sec(errors, 10))),
+                                (app("FrontendErrorBudgetBurn", "frontend"),
+                                 at(sec(errors, 15)))]),
+        (throttled, [(kubelet_on("CPUThrottlingHigh", "catalog-6b8c9d7f5-q1w2e", "worker-3"),
+                      at(throttled + "Z"))]),
+    ]
+    recs.sort(key=lambda r: r[0])
+    return [record(at(sec(t, 30)), al) for t, al in recs]
+
+
 RANKED = {
-    "cart": [  # a bad rollout: the new pods crash-loop
-        record(at("00:30Z"), [(ksm(alertname="KubeDeploymentRolloutStuck", deployment="cart"),
-                               at("00:00Z"))]),
-        record(at("00:45Z"), [(ksm(alertname="KubePodCrashLooping", pod=p, container="cart",
-                                   reason="CrashLoopBackOff"), at("00:1%dZ" % i))
-                              for i, p in enumerate(["cart-5f6d7c8b9-k2m4p",
-                                                     "cart-5f6d7c8b9-x8z1q"])]),
-        record(at("01:10Z"), [(app("CheckoutErrorRateHigh", "checkout"), at("00:40Z"))]),
-        record(at("01:20Z"), [(app("FrontendLatencyHigh", "frontend"), at("00:50Z")),
-                              (app("FrontendErrorBudgetBurn", "frontend"), at("00:55Z"))]),
-        record(at("01:30Z"), [(kubelet_on("CPUThrottlingHigh", "catalog-6b8c9d7f5-q1w2e",
-                                          "worker-3"), at("00:20Z"))]),
-    ],
+    "cart": rollout("00:00", "00:10", "00:40", "00:20"),
     "worker-2": [  # a full disk: the node's new containers cannot start
         record(at("00:30Z"), [(dict(NODE, alertname="NodeFilesystemAlmostOutOfSpace",
                                     instance="10.0.0.32:9100", node="worker-2"),
@@ -134,6 +153,23 @@ RANKED = {
         record(at("01:20Z"), [(app("FrontendLatencyHigh", "frontend"), at("00:50Z"))]),
     ],
 }
+
+
+# the same rollout, begun at 11:00:00, as Prometheus times it: each alert
+# fires its rule's `for` later (kube-prometheus-stack's 15m; the callers' 2m)
+AS_TIMED = rollout("15:00", "15:10", "02:10", "15:20")
+
+
+def first_cause(rules, archive, records):
+    """The incidents, and the first cause of the one holding checkout."""
+    with open(archive, "w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    incs = replay(rules, archive)["incidents"]
+    for i in incs:
+        if "checkout" in {e["name"] for e in i["entities"]} and i["root_causes"]:
+            return incs, i["root_causes"][0]["entity"]["name"]
+    return incs, None
 
 
 def replay(rules, archive):
@@ -191,6 +227,17 @@ def main():
             check(len(incs) == 1 and causes[:1] == [want],
                   f"{want}: {len(incs)} incidents, causes {causes[:3]}")
             check(not EXPORTERS & set(causes), f"{want}: an exporter among {causes}")
+
+        # as Prometheus times it: the rule's `for` moves the onset back
+        incs, top = first_cause(rules, archive, AS_TIMED)
+        check(len(incs) == 1 and top == "cart",
+              f"as timed: {len(incs)} incidents, first cause {top}")
+        with open(os.path.join(rules, "correlation.yaml"), "w") as f:
+            f.write("rule_for: []\n")     # the rest: the defaults, the shipped file's
+        incs, top = first_cause(rules, archive, AS_TIMED)
+        check(len(incs) > 1 or top != "cart",
+              "as timed, without rule_for: still one incident with cart first; "
+              "the test cannot tell rule_for from its absence")
     finally:
         shutil.rmtree(tmp)
     if failures:

@@ -177,6 +177,18 @@ static const struct gcase cases[] = {
       { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
         { 601, "alertname=B,service=cart", 'f', 600, NULL, 'O' } },
       "A|B", "oo" },
+    /* a rule with a `for` fires that long after its condition began
+     * (rule_for): 12 minutes after the incident went quiet, it was 3
+     * minutes before; the same alert without one opens afresh */
+    { "an alert whose rule has a for joins as of when it began",
+      "rule_for:\n  - match: {alertname: Crash}\n    for: 15m\n",
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 720, "alertname=Crash,service=cart", 'f', 700, NULL, 'J' } },
+      "A Crash", "o" },
+    { "an alert whose rule has no for: outside the window", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 720, "alertname=Crash,service=cart", 'f', 700, NULL, 'O' } },
+      "A|Crash", "oo" },
     { "window counts from the last activity", NULL,
       { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
         { 500, "alertname=B,service=cart", 'f', 500, NULL, 'J' },

@@ -485,6 +485,55 @@ static void test_early_resource_alert_wins(void **state)
     assert_true(rc->confidence > 0 && rc->confidence < 1);
 }
 
+/* Prometheus sets startsAt when an alert fires, its rule's `for` after the
+ * condition began. KubePodCrashLooping (for 15m in kube-prometheus-stack)
+ * on cart-1 fires 14 minutes after frontend's latency alert (for 1m),
+ * though the crash loop came first. Taken at its startsAt it is far too
+ * late to be the cause and a lesser, earlier alert wins; with the rule's
+ * `for` the onset is 08:40, and the evidence says why. */
+static void fire_for(struct fx *f, uint32_t e, const char *name, enum rank_class cls,
+                     double w, int64_t at, int64_t for_ms)
+{
+    struct rank_alert a = {
+        .key = ++f->next_key, .entity = e, .starts_at = at, .firing = 1,
+        .cls = cls, .weight = w, .severity = RANK_SEV_WARNING, .alertname = name,
+        .for_ms = for_ms,
+    };
+    assert_int_equal(rank_update(f->r, &a, NULL), 0);
+}
+
+static void test_rule_for_moves_onset(void **state)
+{
+    struct fx *f = *state;
+    uint32_t cart = ent(f, ENTITY_SERVICE, "cart"), ads = ent(f, ENTITY_SERVICE, "ads");
+    uint32_t p1 = ent(f, ENTITY_POD, "cart-1"), p0 = ent(f, ENTITY_POD, "cart-0");
+    uint32_t pa = ent(f, ENTITY_POD, "ads-1"), fe = ent(f, ENTITY_SERVICE, "frontend");
+    int64_t t0 = 1647765600000LL;  /* 2022-03-20T08:40:00Z */
+
+    link(f, cart, p1);
+    link(f, cart, p0);
+    link(f, ads, pa);
+    link(f, fe, cart);
+    link(f, fe, ads);
+    for (int with_for = 0; with_for < 2; with_for++) {
+        rank_free(f->r);
+        assert_int_equal(rank_new(&f->r, f->t), 0);
+        fire_for(f, p1, "KubePodCrashLooping", RANK_CAUSE, 1.5, t0 + 15 * MIN_MS,
+                 with_for ? 15 * MIN_MS : 0);
+        fire_for(f, fe, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, t0 + 2 * MIN_MS, MIN_MS);
+        fire(f, pa, "ContainerCpuUsageHigh", RANK_CAUSE, 1.0, t0 + 90000);
+        if (!with_for) {
+            assert_string_equal(rank_cause_service(f), "ads");
+            continue;
+        }
+        assert_string_equal(top(f), "cart-1");
+        const struct rank_cause *rc = rank_cause(f->r, 0);
+        assert_true(has_evidence(rc, "KubePodCrashLooping on cart-1 at 08:40:00Z "
+                                     "(fired 15m later: its rule's for), "
+                                     "60s before the first symptom"));
+    }
+}
+
 /* a service whose every replica alerts beats each replica alone; a single
  * replica that stands out beats its service */
 static void test_service_vs_pod(void **state)
@@ -729,13 +778,13 @@ static void build_mixed(struct fx *f, int order)
     link(f, pb, n);
     link(f, pb1, m);
     struct rank_alert al[] = {
-        {1, a, 30000, 1, RANK_SYMPTOM, 0.4, RANK_SEV_WARNING, "Latency", 0, 0, 0},
-        {2, pb, 0, 1, RANK_CAUSE, 1.0, RANK_SEV_CRITICAL, "CpuHigh", 0, 0, 0},
-        {3, n, 60000, 1, RANK_CAUSE, 1.0, RANK_SEV_WARNING, "NodeLoad", 0, 0, 0},
-        {4, pb, 10000, 1, RANK_NEUTRAL, 0.5, RANK_SEV_INFO, "LogBurst", 0, 0, 0},
-        {5, pb1, 20000, 1, RANK_SYMPTOM, 0.2, RANK_SEV_INFO, "TraceLatency", 0, 0, 0},
-        {6, b, 40000, 1, RANK_SYMPTOM, 0.4, RANK_SEV_WARNING, "GrpcLatency", 0, 0, 0},
-        {2, pb, 0, 0, RANK_CAUSE, 1.0, RANK_SEV_CRITICAL, "CpuHigh", 0, 0, 0},  /* resolves */
+        {1, a, 30000, 1, RANK_SYMPTOM, 0.4, RANK_SEV_WARNING, "Latency", 0, 0, 0, 0},
+        {2, pb, 0, 1, RANK_CAUSE, 1.0, RANK_SEV_CRITICAL, "CpuHigh", 0, 0, 0, 0},
+        {3, n, 60000, 1, RANK_CAUSE, 1.0, RANK_SEV_WARNING, "NodeLoad", 0, 0, 0, 0},
+        {4, pb, 10000, 1, RANK_NEUTRAL, 0.5, RANK_SEV_INFO, "LogBurst", 0, 0, 0, 0},
+        {5, pb1, 20000, 1, RANK_SYMPTOM, 0.2, RANK_SEV_INFO, "TraceLatency", 0, 0, 0, 0},
+        {6, b, 40000, 1, RANK_SYMPTOM, 0.4, RANK_SEV_WARNING, "GrpcLatency", 0, 0, 0, 0},
+        {2, pb, 0, 0, RANK_CAUSE, 1.0, RANK_SEV_CRITICAL, "CpuHigh", 0, 0, 0, 0},  /* resolves */
     };
     size_t nal = sizeof al / sizeof al[0];
     for (size_t i = 0; i < nal; i++) {
@@ -1011,6 +1060,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_later_callee_and_causes_stay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pod_symptoms_move_to_callee, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_resource_alert_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rule_for_moves_onset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_vs_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_with_one_alerting_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_hosting_everything, setup, teardown),

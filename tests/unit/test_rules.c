@@ -111,6 +111,11 @@ static void test_shipped_file_is_default(void **state)
         assert_string_equal(r->kinds[i].match[0].pattern, d->kinds[i].match[0].pattern);
         assert_int_equal(r->kinds[i].kind, d->kinds[i].kind);
     }
+    assert_int_equal(r->nfors, d->nfors);
+    for (size_t i = 0; i < r->nfors; i++) {
+        assert_string_equal(r->fors[i].match[0].pattern, d->fors[i].match[0].pattern);
+        assert_int_equal(r->fors[i].for_ms, d->fors[i].for_ms);
+    }
     assert_int_equal(r->history.window_ms, d->history.window_ms);
     assert_int_equal(r->history.min_incidents, d->history.min_incidents);
     assert_true(r->history.weight == d->history.weight);
@@ -361,6 +366,74 @@ static int rfx_teardown(void **state)
 
 /* Prometheus puts an exporter's own labels beside the subject's (rules.h);
  * label sets as kube-prometheus-stack sends them. */
+/* rule_for: the first entry an alert matches gives its rule's `for`;
+ * none, 0. A file's list replaces the default one. */
+static void test_rule_for(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "rule_for:\n"
+        "  - match: {alertname: KubePodCrashLooping, severity: warning}\n"
+        "    for: 15m\n"
+        "  - match: {alertname: \"Kube.*\"}\n"
+        "    for: 90s\n";
+    struct intern *p = NULL;
+    struct rules *r = NULL;
+    struct qerr err;
+    struct alert a;
+
+    assert_int_equal(intern_new(&p), 0);
+    if (rules_load_buf(&r, yaml, strlen(yaml), "c.yaml", &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(r->nfors, 2);
+    a = make_alert(p, "alertname=KubePodCrashLooping,severity=warning");
+    assert_int_equal(rules_rule_for(r, &a), 15 * 60 * 1000);
+    alert_cleanup(&a);
+    a = make_alert(p, "alertname=KubePodCrashLooping,severity=critical");
+    assert_int_equal(rules_rule_for(r, &a), 90 * 1000);
+    alert_cleanup(&a);
+    a = make_alert(p, "alertname=HttpLatencyHigh");
+    assert_int_equal(rules_rule_for(r, &a), 0);
+    alert_cleanup(&a);
+    rules_free(r);
+    r = NULL;
+    if (rules_load_buf(&r, "rule_for: []\n", 13, "c.yaml", &err) != 0)
+        fail_msg("%s", err.msg);
+    a = make_alert(p, "alertname=KubePodCrashLooping,severity=warning");
+    assert_int_equal(rules_rule_for(r, &a), 0);
+    alert_cleanup(&a);
+    rules_free(r);
+    /* the defaults: kube-prometheus-stack's rules */
+    static const struct { const char *labels; int64_t min; } std[] = {
+        {"alertname=KubePodCrashLooping,severity=warning", 15},
+        {"alertname=KubeDeploymentRolloutStuck", 15},
+        {"alertname=KubeContainerWaiting", 60},
+        {"alertname=KubePersistentVolumeFillingUp,severity=critical", 1},
+        {"alertname=KubePersistentVolumeFillingUp,severity=warning", 60},
+        {"alertname=KubePersistentVolumeInodesFillingUp,severity=critical", 1},
+        {"alertname=NodeFilesystemAlmostOutOfSpace,severity=critical", 30},
+        {"alertname=NodeDiskIOSaturation", 30},
+        {"alertname=KubeMemoryOvercommit", 10},
+        {"alertname=KubePersistentVolumeErrors", 5},
+        {"alertname=etcdNoLeader", 1},
+        {"alertname=Watchdog", 0},
+        {"alertname=KubeJobNotCompleted", 0},
+        {"alertname=HttpLatencyHigh", 0},
+        {"alertname=ContainerCpuUsageSecondsHigh", 0},   /* shared cases' */
+        {"alertname=KubePodCrashLoopingFast", 0},        /* anchored */
+    };
+    assert_int_equal(rules_new_default(&r), 0);
+    for (size_t i = 0; i < sizeof std / sizeof std[0]; i++) {
+        a = make_alert(p, std[i].labels);
+        if (rules_rule_for(r, &a) != std[i].min * 60 * 1000)
+            fail_msg("%s: for %lld ms, want %lld min", std[i].labels,
+                     (long long)rules_rule_for(r, &a), (long long)std[i].min);
+        alert_cleanup(&a);
+    }
+    rules_free(r);
+    intern_free(p);
+}
+
 static void test_exporters(void **state)
 {
     struct rfx *f = *state;
@@ -614,6 +687,16 @@ static void test_errors(void **state)
           "bad pattern" },
         { "exporters:\n  - match: {job: x}\n    ignore: [job]\n    drop: [pod]\n", 4, 5,
           "unknown key 'drop'" },
+        { "rule_for: {}\n", 1, 11, "must be a list" },
+        { "rule_for:\n  - for: 15m\n", 2, 5, "needs 'match'" },
+        { "rule_for:\n  - match: {alertname: X}\n", 2, 5, "needs 'for'" },
+        { "rule_for:\n  - match: {alertname: X}\n    for: 0s\n", 3, 10, "duration" },
+        { "rule_for:\n  - match: {alertname: X}\n    for: 15\n", 3, 10, "duration" },
+        { "rule_for:\n  - match: {alertname: X}\n    for: 25h\n", 3, 10, "at most 24h" },
+        { "rule_for:\n  - match: {alertname: \"(X\"}\n    for: 1m\n", 2, 24,
+          "bad pattern" },
+        { "rule_for:\n  - match: {alertname: X}\n    for: 1m\n    kind: cause\n", 4, 5,
+          "unknown key 'kind'" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct rules *r = (struct rules *)1;
@@ -748,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_classify_standard_alerts),
+        cmocka_unit_test(test_rule_for),
         cmocka_unit_test_setup_teardown(test_exporters, rfx_setup, rfx_teardown),
         cmocka_unit_test(test_owner_by_pod_name),
         cmocka_unit_test(test_errors),
