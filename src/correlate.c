@@ -29,7 +29,8 @@
  * and only then changes anything, so a failure leaves C as it was (see
  * the "reserve first" lines). What may remain is invisible: capacity,
  * strings in the pool, scope tuples and group keys registered, entities
- * T learnt. After the line, calls that would allocate are RESERVED.
+ * and links T learnt, and the pmap entries those links call for
+ * (late_services). After the line, calls that would allocate are RESERVED.
  * One allocation remains after it: dense_sync growing a scope's dense
  * array. It cannot fail the call - without room that scope goes back to
  * the hash maps, which stay the record - so OOM there may cost speed,
@@ -58,10 +59,8 @@
  * than a few would be memory held for nothing. */
 #define SPARE_KEEP 64
 
-/* A call whose room was reserved before the first change: it cannot fail.
- * If it does, a plan counted low and C is half changed - corrupt - so it
- * stops the process in every build, not only with asserts on (as Redis's
- * serverAssert): going on would silently drop work. */
+/* Test builds count what alerts lacking a scope value cost
+ * (correlate_cross_work). */
 #ifdef QUENCH_UNITTESTS
 #define SCOPE_VISIT(c) ((c)->scope_visits++)
 #define CROSS_LOOKUP(c) ((c)->cross_lookups++)
@@ -70,6 +69,10 @@
 #define CROSS_LOOKUP(c) ((void)0)
 #endif
 
+/* A call whose room was reserved before the first change: it cannot fail.
+ * If it does, a plan counted low and C is half changed - corrupt - so it
+ * stops the process in every build, not only with asserts on (as Redis's
+ * serverAssert): going on would silently drop work. */
 #define RESERVED(call)                                                        \
     do {                                                                      \
         if ((call) != 0)                                                      \
@@ -1955,8 +1958,12 @@ static void rescope(struct correlate *c, uint32_t s, uint32_t scope)
         if (svc >= 0)
             index_remove(c, &c->pmap, ekey(old, (uint32_t)svc), s);
         RESERVED(index_add(c, &c->emap, ekey(scope, e), s));
-        if (svc >= 0)
+        if (svc >= 0) {
             RESERVED(index_add(c, &c->pmap, ekey(scope, (uint32_t)svc), s));
+            /* a no-op unless the service is newer than the entry (see
+             * late_services); plan_keys_of counted it */
+            RESERVED(index_add(c, &c->pmap, ekey(c->across, (uint32_t)svc), s));
+        }
     }
     for (uint32_t i = 0; i < inc->groups.n; i++) {
         index_remove(c, &c->gmap, ekey(old, inc->groups.v[i]), s);
@@ -1967,6 +1974,42 @@ static void rescope(struct correlate *c, uint32_t s, uint32_t scope)
     inc->in_scope_list = 0;
     inc->scope = scope;
     RESERVED(incident_index(c, s, -1, NONE));      /* the scope's list */
+}
+
+/* A pod can alert before anything names its service (`pod` alone, a name
+ * no declared service owns) and be indexed then, with no pmap entry; an
+ * alert naming both teaches T the link later (rules_resolve_as). The open
+ * incidents holding pod E (under `across`) get the pmap entries
+ * incident_index would have made, so this alert and later ones find them
+ * where a pod of that service sits. A repair of what T learnt, like T's
+ * own change: each incident's pair of entries is added whole or not at
+ * all. Out of memory, T keeps the link and the repair waits for the pod's
+ * next alert (correlate_check reports the gap meanwhile; before this,
+ * the gap stayed). 0 or -1 OOM. */
+static int late_services(struct correlate *c, int32_t e)
+{
+    const uint32_t *v;
+    uint32_t one, n, svc;
+    int32_t sv = e >= 0 ? topology_pod_service(c->t, (uint32_t)e) : -1;
+
+    if (sv < 0)
+        return 0;
+    svc = (uint32_t)sv;
+    n = index_slots(c, &c->emap, ekey(c->across, (uint32_t)e), &one, &v);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t s = v[i], sc = inc_at(c, s)->scope;
+        if (index_holds(c, &c->pmap, ekey(sc, svc), s))
+            continue;
+        /* index_add changes nothing when it fails; V is emap's list,
+         * which adding to pmap leaves alone */
+        if (index_add(c, &c->pmap, ekey(sc, svc), s) < 0)
+            return -1;
+        if (index_add(c, &c->pmap, ekey(c->across, svc), s) < 0) {
+            index_remove(c, &c->pmap, ekey(sc, svc), s);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Reserve first for add_member: room for the new member (slot, fpmap
@@ -2192,6 +2235,7 @@ static int add_member(struct correlate *c, const struct alert *a,
     /* reserve first: nothing from the line below on can fail */
     if ((old >= 0 && c->members[old].ring == NULL &&
          (ring = ring_new(c)) == NULL) ||
+        late_services(c, re.entity) < 0 ||
         find_candidates(c, scope, re.entity, g, began) < 0 ||
         (c->wild.n > 0 && keep_agreeing(c, &into_scope) < 0))
         goto fail;
@@ -2433,6 +2477,8 @@ size_t correlate_bytes(const struct correlate *c)
     b += (size_t)c->lists_cap * sizeof *c->lists;
     b += (size_t)c->spare_cap * sizeof *c->spare +
          (size_t)c->nspare * LIST_CAP0 * sizeof(uint32_t);
+    b += (size_t)c->scopes_cap * (c->r->scope.n ? c->r->scope.n : 1) * sizeof *c->scopes +
+         ((size_t)c->wild.cap + c->live.cap + c->live_pos_cap) * sizeof(uint32_t);
     b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) + map_bytes(&c->pmap) +
          map_bytes(&c->gmap) + map_bytes(&c->scopemap) +
          map_bytes(&c->groupmap);

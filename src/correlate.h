@@ -198,8 +198,9 @@ void correlate_changes_clear(struct correlate *c);
  * wrong. Cost is linear in everything C holds. */
 int correlate_check(const struct correlate *c, struct qerr *err);
 /* Test builds only: the work alerts lacking a scope value made so far
- * (cross_scope_candidates): scopes looked at (those with an open
- * incident, never the closed ones) and index look-ups. */
+ * (cross_scope_candidates, and the scope-wide join of a node no known pod
+ * runs on): scopes looked at (those with an open incident, never the
+ * closed ones) and index look-ups. */
 void correlate_cross_work(const struct correlate *c, uint64_t *scopes,
                           uint64_t *lookups);
 #endif

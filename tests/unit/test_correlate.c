@@ -999,6 +999,39 @@ static void test_node_across_many_namespaces(void **state)
     fixture_cleanup(&f);
 }
 
+/* A pod's service learnt after the pod was indexed (its first alert named
+ * no service): its open incidents get the pmap entries then, under their
+ * scope and across scopes, and keep them when they move namespace. Found
+ * by review: the moved incident's pmap entry had no `across` twin, and a
+ * later cart alert lacking the namespace, looking across, found only the
+ * other namespace's incident. correlate_check after every step. */
+static void test_pod_service_learnt_late(void **state)
+{
+    (void)state;
+    static const struct { const char *labels; int at; int want; } st[] = {
+        {"alertname=A,pod=lonely-0,node=n5", 0, CORRELATE_OPENED},
+        {"alertname=X,pod=lonely-0,service=cart,namespace=zzz", 10, CORRELATE_JOINED},
+        {"alertname=Y,node=n5,cluster=c1,namespace=shop", 20, CORRELATE_OPENED},
+        {"alertname=Z,pod=cart-0,service=cart,cluster=c1,namespace=shop", 25,
+         CORRELATE_OPENED},
+        /* cart alerts in zzz and in shop: which is not guessed */
+        {"alertname=T,service=cart", 30, CORRELATE_OPENED},
+    };
+    struct fixture f;
+    struct qerr err;
+
+    fixture_init(&f, NULL);
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
+        int rc = ingest(&f, st[i].labels, 'f', st[i].at, NULL, st[i].at);
+        if (rc != st[i].want)
+            fail_msg("step %zu (%s): outcome %d, want %d", i, st[i].labels, rc, st[i].want);
+        memset(&err, 0, sizeof err);
+        if (correlate_check(f.c, &err) != 0)
+            fail_msg("step %zu (%s): %s", i, st[i].labels, err.msg);
+    }
+    fixture_cleanup(&f);
+}
+
 /* ---- out of memory: all or nothing --------------------------------------
  * For each case: run the prefix, then the operation with its Nth
  * allocation failing (only the Nth, then the Nth and all after), for
@@ -1555,6 +1588,7 @@ int main(void)
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_lacking_scope_skips_closed_scopes),
         cmocka_unit_test(test_node_across_many_namespaces),
+        cmocka_unit_test(test_pod_service_learnt_late),
         cmocka_unit_test(test_oom_ingest_and_tick),
         cmocka_unit_test(test_oom_restore),
         cmocka_unit_test(test_restore_bad_alert_changes_nothing),
