@@ -342,6 +342,7 @@ struct correlate {
     uint32_t nscopes, scopes_cap;
     uint32_t across;               /* scope id of every scope at once (an
                                     * index key, never an alert's) */
+    struct rules_memo *memo;       /* rule_for answers (alert_for) */
     struct u32vec wild;            /* ids of tuples lacking some value */
     struct u32vec live;            /* ids of scopes with an open incident,
                                     * in no order; room for every scope */
@@ -1017,6 +1018,7 @@ int correlate_new(struct correlate **out, struct topology *t,
     c->r = r;
     c->clock = INT64_MIN;
     c->nbuf = malloc(QUENCH_MAX_NEIGHBOURS * sizeof *c->nbuf);
+    c->memo = rules_memo_new(r);      /* NULL: only slower */
     if (c->nbuf == NULL || intern_new(&c->pool) < 0 || scope_across(c) < 0) {
         correlate_free(c);
         return -1;
@@ -1063,6 +1065,7 @@ void correlate_free(struct correlate *c)
     map_free(&c->idmap);
     free(c->scopes);
     vec_free(&c->wild);
+    rules_memo_free(c->memo);
     vec_free(&c->live);
     free(c->live_pos);
     map_free(&c->scopemap);
@@ -1770,10 +1773,12 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
 
 /* Collect open incidents of SCOPE that ENTITY (within hops) or group G
  * links to and that are within the window at NOW, oldest first; also
- * those of scopes SCOPE agrees with (cross_scope_candidates).
- * 0 or -1 OOM; only scratch changes. */
+ * those of scopes SCOPE agrees with (cross_scope_candidates). Through the
+ * graph the window counts from BEGAN, when the alert's condition began
+ * (add_member); by group or by time alone from NOW, since those links are
+ * only as good as the timing. 0 or -1 OOM; only scratch changes. */
 static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
-                            uint32_t g, int64_t now)
+                            uint32_t g, int64_t began, int64_t now)
 {
     uint32_t gen = ++c->stamp_gen;
     const struct u32vec *l;
@@ -1796,7 +1801,7 @@ static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
         int n = 0;
         if (pass == 1) {
             if (entity >= 0 && c->wild.n > 0 &&
-                cross_scope_candidates(c, scope, entity, nn, now, gen) < 0)
+                cross_scope_candidates(c, scope, entity, nn, began, gen) < 0)
                 return -1;
             from_graph = c->cand.n;
         }
@@ -1832,7 +1837,7 @@ static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                                  ekey(scope, c->nbuf[i / 2]), &one, &v);
             else if (i == 0)
                 nv = index_slots(c, &c->gmap, ekey(scope, g), &one, &v);
-            if (add_candidates(c, v, nv, now, gen) < 0)
+            if (add_candidates(c, v, nv, pass == 0 ? began : now, gen) < 0)
                 return -1;
         }
     }
@@ -1984,8 +1989,8 @@ static void rescope(struct correlate *c, uint32_t s, uint32_t scope)
  * where a pod of that service sits. A repair of what T learnt, like T's
  * own change: each incident's pair of entries is added whole or not at
  * all. Out of memory, T keeps the link and the repair waits for the pod's
- * next alert (correlate_check reports the gap meanwhile; before this,
- * the gap stayed). 0 or -1 OOM. */
+ * next new alert or restored incident (correlate_check reports the gap
+ * meanwhile; before this, the gap stayed). 0 or -1 OOM. */
 static int late_services(struct correlate *c, int32_t e)
 {
     const uint32_t *v;
@@ -2193,6 +2198,18 @@ static int update_member(struct correlate *c, uint32_t m, const struct alert *a,
 /* Record when the alert named RE's entities (topology_seen): from its
  * startsAt to NOW, the time it arrived (virtual in replay, so the same
  * archive gives the same spans). rank counts a service's pods by it. */
+/* The `for` of the rule that fired A (rule_for), A's strings interned. */
+static int64_t alert_for(struct correlate *c, const struct alert *a)
+{
+    double w;
+    int64_t for_ms;
+
+    (void)rules_memo_get(c->memo, c->r, a, &w, &for_ms);
+    return for_ms;
+}
+
+/* ENTITY's pod, service and node were seen from STARTS_AT (the onset:
+ * startsAt less the rule's for) to NOW: rank's pods that are gone. */
 static void mark_seen(struct correlate *c, const struct rules_entity *re,
                       int64_t starts_at, int64_t now)
 {
@@ -2230,13 +2247,14 @@ static int add_member(struct correlate *c, const struct alert *a,
     /* An alert whose rule has a `for` fires that long after its condition
      * began (rule_for): as long after the incident it belongs to went
      * quiet. A crash loop that fired 15 minutes into an outage whose
-     * symptoms all came in the first three still joins them. */
-    int64_t began = now - rules_rule_for(c->r, a);
+     * symptoms all came in the first three, while it is still open, joins
+     * them through the graph. */
+    int64_t for_ms = alert_for(c, &copy);
     /* reserve first: nothing from the line below on can fail */
     if ((old >= 0 && c->members[old].ring == NULL &&
          (ring = ring_new(c)) == NULL) ||
         late_services(c, re.entity) < 0 ||
-        find_candidates(c, scope, re.entity, g, began) < 0 ||
+        find_candidates(c, scope, re.entity, g, now - for_ms, now) < 0 ||
         (c->wild.n > 0 && keep_agreeing(c, &into_scope) < 0))
         goto fail;
     if ((rc = place_reserve(c, scope, into_scope, re.entity, g, &fresh,
@@ -2246,7 +2264,7 @@ static int add_member(struct correlate *c, const struct alert *a,
     m = member_take(c);
     mb = &c->members[m];
     mb->a = copy;
-    mark_seen(c, &re, a->starts_at, now);
+    mark_seen(c, &re, a->starts_at - for_ms, now);
     mb->entity = re.entity;
     mb->joined_at = mb->changed_at = now;
     if (old >= 0) {
@@ -2912,7 +2930,7 @@ static void restore_member(struct correlate *c, uint32_t s, struct loaded *l)
     mb->entity = l->re.entity;
     mb->joined_at = l->joined_at;
     mb->changed_at = l->changed_at;
-    mark_seen(c, &l->re, mb->a.starts_at, mb->changed_at);
+    mark_seen(c, &l->re, mb->a.starts_at - alert_for(c, &mb->a), mb->changed_at);
     mb->incident = s;
     if (l->ring_n > 0) {
         mb->ring = l->ring;
@@ -3073,6 +3091,11 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     if (inc->last_activity > c->clock)
         c->clock = inc->last_activity;
     RESERVED(delta_updated(c, s));
+    /* its alerts may have taught T a pod's service that an incident
+     * restored before indexed without (a repair; out of memory it waits
+     * for the pod's next alert) */
+    for (uint32_t i = 0; open && i < inc->entities.n; i++)
+        (void)late_services(c, (int32_t)inc->entities.v[i]);
     rc = 0;
     goto out;
 oom:

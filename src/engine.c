@@ -37,28 +37,9 @@ struct slot_state {
 struct kind_cache {
     uint8_t cls;        /* enum rank_class */
     uint8_t valid;
-    int32_t for_s;      /* rules_rule_for, in s (at most 24h) */
+    int32_t for_ms;     /* rules_rule_for (at most 24h: fits) */
     double weight;
     int64_t fed_slot;   /* incident whose rank state holds it; -1 none */
-};
-
-/* rules_classify and rules_rule_for run alert_kinds' and rule_for's
- * regexes in turn, and every changed notification is classified afresh
- * (a 1M-alert replay: 2M times, mostly to the same few answers). Their
- * answers depend only on the values of the labels the entries name, and
- * alerts from correlate hold interned
- * strings (equal values are equal pointers), so a small direct-mapped
- * memo keyed on those value pointers gives exactly rules_classify's
- * answer. Rules naming more than CLASS_MEMO_KEYS labels go without. */
-#define CLASS_MEMO_SLOTS 256
-#define CLASS_MEMO_KEYS 4
-
-struct class_memo {
-    const char *key[CLASS_MEMO_KEYS];   /* label values; NULL absent */
-    enum rules_kind kind;
-    double weight;
-    int64_t for_ms;
-    uint8_t used;
 };
 
 struct engine {
@@ -75,62 +56,9 @@ struct engine {
     uint32_t *dirty;            /* slots updated during one ingest */
     size_t ndirty, dirty_cap;
     struct history *hist;       /* pairs of closed incidents (recurrence) */
-    struct class_memo *memo;    /* CLASS_MEMO_SLOTS, or NULL: no memo */
-    const char *memo_labels[CLASS_MEMO_KEYS];   /* borrowed from rules */
-    size_t nmemo_labels;
+    struct rules_memo *memo;    /* alert_kinds and rule_for answers; NULL:
+                                 * none (rules_memo_get asks the rules) */
 };
-
-/* Set up the classification memo for R's alert_kinds, if they name few
- * enough labels. Without memory it is left off: only slower. */
-static void memo_init(struct engine *e, const struct rules *r)
-{
-    for (size_t i = 0; i < r->nkinds + r->nfors; i++) {
-        const struct rules_match *mt = i < r->nkinds ? r->kinds[i].match
-                                                     : r->fors[i - r->nkinds].match;
-        size_t nm = i < r->nkinds ? r->kinds[i].nmatch : r->fors[i - r->nkinds].nmatch;
-        for (size_t j = 0; j < nm; j++) {
-            const char *l = mt[j].label;
-            size_t k = 0;
-            while (k < e->nmemo_labels && strcmp(e->memo_labels[k], l) != 0)
-                k++;
-            if (k < e->nmemo_labels)
-                continue;
-            if (k == CLASS_MEMO_KEYS)
-                return;
-            e->memo_labels[e->nmemo_labels++] = l;
-        }
-    }
-    e->memo = calloc(CLASS_MEMO_SLOTS, sizeof *e->memo);
-}
-
-/* rules_classify(e->r, a, w) and rules_rule_for into *for_ms, through
- * the memo. */
-static enum rules_kind classify_memo(struct engine *e, const struct alert *a,
-                                     double *w, int64_t *for_ms)
-{
-    const char *key[CLASS_MEMO_KEYS] = {0};
-    uint64_t h = 0x9e3779b97f4a7c15ull;
-    struct class_memo *m;
-
-    if (e->memo == NULL) {
-        *for_ms = rules_rule_for(e->r, a);
-        return rules_classify(e->r, a, w);
-    }
-    for (size_t i = 0; i < e->nmemo_labels; i++) {
-        key[i] = alert_label(a, e->memo_labels[i]);
-        h = (h ^ (uint64_t)(uintptr_t)key[i]) * 0xbf58476d1ce4e5b9ull;
-    }
-    m = &e->memo[(h ^ (h >> 29)) % CLASS_MEMO_SLOTS];
-    if (!m->used || memcmp(m->key, key, sizeof key) != 0) {
-        memcpy(m->key, key, sizeof key);
-        m->kind = rules_classify(e->r, a, &m->weight);
-        m->for_ms = rules_rule_for(e->r, a);
-        m->used = 1;
-    }
-    *w = m->weight;
-    *for_ms = m->for_ms;
-    return m->kind;
-}
 
 int engine_new(struct engine **out, struct topology *t, const struct rules *r)
 {
@@ -151,7 +79,7 @@ int engine_new(struct engine **out, struct topology *t, const struct rules *r)
         free(e);
         return -1;
     }
-    memo_init(e, r);
+    e->memo = rules_memo_new(r);     /* NULL: only slower */
     *out = e;
     return 0;
 }
@@ -167,7 +95,7 @@ void engine_free(struct engine *e)
     free(e->dirty);
     correlate_free(e->c);
     history_free(e->hist);
-    free(e->memo);
+    rules_memo_free(e->memo);
     free(e);
 }
 
@@ -272,13 +200,13 @@ static const struct kind_cache *classify(struct engine *e, uint32_t m,
     if (!k->valid)
         k->fed_slot = -1;
     if (!k->valid || refresh) {
-        switch (classify_memo(e, a, &w, &for_ms)) {
+        switch (rules_memo_get(e->memo, e->r, a, &w, &for_ms)) {
         case RULES_KIND_CAUSE:   k->cls = RANK_CAUSE; break;
         case RULES_KIND_SYMPTOM: k->cls = RANK_SYMPTOM; break;
         default:                 k->cls = RANK_NEUTRAL; break;
         }
         k->weight = w;
-        k->for_s = (int32_t)(for_ms / 1000);
+        k->for_ms = (int32_t)for_ms;
         k->valid = 1;
     }
     return k;
@@ -301,7 +229,7 @@ static int feed(struct engine *e, struct rank *rank, uint32_t m, int refresh)
     ra.key = ca.alert->fingerprint;
     ra.entity = (uint32_t)ca.entity;
     ra.starts_at = ca.alert->starts_at;
-    ra.for_ms = (int64_t)k->for_s * 1000;
+    ra.for_ms = k->for_ms;
     ra.firing = ca.alert->status == ALERT_FIRING;
     ra.cls = (enum rank_class)k->cls;
     ra.weight = k->weight;

@@ -1422,6 +1422,25 @@ static int cmp_score(const void *x, const void *y)
 }
 
 /* "08:40:12Z" of MS. */
+/* " (fired 15m later: its rule's for)" for an onset FOR_MS before its
+ * startsAt, else "": why the time shown is not the alert's startsAt. */
+static void fired_note(int64_t for_ms, char *out, size_t cap)
+{
+    long long v = (long long)for_ms;
+    const char *u = "ms";
+
+    *out = '\0';
+    if (for_ms <= 0)
+        return;
+    if (v % 3600000 == 0)
+        v /= 3600000, u = "h";
+    else if (v % 60000 == 0)
+        v /= 60000, u = "m";
+    else if (v % 1000 == 0)
+        v /= 1000, u = "s";
+    snprintf(out, cap, " (fired %lld%s later: its rule's for)", v, u);
+}
+
 static void clock_of(int64_t ms, char out[16])
 {
     int64_t s = ms / 1000;
@@ -1514,17 +1533,12 @@ static void explain(struct rank *r, struct work *w, size_t k,
     }
     for (i = 0; i < nbest && ne < QUENCH_RANK_MAX_EVIDENCE; i++) {
         const struct group *g = &w->g[best[i]];
-        char times[32] = "", fired[64] = "";
+        char times[32] = "", fired[64];
         clock_of(g->onset, when);
         relative(w, g->onset, rel, sizeof rel);
+        fired_note(g->for_ms, fired, sizeof fired);
         if (g->count > 1)
             snprintf(times, sizeof times, " (x%u)", (unsigned)g->count);
-        if (g->for_ms > 0) {
-            long long sec = (long long)(g->for_ms / 1000);
-            int h = sec % 3600 == 0, m = !h && sec % 60 == 0;
-            snprintf(fired, sizeof fired, " (fired %lld%s later: its rule's for)",
-                     h ? sec / 3600 : m ? sec / 60 : sec, h ? "h" : m ? "m" : "s");
-        }
         snprintf(r->ev[k][ne++], EV_LEN, "%s%s on %s at %s%s, %s%s",
                  r->names[g->name], times, te->name, when, fired, rel,
                  g->cls == RANK_CAUSE     ? " (cause-type alert)"
@@ -1558,11 +1572,13 @@ static void explain(struct rank *r, struct work *w, size_t k,
         }
         for (i = 0; i < npb && ne < QUENCH_RANK_MAX_EVIDENCE; i++) {
             const struct group *g = &w->g[pbest[i]];
+            char fired[64];
             clock_of(g->onset, when);
             relative(w, g->onset, rel, sizeof rel);
-            snprintf(r->ev[k][ne++], EV_LEN, "%s on %s %s (%s %s) at %s, %s",
+            fired_note(g->for_ms, fired, sizeof fired);
+            snprintf(r->ev[k][ne++], EV_LEN, "%s on %s %s (%s %s) at %s%s, %s",
                      r->names[g->name], "pod", ename(t, g->entity),
-                     te->kind == ENTITY_NODE ? "on" : "of", te->name, when, rel);
+                     te->kind == ENTITY_NODE ? "on" : "of", te->name, when, fired, rel);
         }
     }
     /* Background: say which of the alerts behind this cause recent

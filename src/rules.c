@@ -651,6 +651,93 @@ int64_t rules_rule_for(const struct rules *r, const struct alert *a)
     return 0;
 }
 
+/* ---- memo --------------------------------------------------------------- */
+
+#define MEMO_SLOTS 256
+#define MEMO_KEYS 6
+
+struct memo_entry {
+    const char *key[MEMO_KEYS];     /* label values; NULL absent */
+    enum rules_kind kind;
+    double weight;
+    int64_t for_ms;
+    uint8_t used;
+};
+
+struct rules_memo {
+    const char *labels[MEMO_KEYS];  /* borrowed from the rules */
+    size_t nlabels;
+    struct memo_entry e[MEMO_SLOTS];
+};
+
+/* Add the labels that MATCH[0..n) names to M; -1 past MEMO_KEYS. */
+static int memo_labels(struct rules_memo *m, const struct rules_match *match,
+                       size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        size_t k = 0;
+        while (k < m->nlabels && strcmp(m->labels[k], match[j].label) != 0)
+            k++;
+        if (k < m->nlabels)
+            continue;
+        if (k == MEMO_KEYS)
+            return -1;
+        m->labels[m->nlabels++] = match[j].label;
+    }
+    return 0;
+}
+
+struct rules_memo *rules_memo_new(const struct rules *r)
+{
+    struct rules_memo *m = calloc(1, sizeof *m);
+
+    if (m == NULL)
+        return NULL;
+    for (size_t i = 0; i < r->nkinds; i++)
+        if (memo_labels(m, r->kinds[i].match, r->kinds[i].nmatch) < 0)
+            goto off;
+    for (size_t i = 0; i < r->nfors; i++)
+        if (memo_labels(m, r->fors[i].match, r->fors[i].nmatch) < 0)
+            goto off;
+    return m;
+off:
+    free(m);
+    return NULL;
+}
+
+void rules_memo_free(struct rules_memo *m)
+{
+    free(m);
+}
+
+enum rules_kind rules_memo_get(struct rules_memo *m, const struct rules *r,
+                               const struct alert *a, double *weight,
+                               int64_t *for_ms)
+{
+    const char *key[MEMO_KEYS] = {0};
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    struct memo_entry *x;
+
+    if (m == NULL) {
+        *for_ms = rules_rule_for(r, a);
+        return rules_classify(r, a, weight);
+    }
+    for (size_t i = 0; i < m->nlabels; i++) {
+        key[i] = alert_label(a, m->labels[i]);
+        h = (h ^ (uint64_t)(uintptr_t)key[i]) * 0xbf58476d1ce4e5b9ull;
+    }
+    x = &m->e[(h ^ (h >> 29)) % MEMO_SLOTS];
+    if (!x->used || memcmp(x->key, key, sizeof key) != 0) {
+        memcpy(x->key, key, sizeof key);
+        x->kind = rules_classify(r, a, &x->weight);
+        x->for_ms = rules_rule_for(r, a);
+        x->used = 1;
+    }
+    *weight = x->weight;
+    *for_ms = x->for_ms;
+    return x->kind;
+}
+
 const struct rules_exporter *rules_exporter_of(const struct rules *r,
                                                const struct alert *a)
 {

@@ -120,6 +120,24 @@ enum rules_kind rules_classify(const struct rules *r, const struct alert *a,
  * from startsAt minus it. */
 int64_t rules_rule_for(const struct rules *r, const struct alert *a);
 
+/* rules_classify and rules_rule_for run their entries' regexes in turn,
+ * for every changed notification (a 1M-alert replay: millions of times,
+ * mostly to the same few answers). Their answers depend only on the
+ * values of the labels the entries name, and an alert whose strings are
+ * interned (equal values are equal pointers: correlate's copies) can be
+ * answered from a small table keyed on those pointers: the same answers.
+ * rules_memo_new gives NULL when the entries name more labels than the
+ * table keys, or without memory; rules_memo_get then asks R directly. M
+ * borrows R, which must outlive it. */
+struct rules_memo;
+struct rules_memo *rules_memo_new(const struct rules *r);
+void rules_memo_free(struct rules_memo *m);
+/* rules_classify (returned, *weight) and rules_rule_for (*for_ms) of A,
+ * whose label values must be interned when M is not NULL. */
+enum rules_kind rules_memo_get(struct rules_memo *m, const struct rules *r,
+                               const struct alert *a, double *weight,
+                               int64_t *for_ms);
+
 /* What an alert is about, resolved from its labels. */
 struct rules_entity {
     int32_t entity;             /* the alert's entity: pod, else service,

@@ -185,6 +185,12 @@ static const struct gcase cases[] = {
       { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
         { 720, "alertname=Crash,service=cart", 'f', 700, NULL, 'J' } },
       "A Crash", "o" },
+    /* by time alone (a node no known pod runs on) the window counts from
+     * when it fired: its link is only as good as the timing (review) */
+    { "a for does not stretch a join by time alone", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 3000, "alertname=NodeFilesystemSpaceFillingUp,node=n9", 'f', 2990, NULL, 'O' } },
+      "A|NodeFilesystemSpaceFillingUp", "oo" },
     { "an alert whose rule has no for: outside the window", NULL,
       { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
         { 720, "alertname=Crash,service=cart", 'f', 700, NULL, 'O' } },
@@ -1105,6 +1111,33 @@ static void test_random_sequences_stay_consistent(void **state)
     }
 }
 
+/* An incident restored after another may teach T the service of a pod
+ * that the first indexed without one: the first gets its pmap entries
+ * then (review: correlate_check failed after dump and restore). */
+static void test_restore_learns_pod_service(void **state)
+{
+    (void)state;
+    struct fixture f, g;
+    struct qerr err;
+    json_t *d;
+
+    fixture_init(&f, NULL);
+    ingest(&f, "alertname=A,pod=lonely-0,node=n5", 'f', 0, NULL, 0);
+    ingest(&f, "alertname=B,pod=lonely-0,service=cart", 'f', 700, NULL, 700);
+    memset(&err, 0, sizeof err);
+    if (correlate_check(f.c, &err) != 0)
+        fail_msg("live: %s", err.msg);
+    assert_int_equal(correlate_dump(f.c, &d), 0);
+    fixture_init(&g, NULL);
+    if (correlate_restore(g.c, d, &err) != 0)
+        fail_msg("restore: %s", err.msg);
+    if (correlate_check(g.c, &err) != 0)
+        fail_msg("restored: %s", err.msg);
+    json_decref(d);
+    fixture_cleanup(&g);
+    fixture_cleanup(&f);
+}
+
 /* ---- out of memory: all or nothing --------------------------------------
  * For each case: run the prefix, then the operation with its Nth
  * allocation failing (only the Nth, then the Nth and all after), for
@@ -1662,6 +1695,7 @@ int main(void)
         cmocka_unit_test(test_lacking_scope_skips_closed_scopes),
         cmocka_unit_test(test_node_across_many_namespaces),
         cmocka_unit_test(test_pod_service_learnt_late),
+        cmocka_unit_test(test_restore_learns_pod_service),
         cmocka_unit_test(test_random_sequences_stay_consistent),
         cmocka_unit_test(test_oom_ingest_and_tick),
         cmocka_unit_test(test_oom_restore),

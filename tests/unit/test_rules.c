@@ -113,7 +113,11 @@ static void test_shipped_file_is_default(void **state)
     }
     assert_int_equal(r->nfors, d->nfors);
     for (size_t i = 0; i < r->nfors; i++) {
-        assert_string_equal(r->fors[i].match[0].pattern, d->fors[i].match[0].pattern);
+        assert_int_equal(r->fors[i].nmatch, d->fors[i].nmatch);
+        for (size_t j = 0; j < r->fors[i].nmatch; j++) {
+            assert_string_equal(r->fors[i].match[j].label, d->fors[i].match[j].label);
+            assert_string_equal(r->fors[i].match[j].pattern, d->fors[i].match[j].pattern);
+        }
         assert_int_equal(r->fors[i].for_ms, d->fors[i].for_ms);
     }
     assert_int_equal(r->history.window_ms, d->history.window_ms);
