@@ -438,6 +438,57 @@ static void test_rule_for(void **state)
     intern_free(p);
 }
 
+/* rules_memo_get gives exactly rules_classify and rules_rule_for, for
+ * alerts with interned strings, through collisions and repeats; with more
+ * labels named than it keys, there is no memo and the answers are the
+ * same. */
+static void test_memo_is_exact(void **state)
+{
+    (void)state;
+    static const char *names[] = {
+        "KubePodCrashLooping", "KubePersistentVolumeFillingUp", "HttpLatencyHigh",
+        "ContainerCpuUsageSecondsHigh", "NodeDiskIOSaturation", "Watchdog",
+        "TraceLatencyHigh", "LogPatternBurst", "SystemMemUsedLow", "etcdNoLeader",
+    };
+    static const char *sevs[] = { "", "warning", "critical", "info" };
+    static const char wide[] =
+        "alert_kinds:\n"
+        "  - match: {a: x, b: x, c: x, d: x, e: x, f: x, g: x}\n"
+        "    kind: cause\n";
+    struct intern *p = NULL;
+    struct rules *r = NULL, *w = NULL;
+    struct rules_memo *m;
+    struct qerr err;
+
+    assert_int_equal(intern_new(&p), 0);
+    assert_int_equal(rules_new_default(&r), 0);
+    m = rules_memo_new(r);
+    assert_non_null(m);
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < 10 * 4 * 50; i++) {
+            char spec[160];
+            const char *sev = sevs[(i / 10) % 4];
+            snprintf(spec, sizeof spec, "alertname=%s%s%s,pod=p%zu", names[i % 10],
+                     *sev ? ",severity=" : "", sev, i % 50);
+            struct alert a = make_alert(p, spec);
+            double w1 = -1, w2 = -2;
+            int64_t f1 = -1, f2 = rules_rule_for(r, &a);
+            enum rules_kind k1 = rules_memo_get(m, r, &a, &w1, &f1);
+            enum rules_kind k2 = rules_classify(r, &a, &w2);
+            if (k1 != k2 || w1 != w2 || f1 != f2)
+                fail_msg("%s: memo %d %g %lld, rules %d %g %lld", spec, k1, w1,
+                         (long long)f1, k2, w2, (long long)f2);
+            alert_cleanup(&a);
+        }
+    rules_memo_free(m);
+    if (rules_load_buf(&w, wide, strlen(wide), "c.yaml", &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_null(rules_memo_new(w));
+    rules_free(w);
+    rules_free(r);
+    intern_free(p);
+}
+
 static void test_exporters(void **state)
 {
     struct rfx *f = *state;
@@ -836,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_classify_standard_alerts),
         cmocka_unit_test(test_rule_for),
+        cmocka_unit_test(test_memo_is_exact),
         cmocka_unit_test_setup_teardown(test_exporters, rfx_setup, rfx_teardown),
         cmocka_unit_test(test_owner_by_pod_name),
         cmocka_unit_test(test_errors),
