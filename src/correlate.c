@@ -1701,20 +1701,29 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
      * lacking only the cluster agrees with no other namespace - or else
      * once under `across`, keeping the incidents whose scope agrees (a
      * node alert with hundreds of namespaces open: 2n look-ups, not 2n
-     * per namespace). Otherwise the less specific tuples of its own, found
+     * per namespace). `across` also lists the scopes that disagree (the
+     * other clusters' namespaces, for a node alert naming its cluster),
+     * whose incidents are read and dropped: it is taken only while at
+     * least a quarter of the live scopes agree. Otherwise the less specific tuples of its own, found
      * by blanking subsets of its values (2^k - 1 look-ups for k values, a
      * few), or through the wild list for many. */
     int wide = nset < c->r->scope.n, across = 0;
     int by_subset = !wide && nset <= 4 && empty != NULL;
     uint32_t nsc = wide ? c->live.n : by_subset ? (1u << nset) - 1 : c->wild.n;
     uint32_t first = c->cand.n;
-    for (uint32_t k = 0, agree = 0; wide && k < c->live.n; k++) {
-        uint32_t s2 = c->live.v[k];
-        SCOPE_VISIT(c);
-        if (s2 != scope && scope_compat(c, scope, s2) && ++agree > 1) {
+    if (wide) {
+        /* enough agree: at least 2, and a quarter of the live scopes */
+        uint32_t agree = 0, enough = c->live.n / 4 + (c->live.n % 4 != 0);
+        if (enough < 2)
+            enough = 2;
+        for (uint32_t k = 0; k < c->live.n && agree < enough; k++) {
+            uint32_t s2 = c->live.v[k];
+            SCOPE_VISIT(c);
+            agree += s2 != scope && scope_compat(c, scope, s2);
+        }
+        if (agree >= enough) {
             across = 1;
             nsc = 0;
-            break;
         }
     }
     for (int i = 0; across && i < 2 * n; i++) {
@@ -1724,6 +1733,7 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
         CROSS_LOOKUP(c);
         for (uint32_t j = 0; j < nv; j++) {
             uint32_t s2 = inc_at(c, v[j])->scope;
+            CROSS_LOOKUP(c);        /* an incident read, kept or not */
             if (s2 != scope && scope_compat(c, scope, s2) &&
                 add_candidates(c, &v[j], 1, now, gen) < 0)
                 return -1;

@@ -200,7 +200,8 @@ int correlate_check(const struct correlate *c, struct qerr *err);
 /* Test builds only: the work alerts lacking a scope value made so far
  * (cross_scope_candidates, and the scope-wide join of a node no known pod
  * runs on): scopes looked at (those with an open incident, never the
- * closed ones) and index look-ups. */
+ * closed ones), and index look-ups plus the incidents read under
+ * `across`. */
 void correlate_cross_work(const struct correlate *c, uint64_t *scopes,
                           uint64_t *lookups);
 #endif

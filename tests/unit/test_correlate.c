@@ -1138,6 +1138,48 @@ static void test_restore_learns_pod_service(void **state)
     fixture_cleanup(&f);
 }
 
+/* With many clusters, a node alert naming its cluster but no namespace
+ * agrees with that cluster's namespaces only; `across` would read every
+ * cluster's incidents of the node's services and drop most. Asked scope
+ * by scope it is (its namespaces) x (its neighbourhood), and it joins the
+ * oldest of its own cluster. */
+static void test_node_of_one_cluster_among_many(void **state)
+{
+    (void)state;
+    struct fixture f;
+    char spec[200];
+    uint64_t sc0, lk0, sc1, lk1;
+    struct correlate_incident ci;
+    struct correlate_alert ca;
+
+    fixture_init(&f, NULL);
+    for (int k = 0; k < 40; k++)
+        for (int j = 0; j < 5; j++) {
+            snprintf(spec, sizeof spec, "alertname=A,pod=cart-c%d-%d,service=cart,"
+                     "node=node-c%d,cluster=c%d,namespace=ns%d", k, j, k, k, j);
+            assert_int_equal(ingest(&f, spec, 'f', 5 * k + j, NULL, 5 * k + j),
+                             CORRELATE_OPENED);
+        }
+    correlate_cross_work(f.c, &sc0, &lk0);
+    assert_int_equal(ingest(&f, "alertname=N,node=node-c3,cluster=c3", 'f', 400, NULL, 400),
+                     CORRELATE_JOINED);
+    correlate_cross_work(f.c, &sc1, &lk1);
+    /* 5 agreeing scopes x 2 x the node's neighbourhood; across: that
+     * once plus the 200 incidents under cart, of 40 clusters */
+    if (lk1 - lk0 > 100)
+        fail_msg("%llu look-ups and incidents read for one node alert",
+                 (unsigned long long)(lk1 - lk0));
+    struct alert n = make_alert(correlate_pool(f.c), "alertname=N,node=node-c3,cluster=c3",
+                                'f', 400);
+    int64_t m = correlate_alert_find(f.c, n.fingerprint);
+    alert_cleanup(&n);
+    assert_true(m >= 0);
+    assert_int_equal(correlate_alert(f.c, (uint32_t)m, &ca), 0);
+    assert_int_equal(correlate_incident(f.c, ca.incident, &ci), 0);
+    assert_int_equal(ci.opened_at, 15 * 1000);          /* c3's oldest: ns0 */
+    fixture_cleanup(&f);
+}
+
 /* ---- out of memory: all or nothing --------------------------------------
  * For each case: run the prefix, then the operation with its Nth
  * allocation failing (only the Nth, then the Nth and all after), for
@@ -1694,6 +1736,7 @@ int main(void)
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_lacking_scope_skips_closed_scopes),
         cmocka_unit_test(test_node_across_many_namespaces),
+        cmocka_unit_test(test_node_of_one_cluster_among_many),
         cmocka_unit_test(test_pod_service_learnt_late),
         cmocka_unit_test(test_restore_learns_pod_service),
         cmocka_unit_test(test_random_sequences_stay_consistent),
