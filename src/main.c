@@ -907,9 +907,10 @@ static int cmd_check(int argc, char **argv)
         problems++;
     }
     if (problems == 0)
-        printf("quench check: ok (%s, rules in %s: %u entities, %zu alert kinds)\n",
+        printf("quench check: ok (%s, rules in %s: %u entities, %zu alert kinds, "
+               "%zu rule_for entries)\n",
                config_path ? config_path : "built-in configuration", rules_dir,
-               (unsigned)topology_count(t), r->nkinds);
+               (unsigned)topology_count(t), r->nkinds, r->nfors);
     topology_free(t);
     rules_free(r);
     config_free(cfg);
