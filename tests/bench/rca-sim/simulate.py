@@ -30,6 +30,11 @@ Model (deliberately simple, stated so results can be judged):
  - --churn P: before a case, with probability P, a rollout gives every pod
    a new name (suffix "-rN"), as Deployments do; background pods included,
    so history keyed by pod name forgets at every rollout. Its own stream.
+ - --fired-at: startsAt is when the alert fires, as Prometheus stamps it:
+   the alerts named after kube-prometheus-stack rules fire their rule's
+   `for` after the onset (KubePodCrashLooping 15m, NodeDiskIOSaturation
+   30m, NodeNetworkReceiveErrs 1h; FOR below). Off: startsAt is the onset.
+   Changes no random draw, so the cases are the same otherwise.
 Cases are written in order; rank_input.py --timeline lays them one after
 another in time for sequential (history) runs.
 """
@@ -48,6 +53,8 @@ RESOURCE = ["ContainerCpuUsageHigh", "ContainerMemoryWorkingSetHigh", "Container
 NODE_RES = ["NodeCpuUsageHigh", "NodeMemoryPressure", "NodeDiskIOSaturation", "NodeFilesystemAlmostFull",
             "NodeNetworkReceiveErrs"]
 STORE_RES = ["DatabaseConnectionsSaturated", "DatabaseSlowQueries", "CacheMemoryHigh", "QueueDepthHigh"]
+# kube-prometheus-stack's `for` of the names above that are its rules'
+FOR = {"KubePodCrashLooping": 900, "NodeDiskIOSaturation": 1800, "NodeNetworkReceiveErrs": 3600}
 SYMPTOM = ["HttpLatencyP99High", "GrpcErrorRateHigh", "Http5xxRateHigh", "RequestTimeoutsHigh"]
 
 def fingerprint(labels):
@@ -223,6 +230,7 @@ def main():
     ap.add_argument("--background", type=int, default=0, help="chronic alerters")
     ap.add_argument("--repeat", type=float, default=0, help="probability a case repeats the previous fault")
     ap.add_argument("--churn", type=float, default=0, help="probability of a rollout renaming every pod before a case")
+    ap.add_argument("--fired-at", action="store_true", help="startsAt when the alert fires: onset + its rule's for")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     graph = topologies.power_law(10000, 2) if a.topology == "powerlaw-10k" else topologies.TOPOLOGIES[a.topology]()
@@ -251,6 +259,12 @@ def main():
                 for k in ("pod", "caller"):
                     if k in al["labels"]: al["labels"][k] = rename(al["labels"][k])
             if truth["kind"] == "pod": truth["entity"] = rename(truth["entity"])
+        if a.fired_at:
+            for al in alerts:
+                d = FOR.get(al["labels"]["alertname"], 0)
+                if d:
+                    al["t"] += d
+                    al["startsAt"] = iso(al["t"])
         recs = webhooks(alerts)
         cid = "%03d" % i
         with open(os.path.join(a.out, "cases", cid + ".jsonl"), "w") as f:
