@@ -820,6 +820,19 @@ static int64_t slot_of(struct fixture *f, const char *spec)
     return m;
 }
 
+/* opened_at of the incident holding the alert of SPEC. */
+static int64_t opened_of(struct fixture *f, const char *spec)
+{
+    int64_t m = slot_of(f, spec);
+    struct correlate_alert ca;
+    struct correlate_incident ci;
+
+    assert_true(m >= 0);
+    assert_int_equal(correlate_alert(f->c, (uint32_t)m, &ca), 0);
+    assert_int_equal(correlate_incident(f->c, ca.incident, &ci), 0);
+    return ci.opened_at;
+}
+
 static void test_change_log_and_parts(void **state)
 {
     (void)state;
@@ -960,6 +973,19 @@ static void test_lacking_scope_skips_closed_scopes(void **state)
     fixture_cleanup(&f);
 }
 
+/* Ingest SPEC (firing, at AT s) as a join; the cross-scope work it made:
+ * look-ups and incidents read into *lookups, scopes looked at returned. */
+static uint64_t join_work(struct fixture *f, const char *spec, int at, uint64_t *lookups)
+{
+    uint64_t sc0, lk0, sc1, lk1;
+
+    correlate_cross_work(f->c, &sc0, &lk0);
+    assert_int_equal(ingest(f, spec, 'f', at, NULL, at), CORRELATE_JOINED);
+    correlate_cross_work(f->c, &sc1, &lk1);
+    *lookups = lk1 - lk0;
+    return sc1 - sc0;
+}
+
 /* A node hosts pods of many namespaces, and its alert (no namespace)
  * looks for their incidents in each. Asked scope by scope that was
  * (open namespaces) x (its neighbourhood, the pods included) look-ups:
@@ -970,8 +996,7 @@ static void test_node_across_many_namespaces(void **state)
     (void)state;
     struct fixture f;
     char spec[160];
-    uint64_t scopes0, look0, scopes1, look1;
-    struct correlate_incident ci;
+    uint64_t look;
 
     fixture_init(&f, NULL);
     for (int k = 0; k < 200; k++) {
@@ -979,25 +1004,14 @@ static void test_node_across_many_namespaces(void **state)
                  "alertname=A,pod=cart-%d,service=cart,node=n1,namespace=ns%d", k, k);
         assert_int_equal(ingest(&f, spec, 'f', k, NULL, k), CORRELATE_OPENED);
     }
-    correlate_cross_work(f.c, &scopes0, &look0);
-    assert_int_equal(ingest(&f, "alertname=N,node=n1", 'f', 300, NULL, 300),
-                     CORRELATE_JOINED);
-    correlate_cross_work(f.c, &scopes1, &look1);
+    assert_true(join_work(&f, "alertname=N,node=n1", 300, &look) <= 200);
     /* 200 pods and the service around n1: ~400 look-ups across, ~80,000
      * scope by scope */
-    if (look1 - look0 > 2000)
+    if (look > 2000)
         fail_msg("%llu index look-ups for one node alert, 200 namespaces open",
-                 (unsigned long long)(look1 - look0));
-    assert_true(scopes1 - scopes0 <= 200);
+                 (unsigned long long)look);
     /* it joined the oldest, ns0's */
-    struct alert n = make_alert(correlate_pool(f.c), "alertname=N,node=n1", 'f', 300);
-    int64_t m = correlate_alert_find(f.c, n.fingerprint);
-    alert_cleanup(&n);
-    assert_true(m >= 0);
-    struct correlate_alert ca;
-    assert_int_equal(correlate_alert(f.c, (uint32_t)m, &ca), 0);
-    assert_int_equal(correlate_incident(f.c, ca.incident, &ci), 0);
-    assert_int_equal(ci.opened_at, 0);
+    assert_int_equal(opened_of(&f, "alertname=N,node=n1"), 0);
     struct qerr err;
     memset(&err, 0, sizeof err);
     if (correlate_check(f.c, &err) != 0)
@@ -1148,9 +1162,7 @@ static void test_node_of_one_cluster_among_many(void **state)
     (void)state;
     struct fixture f;
     char spec[200];
-    uint64_t sc0, lk0, sc1, lk1;
-    struct correlate_incident ci;
-    struct correlate_alert ca;
+    uint64_t look;
 
     fixture_init(&f, NULL);
     for (int k = 0; k < 40; k++)
@@ -1160,23 +1172,14 @@ static void test_node_of_one_cluster_among_many(void **state)
             assert_int_equal(ingest(&f, spec, 'f', 5 * k + j, NULL, 5 * k + j),
                              CORRELATE_OPENED);
         }
-    correlate_cross_work(f.c, &sc0, &lk0);
-    assert_int_equal(ingest(&f, "alertname=N,node=node-c3,cluster=c3", 'f', 400, NULL, 400),
-                     CORRELATE_JOINED);
-    correlate_cross_work(f.c, &sc1, &lk1);
+    (void)join_work(&f, "alertname=N,node=node-c3,cluster=c3", 400, &look);
     /* 5 agreeing scopes x 2 x the node's neighbourhood; across: that
      * once plus the 200 incidents under cart, of 40 clusters */
-    if (lk1 - lk0 > 100)
+    if (look > 100)
         fail_msg("%llu look-ups and incidents read for one node alert",
-                 (unsigned long long)(lk1 - lk0));
-    struct alert n = make_alert(correlate_pool(f.c), "alertname=N,node=node-c3,cluster=c3",
-                                'f', 400);
-    int64_t m = correlate_alert_find(f.c, n.fingerprint);
-    alert_cleanup(&n);
-    assert_true(m >= 0);
-    assert_int_equal(correlate_alert(f.c, (uint32_t)m, &ca), 0);
-    assert_int_equal(correlate_incident(f.c, ca.incident, &ci), 0);
-    assert_int_equal(ci.opened_at, 15 * 1000);          /* c3's oldest: ns0 */
+                 (unsigned long long)look);
+    /* c3's oldest: ns0's */
+    assert_int_equal(opened_of(&f, "alertname=N,node=node-c3,cluster=c3"), 15 * 1000);
     fixture_cleanup(&f);
 }
 
