@@ -498,6 +498,22 @@ static int64_t scope_find(const struct correlate *c, const char *const *v)
 }
 
 /* Id of the scope tuple V[0..nscope), added if new. -1 OOM. */
+/* Room for one more scope id: its tuple, and its place in live (which
+ * holds each scope at most once, so room for all of them means live_add
+ * never fails). 0 or -1 OOM. */
+static int scope_room(struct correlate *c)
+{
+    size_t ns = c->r->scope.n;
+
+    if (grow(&c->scopes, &c->scopes_cap, (size_t)c->nscopes + 1,
+             (ns ? ns : 1) * sizeof *c->scopes, 16) < 0 ||
+        vec_reserve(&c->live, c->nscopes + 1 - c->live.n) < 0 ||
+        grow(&c->live_pos, &c->live_pos_cap, (size_t)c->nscopes + 1,
+             sizeof *c->live_pos, 16) < 0)
+        return -1;
+    return 0;
+}
+
 static int64_t scope_id(struct correlate *c, const char *const *v)
 {
     size_t ns = c->r->scope.n;
@@ -512,20 +528,13 @@ static int64_t scope_id(struct correlate *c, const char *const *v)
             return id;
         h = mix64(h + 1);     /* another tuple has this hash: probe on */
     }
-    if (grow(&c->scopes, &c->scopes_cap, (size_t)c->nscopes + 1,
-             (ns ? ns : 1) * sizeof *c->scopes, 16) < 0)
+    if (scope_room(c) < 0)
         return -1;
     if (ns > 0)
         memcpy(&c->scopes[(size_t)c->nscopes * ns], v, ns * sizeof *v);
     /* reserve first: a tuple known but not listed as wild would not be
      * found through a node */
     if (tuple_lacks_value(v, ns) && vec_reserve(&c->wild, 1) < 0)
-        return -1;
-    /* live holds each scope at most once: room for all of them means
-     * live_add never fails */
-    if (vec_reserve(&c->live, c->nscopes + 1 - c->live.n) < 0 ||
-        grow(&c->live_pos, &c->live_pos_cap, (size_t)c->nscopes + 1,
-             sizeof *c->live_pos, 16) < 0)
         return -1;
     if (map_put(&c->scopemap, h, c->nscopes) < 0)
         return -1;
@@ -542,11 +551,7 @@ static int scope_across(struct correlate *c)
     static const char across_value[] = "*";
     size_t ns = c->r->scope.n;
 
-    if (grow(&c->scopes, &c->scopes_cap, (size_t)c->nscopes + 1,
-             (ns ? ns : 1) * sizeof *c->scopes, 16) < 0 ||
-        vec_reserve(&c->live, c->nscopes + 1 - c->live.n) < 0 ||
-        grow(&c->live_pos, &c->live_pos_cap, (size_t)c->nscopes + 1,
-             sizeof *c->live_pos, 16) < 0)
+    if (scope_room(c) < 0)
         return -1;
     for (size_t i = 0; i < ns; i++)
         c->scopes[(size_t)c->nscopes * ns + i] = across_value;
@@ -1704,9 +1709,10 @@ static int cross_scope_candidates(struct correlate *c, uint32_t scope,
      * per namespace). `across` also lists the scopes that disagree (the
      * other clusters' namespaces, for a node alert naming its cluster),
      * whose incidents are read and dropped: it is taken only while at
-     * least a quarter of the live scopes agree. Otherwise the less specific tuples of its own, found
-     * by blanking subsets of its values (2^k - 1 look-ups for k values, a
-     * few), or through the wild list for many. */
+     * least a quarter of the live scopes agree. Otherwise the less
+     * specific tuples of its own, found by blanking subsets of its values
+     * (2^k - 1 look-ups for k values, a few), or through the wild list for
+     * many. */
     int wide = nset < c->r->scope.n, across = 0;
     int by_subset = !wide && nset <= 4 && empty != NULL;
     uint32_t nsc = wide ? c->live.n : by_subset ? (1u << nset) - 1 : c->wild.n;
@@ -2205,9 +2211,6 @@ static int update_member(struct correlate *c, uint32_t m, const struct alert *a,
     return CORRELATE_UPDATED;
 }
 
-/* Record when the alert named RE's entities (topology_seen): from its
- * startsAt to NOW, the time it arrived (virtual in replay, so the same
- * archive gives the same spans). rank counts a service's pods by it. */
 /* The `for` of the rule that fired A (rule_for), A's strings interned. */
 static int64_t alert_for(struct correlate *c, const struct alert *a)
 {
@@ -2218,8 +2221,10 @@ static int64_t alert_for(struct correlate *c, const struct alert *a)
     return for_ms;
 }
 
-/* ENTITY's pod, service and node were seen from STARTS_AT (the onset:
- * startsAt less the rule's for) to NOW: rank's pods that are gone. */
+/* Record when the alert named RE's entities (topology_seen): from
+ * STARTS_AT, its onset (startsAt less its rule's for), to NOW, the time it
+ * arrived (virtual in replay, so the same archive gives the same spans).
+ * rank counts a service's pods by it. */
 static void mark_seen(struct correlate *c, const struct rules_entity *re,
                       int64_t starts_at, int64_t now)
 {
@@ -2505,7 +2510,8 @@ size_t correlate_bytes(const struct correlate *c)
     b += (size_t)c->lists_cap * sizeof *c->lists;
     b += (size_t)c->spare_cap * sizeof *c->spare +
          (size_t)c->nspare * LIST_CAP0 * sizeof(uint32_t);
-    b += (size_t)c->scopes_cap * (c->r->scope.n ? c->r->scope.n : 1) * sizeof *c->scopes +
+    b += (size_t)c->scopes_cap * (c->r->scope.n ? c->r->scope.n : 1) *
+             sizeof *c->scopes +
          ((size_t)c->wild.cap + c->live.cap + c->live_pos_cap) * sizeof(uint32_t);
     b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) + map_bytes(&c->pmap) +
          map_bytes(&c->gmap) + map_bytes(&c->scopemap) +
@@ -3325,7 +3331,7 @@ void correlate_cross_work(const struct correlate *c, uint64_t *scopes,
 
 int correlate_check(const struct correlate *c, struct qerr *err)
 {
-    uint32_t live = 0, used = 0;
+    uint32_t live = 0, used = 0, nlive = 0;
     uint8_t *owner;
     int rc = 0;
 
@@ -3371,18 +3377,17 @@ int correlate_check(const struct correlate *c, struct qerr *err)
     /* live lists exactly the scopes with a (scope, ANY_GROUP) list */
     CHECK(c->live.cap >= c->nscopes && c->live_pos_cap >= c->nscopes,
           "live: room for %u of %u scopes", c->live.cap, c->nscopes);
-    for (uint32_t k = 0, n = 0; k < c->nscopes; k++) {
+    for (uint32_t k = 0; k < c->nscopes; k++) {
         const struct u32vec *l = index_get(c, &c->gmap, ekey(k, ANY_GROUP));
         uint32_t at = c->live_pos[k];
         if (l != NULL && l->n > 0) {
             CHECK(at < c->live.n && c->live.v[at] == k, "scope %u: open, not live", k);
-            n++;
+            nlive++;
         } else {
             CHECK(at == NONE, "scope %u: live without an open incident", k);
         }
-        if (k + 1 == c->nscopes)
-            CHECK(n == c->live.n, "live lists %u scopes, %u open", c->live.n, n);
     }
+    CHECK(nlive == c->live.n, "live lists %u scopes, %u open", c->live.n, nlive);
     owner = calloc(c->nlists ? c->nlists : 1, 1);
     CHECK(owner != NULL, "out of memory");
     if (check_index(c, &c->emap, "emap", owner, err) < 0 ||

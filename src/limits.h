@@ -177,8 +177,8 @@
 /* exporters entries in correlation.yaml; each costs a regexec per alert
  * (on one label: real lists name 3-5 exporters). */
 #define QUENCH_MAX_EXPORTERS 64
-/* rule_for entries in correlation.yaml; a regexec each per alert class
- * (the engine memoises classes). */
+/* rule_for entries in correlation.yaml; a regexec each per new answer
+ * (rules_memo keeps the answers per label values). */
 #define QUENCH_MAX_RULE_FOR 256
 /* Longest rule_for.for: kube-prometheus-stack's longest is 1h. */
 #define QUENCH_MAX_RULE_FOR_MS (24 * 3600 * 1000LL)
