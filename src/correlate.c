@@ -306,6 +306,7 @@ struct incident {
     uint32_t nfiring;
     uint8_t in_scope_list;         /* listed under (scope, ANY_GROUP) */
     struct u32vec members, entities, groups;
+    struct u32vec weak;            /* its weak members, in join order */
 };
 
 struct deadline {
@@ -387,7 +388,10 @@ struct correlate {
     uint32_t stamp_cap, stamp_gen;
     struct u32vec cand;
     int cand_weak;                 /* cand came from the isolated fallback */
-    struct u32vec d_updated, d_merged, d_closed;
+    uint32_t nbuf_n;               /* neighbours find_candidates left in nbuf */
+    struct u32vec guess;           /* weak members the alert replaces
+                                    * (find_guesses) */
+    struct u32vec d_updated, d_merged, d_closed, d_moved;
     struct correlate_delta delta;  /* view handed out by correlate_delta */
 
     /* Change log for incremental persistence (correlate_track_changes):
@@ -395,6 +399,12 @@ struct correlate {
     uint8_t track;
     uint8_t changes_lost;          /* a push failed (OOM) since the clear */
     struct u32vec changes;
+    struct correlate_move *moves;  /* correlate_moves */
+    uint32_t nmoves, moves_cap;
+
+    /* Entity -> the open incident it most recently joined as a weak
+     * member (place_member), while that incident holds one of it. */
+    struct u64map weakmap;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -437,7 +447,7 @@ static void format_id(char out[CORRELATE_ID_SIZE], uint64_t h)
 
 static void delta_reset(struct correlate *c)
 {
-    c->d_updated.n = c->d_merged.n = c->d_closed.n = 0;
+    c->d_updated.n = c->d_merged.n = c->d_closed.n = c->d_moved.n = 0;
 }
 
 static int delta_updated(struct correlate *c, uint32_t slot)
@@ -918,6 +928,11 @@ static void unindex(struct correlate *c, uint32_t slot)
     if (inc->in_scope_list)
         index_remove(c, &c->gmap, ekey(inc->scope, ANY_GROUP), slot);
     inc->in_scope_list = 0;
+    for (uint32_t i = 0; i < inc->weak.n; i++) {
+        int32_t e = c->members[inc->weak.v[i]].entity;
+        if (e >= 0 && map_get(&c->weakmap, (uint64_t)e) == (int64_t)slot)
+            map_del(&c->weakmap, (uint64_t)e);
+    }
 }
 
 /* ---- deadlines ---------------------------------------------------------- */
@@ -1051,6 +1066,7 @@ static void incident_release(struct incident *inc)
     vec_free(&inc->members);
     vec_free(&inc->entities);
     vec_free(&inc->groups);
+    vec_free(&inc->weak);
     inc->used = 0;
 }
 
@@ -1093,10 +1109,14 @@ void correlate_free(struct correlate *c)
     free(c->nbuf);
     free(c->stamp);
     vec_free(&c->cand);
+    vec_free(&c->guess);
     vec_free(&c->d_updated);
     vec_free(&c->d_merged);
     vec_free(&c->d_closed);
+    vec_free(&c->d_moved);
     vec_free(&c->changes);
+    free(c->moves);
+    map_free(&c->weakmap);
     intern_free(c->pool);
     free(c);
 }
@@ -1117,6 +1137,8 @@ const struct correlate_delta *correlate_delta(const struct correlate *c)
     d->nmerged = c->d_merged.n;
     d->closed = c->d_closed.v;
     d->nclosed = c->d_closed.n;
+    d->moved = c->d_moved.v;
+    d->nmoved = c->d_moved.n;
     return d;
 }
 
@@ -1256,6 +1278,7 @@ static uint32_t incident_take(struct correlate *c, struct incident *fresh)
     c->incs[s].members = fresh->members;
     c->incs[s].entities = fresh->entities;
     c->incs[s].groups = fresh->groups;
+    c->incs[s].weak = fresh->weak;
     memset(fresh, 0, sizeof *fresh);
     return s;
 }
@@ -1339,7 +1362,7 @@ static int incident_index(struct correlate *c, uint32_t s, int32_t e,
  * reservations on one vector give the larger N, not the sum. */
 struct plan {
     uint32_t keys[3];              /* index_add calls: emap, pmap, gmap */
-    uint32_t members, entities, groups;   /* pushes onto the incident's */
+    uint32_t members, entities, groups, weak;   /* pushes onto the incident's */
     uint32_t merged;               /* incidents merged: d_merged,
                                     * merged_slots */
     uint32_t updated;              /* d_updated pushes */
@@ -1448,6 +1471,7 @@ static int plan_reserve(struct correlate *c, const struct plan *p,
         vec_reserve(&inc->members, p->members) < 0 ||
         vec_reserve(&inc->entities, p->entities) < 0 ||
         vec_reserve(&inc->groups, p->groups) < 0 ||
+        vec_reserve(&inc->weak, p->weak) < 0 ||
         vec_reserve(&c->d_merged, p->merged) < 0 ||
         vec_reserve(&c->merged_slots, p->merged) < 0 ||
         vec_reserve(&c->d_updated, p->updated) < 0 ||
@@ -1465,9 +1489,16 @@ static void merge(struct correlate *c, uint32_t into, uint32_t from,
 {
     struct incident *a = inc_at(c, into), *b = inc_at(c, from);
 
-    /* a weak member's entity stays unindexed in INTO too */
+    /* a weak member's entity stays unindexed in INTO too, and is found
+     * there by find_guesses */
     for (uint32_t i = 0; i < b->entities.n; i++)
         weak[i] = !indexed(c, from, b->entities.v[i]);
+    for (uint32_t i = 0; i < b->weak.n; i++) {
+        int32_t e = c->members[b->weak.v[i]].entity;
+        RESERVED(vec_push(&a->weak, b->weak.v[i]));
+        if (e >= 0 && map_get(&c->weakmap, (uint64_t)e) == (int64_t)from)
+            RESERVED(map_put(&c->weakmap, (uint64_t)e, into));
+    }
     unindex(c, from);
     for (uint32_t i = 0; i < b->members.n; i++) {
         RESERVED(vec_push(&a->members, b->members.v[i]));
@@ -1497,6 +1528,7 @@ static void merge(struct correlate *c, uint32_t into, uint32_t from,
     vec_free(&b->members);
     vec_free(&b->entities);
     vec_free(&b->groups);
+    vec_free(&b->weak);
     RESERVED(vec_push(&c->merged_slots, from));
     RESERVED(vec_push(&c->d_merged, from));
 }
@@ -1805,6 +1837,7 @@ static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
     }
     c->cand.n = 0;
     c->cand_weak = 0;
+    c->nbuf_n = 0;
     uint32_t from_graph = 0;
     /* From a service position the walk does not step into the services'
      * pods: pmap of each service already lists the incidents holding any
@@ -1834,6 +1867,7 @@ static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
                         c->nbuf[n++] = deps[k];
             }
             nn = n;
+            c->nbuf_n = (uint32_t)n;
         }
         /* The group joins only alerts the graph cannot relate to
          * anything: no entity, or an entity with no edges yet (a node
@@ -1961,6 +1995,145 @@ static int keep_agreeing(struct correlate *c, uint32_t *scope)
     return 0;
 }
 
+/* ---- guesses replaced ----------------------------------------------------
+ * A weak member (place_member) sits in its incident on a guess: its entity
+ * had no edges, so time and scope chose. Once the graph relates that
+ * entity to an alert (the node turns out to host the alert's pod), the
+ * guess is replaced by that evidence: the weak member goes where the alert
+ * goes, and its entity is indexed there like any other. Without this, a
+ * node fault whose node alert came before any of its pods' (the usual
+ * order: the cause first) stayed in whatever incident was largest then,
+ * and its pods' alerts, which the graph ties to the node, formed another. */
+
+/* Whether incident INC still holds a weak member of entity X. */
+static int weak_holds(const struct correlate *c, const struct incident *inc,
+                      uint32_t x)
+{
+    for (uint32_t i = 0; i < inc->weak.n; i++)
+        if (c->members[inc->weak.v[i]].entity == (int32_t)x)
+            return 1;
+    return 0;
+}
+
+/* Into c->guess: the weak members of ENTITY and of its neighbours (nbuf,
+ * as find_candidates left it) that an alert placed through the graph in
+ * SCOPE replaces: active within the window of BEGAN, of a scope SCOPE
+ * covers (a node's, without a namespace, goes into a namespaced incident;
+ * not the other way). Looked up in weakmap, so the cost is the few weak
+ * members of those entities. 0 or -1 OOM; only scratch changes. */
+static int find_guesses(struct correlate *c, int32_t entity, uint32_t scope,
+                        int64_t began)
+{
+    c->guess.n = 0;
+    if (entity < 0 || c->cand_weak || c->weakmap.n == 0 ||
+        isolated(c->t, entity))
+        return 0;
+    for (uint32_t i = 0; i <= c->nbuf_n; i++) {
+        uint32_t x = i < c->nbuf_n ? c->nbuf[i] : (uint32_t)entity;
+        int64_t s = map_get(&c->weakmap, x);
+        const struct incident *inc;
+
+        if (s < 0)
+            continue;
+        inc = inc_at(c, (uint32_t)s);
+        for (uint32_t j = 0; j < inc->weak.n; j++) {
+            uint32_t m = inc->weak.v[j];
+            const struct member *mb = &c->members[m];
+            int64_t sc;
+
+            if (mb->entity != (int32_t)x ||
+                began - mb->changed_at > c->r->window_ms ||
+                vec_has(&c->guess, m))
+                continue;
+            sc = alert_scope(c, &mb->a, rules_exporter_of(c->r, &mb->a));
+            if (sc < 0)
+                return -1;
+            if (!scope_covers(c, scope, (uint32_t)sc))
+                continue;
+            if (vec_push(&c->guess, m) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Count into P what settle_guesses adds once the alert is placed in
+ * incident S (NONE: the one it opens) of SCOPE. 0 or -1 OOM. */
+static int plan_guesses(struct correlate *c, struct plan *p, uint32_t s,
+                        uint32_t scope)
+{
+    uint32_t k = c->guess.n;
+
+    if (k == 0)
+        return 0;
+    p->members += k;
+    p->changes += 2 * k;      /* the member, and the one taking its place */
+    p->updated += k;          /* the incidents they leave */
+    p->deadlines += k;        /* which may have nothing firing left */
+    for (uint32_t i = 0; i < k; i++)
+        if (plan_index(c, p, s, scope, c->members[c->guess.v[i]].entity,
+                       NONE) < 0)
+            return -1;
+    if (vec_reserve(&c->d_moved, k) < 0 ||
+        (c->track && grow(&c->moves, &c->moves_cap, (size_t)c->nmoves + k,
+                          sizeof *c->moves, 8) < 0))
+        return -1;
+    return 0;
+}
+
+/* The weak members in c->guess go into incident T, where the alert that
+ * relates to their entity was placed. One already in T (guessed right, or
+ * brought by a merge) only stops being weak. One in another incident
+ * leaves it: that incident's last member takes its place (one record
+ * rewritten, not every later one) and the store is told to delete its
+ * record there (correlate_moves). Its entity is indexed in T either way.
+ * Cannot fail: place_reserve made room. */
+static void settle_guesses(struct correlate *c, uint32_t t)
+{
+    struct incident *to = inc_at(c, t);
+
+    for (uint32_t i = 0; i < c->guess.n; i++) {
+        uint32_t m = c->guess.v[i];
+        struct member *mb = &c->members[m];
+        uint32_t s = mb->incident, x = (uint32_t)mb->entity;
+        struct incident *from = inc_at(c, s);
+
+        vec_remove(&from->weak, m);
+        if (s != t) {
+            uint32_t last = from->members.v[from->members.n - 1];
+
+            from->members.v[mb->pos] = last;
+            c->members[last].pos = mb->pos;
+            from->members.n--;
+            if (last != m)
+                log_change(c, last);
+            if (!indexed(c, s, x) && !weak_holds(c, from, x))
+                vec_remove(&from->entities, x);
+            if (mb->a.status == ALERT_FIRING) {
+                to->nfiring++;
+                if (--from->nfiring == 0)
+                    RESERVED(schedule_close(c, s));
+            }
+            RESERVED(vec_push(&to->members, m));
+            mb->incident = t;
+            mb->pos = to->members.n - 1;
+            if (c->track) {
+                c->moves[c->nmoves].alert = m;
+                memcpy(c->moves[c->nmoves].from, from->id, CORRELATE_ID_SIZE);
+                c->nmoves++;
+            }
+            RESERVED(vec_push(&c->d_moved, m));
+            RESERVED(delta_updated(c, s));
+        }
+        if (map_get(&c->weakmap, x) == (int64_t)s && !weak_holds(c, from, x))
+            map_del(&c->weakmap, x);
+        mb->weak = 0;
+        log_change(c, m);
+        RESERVED(incident_index(c, t, (int32_t)x, NONE));
+    }
+    c->guess.n = 0;
+}
+
 /* Move open incident S to SCOPE (more specific than its own): its index
  * entries are re-keyed, weak members' entities stay unindexed. The id
  * stays: ids name incidents, not scopes. Cannot fail: place_reserve made
@@ -2059,7 +2232,8 @@ static int place_reserve(struct correlate *c, uint32_t scope,
         if ((rc = incident_reserve(c)) < 0)
             return rc;
         if (map_reserve(&c->idmap, 1) < 0 ||
-            plan_index(c, &p, NONE, scope, e, g) < 0)
+            plan_index(c, &p, NONE, scope, e, g) < 0 ||
+            plan_guesses(c, &p, NONE, scope) < 0)
             return -1;
         return plan_reserve(c, &p, fresh);
     }
@@ -2072,6 +2246,7 @@ static int place_reserve(struct correlate *c, uint32_t scope,
         p.entities += b->entities.n;
         p.groups += b->groups.n;
         p.changes += b->members.n;          /* each moved member is logged */
+        p.weak += b->weak.n;
         if (b->entities.n > wmax)
             wmax = b->entities.n;
         if (plan_keys_of(c, &p, inc->scope, b) < 0 ||
@@ -2082,9 +2257,15 @@ static int place_reserve(struct correlate *c, uint32_t scope,
         return -1;
     if (c->cand_weak) {             /* listed, not indexed: place_member */
         p.entities++;
+        p.weak++;
         e = -1;
     }
+    /* weakmap: the weak member's entry, or merge moving entries (no new
+     * key: one more is all any number of overwrites needs) */
+    if ((c->cand_weak || c->cand.n > 1) && map_reserve(&c->weakmap, 1) < 0)
+        return -1;
     if (plan_index(c, &p, s, into_scope, e, g) < 0 ||
+        plan_guesses(c, &p, s, into_scope) < 0 ||
         plan_reserve(c, &p, inc) < 0)
         return -1;
     if (c->cand.n > 1 && (*weak = malloc(wmax)) == NULL)
@@ -2138,6 +2319,9 @@ static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
         if (!vec_has(&inc->entities, (uint32_t)mb->entity))
             RESERVED(vec_push(&inc->entities, (uint32_t)mb->entity));
         RESERVED(incident_index(c, s, -1, g));
+        RESERVED(vec_push(&inc->weak, m));
+        if (mb->entity >= 0)
+            RESERVED(map_put(&c->weakmap, (uint64_t)mb->entity, s));
     } else {
         RESERVED(incident_index(c, s, mb->entity, g));
     }
@@ -2270,7 +2454,8 @@ static int add_member(struct correlate *c, const struct alert *a,
          (ring = ring_new(c)) == NULL) ||
         late_services(c, re.entity) < 0 ||
         find_candidates(c, scope, re.entity, g, now - for_ms, now) < 0 ||
-        (c->wild.n > 0 && keep_agreeing(c, &into_scope) < 0))
+        (c->wild.n > 0 && keep_agreeing(c, &into_scope) < 0) ||
+        find_guesses(c, re.entity, into_scope, now - for_ms) < 0)
         goto fail;
     if ((rc = place_reserve(c, scope, into_scope, re.entity, g, &fresh,
                             &weak)) < 0)
@@ -2296,6 +2481,7 @@ static int add_member(struct correlate *c, const struct alert *a,
         note_refire(c, mb, now);
     }
     rc = place_member(c, m, scope, into_scope, g, now, &fresh, weak);
+    settle_guesses(c, c->members[m].incident);
     RESERVED(map_put(&c->fpmap, a->fingerprint, m));
     spare_trim(c);
     free(weak);
@@ -2513,7 +2699,7 @@ size_t correlate_bytes(const struct correlate *c)
     b += (size_t)c->scopes_cap * (c->r->scope.n ? c->r->scope.n : 1) *
              sizeof *c->scopes +
          ((size_t)c->wild.cap + c->live.cap + c->live_pos_cap) * sizeof(uint32_t);
-    b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) + map_bytes(&c->pmap) +
+    b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) + map_bytes(&c->pmap) + map_bytes(&c->weakmap) +
          map_bytes(&c->gmap) + map_bytes(&c->scopemap) +
          map_bytes(&c->groupmap);
     b += c->dense_bytes + (size_t)c->dense_cap * sizeof *c->dense;
@@ -2912,6 +3098,10 @@ static int plan_restore(struct correlate *c, struct plan *p, uint32_t scope,
     /* an entity both weak and not is pushed twice (incident_index asks
      * the index, which a weak one is not in) */
     p->entities += (uint32_t)(ne + nw);
+    for (i = 0; i < n; i++)
+        p->weak += ld[i].weak && ld[i].re.entity >= 0;
+    if (open && map_reserve(&c->weakmap, nw) < 0)
+        goto out;
     p->groups += (uint32_t)ng;
     if (open) {
         for (i = 0; i < ne; i++)
@@ -2965,6 +3155,11 @@ static void restore_member(struct correlate *c, uint32_t s, struct loaded *l)
     if (mb->weak && mb->entity >= 0 && !vec_has(&inc->entities, (uint32_t)mb->entity))
         RESERVED(vec_push(&inc->entities, (uint32_t)mb->entity));
     RESERVED(incident_index(c, s, mb->weak ? -1 : mb->entity, NONE));
+    if (mb->weak && mb->entity >= 0) {
+        RESERVED(vec_push(&inc->weak, m));
+        if (inc->state == CORRELATE_OPEN)
+            RESERVED(map_put(&c->weakmap, (uint64_t)mb->entity, s));
+    }
     mb->pos = inc->members.n - 1;
     log_change(c, m);
     if (mb->a.status == ALERT_FIRING)
@@ -3171,9 +3366,17 @@ const uint32_t *correlate_changes(const struct correlate *c, size_t *n,
     return c->changes.v;
 }
 
+const struct correlate_move *correlate_moves(const struct correlate *c,
+                                             size_t *n)
+{
+    *n = c->nmoves;
+    return c->moves;
+}
+
 void correlate_changes_clear(struct correlate *c)
 {
     c->changes.n = 0;
+    c->nmoves = 0;
     c->changes_lost = 0;
     /* A burst's log is not kept for ever: the capacity shrinks back once
      * it is far above what the rounds need. */
@@ -3275,16 +3478,25 @@ static int check_incident(const struct correlate *c, uint32_t s, struct qerr *er
 
     CHECK(map_get(&c->idmap, inc->idhash) == (int64_t)s, "incident %u: idmap", s);
     if (inc->state == CORRELATE_MERGED) {
-        CHECK(inc->members.n == 0 && inc->nfiring == 0 && inc->merged_into < c->nincs,
+        CHECK(inc->members.n == 0 && inc->weak.n == 0 && inc->nfiring == 0 &&
+              inc->merged_into < c->nincs,
               "incident %u: merged but holds members", s);
         return 0;
     }
     CHECK(inc->members.n > 0, "incident %u: no members", s);
+    for (uint32_t i = 0; i < inc->weak.n; i++) {
+        const struct member *mb = &c->members[inc->weak.v[i]];
+        CHECK(inc->weak.v[i] < c->nmembers && mb->incident == s && mb->weak &&
+              mb->entity >= 0, "incident %u: weak member %u is not", s,
+              inc->weak.v[i]);
+    }
     for (uint32_t i = 0; i < inc->members.n; i++) {
         uint32_t m = inc->members.v[i];
         const struct member *mb = &c->members[m];
         CHECK(m < c->nmembers && mb->incident == s && mb->pos == i,
               "incident %u: member %u points elsewhere", s, m);
+        CHECK(!mb->weak || mb->entity < 0 || vec_has(&inc->weak, m),
+              "incident %u: weak member %u not listed", s, m);
         firing += mb->a.status == ALERT_FIRING;
         if (mb->entity >= 0)
             CHECK(vec_has(&inc->entities, (uint32_t)mb->entity),
@@ -3388,6 +3600,16 @@ int correlate_check(const struct correlate *c, struct qerr *err)
         }
     }
     CHECK(nlive == c->live.n, "live lists %u scopes, %u open", c->live.n, nlive);
+    /* weakmap: an open incident that holds a weak member of the entity */
+    for (size_t i = 0; i < c->weakmap.cap; i++) {
+        uint32_t s, e = (uint32_t)c->weakmap.keys[i];
+        if (c->weakmap.vals[i] == 0)
+            continue;
+        s = c->weakmap.vals[i] - 1;
+        CHECK(s < c->nincs && c->incs[s].used && c->incs[s].state == CORRELATE_OPEN &&
+              weak_holds(c, &c->incs[s], e),
+              "weakmap: entity %u -> incident %u, which holds no weak member of it", e, s);
+    }
     owner = calloc(c->nlists ? c->nlists : 1, 1);
     CHECK(owner != NULL, "out of memory");
     if (check_index(c, &c->emap, "emap", owner, err) < 0 ||

@@ -90,6 +90,11 @@ struct correlate_delta {
     size_t nmerged;
     const uint32_t *closed;    /* closed */
     size_t nclosed;
+    const uint32_t *moved;     /* alert slots that left another incident
+                                * for an updated one (a guess replaced:
+                                * correlation.md, weak members); both
+                                * incidents are in updated */
+    size_t nmoved;
 };
 const struct correlate_delta *correlate_delta(const struct correlate *c);
 
@@ -189,6 +194,17 @@ int correlate_restore(struct correlate *c, const json_t *state,
 void correlate_track_changes(struct correlate *c, int on);
 const uint32_t *correlate_changes(const struct correlate *c, size_t *n,
                                   int *lost);
+/* Alerts that left an incident other than by a merge (a weak member that
+ * went where the graph placed its entity), logged with the changes and
+ * cleared with them: the store deletes ALERT's record under FROM (an
+ * incident id) before it writes the changes. A lost entry sets *LOST of
+ * correlate_changes. Borrowed like the changes. */
+struct correlate_move {
+    uint32_t alert;                /* its alert slot now */
+    char from[CORRELATE_ID_SIZE];  /* the incident it left */
+};
+const struct correlate_move *correlate_moves(const struct correlate *c,
+                                             size_t *n);
 void correlate_changes_clear(struct correlate *c);
 
 #ifdef QUENCH_UNITTESTS

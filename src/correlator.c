@@ -135,6 +135,14 @@ struct aflight {
     uint32_t pos;               /* its position there */
 };
 
+/* An alert record to delete: its alert left incident FROM other than by
+ * a merge (correlate_moves), and its record is written under its new
+ * incident in the same round. */
+struct gone {
+    char from[CORRELATE_ID_SIZE];
+    uint64_t fp;
+};
+
 /* Delivery count of one pending entry, before the read that follows. */
 struct pcount {
     char id[STREAM_ID_SIZE];
@@ -198,6 +206,10 @@ struct correlator {
     uint32_t *alist;
     struct aflight *aflight;
     size_t nadirty, adirty_cap, naflight, aflight_cap;
+    /* Records to delete (struct gone): the first ngflight are the round's,
+     * the rest came since. */
+    struct gone *gone;
+    size_t ngone, gone_cap, ngflight;
     unsigned long round_alerts; /* alert fields in the round being written */
     /* The round being sent, slice by slice (round_pump): flight slot
      * send_i, its stage (slot_step) and its alerts send_j..send_hi. */
@@ -484,10 +496,34 @@ static int pull_changes(struct correlator *c)
     size_t n;
     int lost;
     const uint32_t *ch = correlate_changes(cr, &n, &lost);
+    size_t nmv;
+    const struct correlate_move *mv = correlate_moves(cr, &nmv);
 
     for (size_t i = 0; i < n; i++)
         if (mark_alert(c, ch[i]) < 0)
             return -1;
+    /* A moved alert is among the changes, so its new record goes out in
+     * the same round as the deletion of its old one. */
+    if (c->ngone + nmv > c->gone_cap) {
+        size_t cap = c->gone_cap ? c->gone_cap : 16;
+        struct gone *g;
+
+        while (cap < c->ngone + nmv)
+            cap *= 2;
+        if ((g = realloc(c->gone, cap * sizeof *g)) == NULL)
+            return -1;
+        c->gone = g;
+        c->gone_cap = cap;
+    }
+    for (size_t i = 0; i < nmv; i++) {
+        struct correlate_alert ca;
+
+        if (correlate_alert(cr, mv[i].alert, &ca) < 0)
+            continue;   /* released since: nothing of it is written */
+        memcpy(c->gone[c->ngone].from, mv[i].from, CORRELATE_ID_SIZE);
+        c->gone[c->ngone].fp = ca.alert->fingerprint;
+        c->ngone++;
+    }
     if (lost)
         rewrite_all(c);
     correlate_changes_clear(cr);
@@ -512,6 +548,7 @@ static void flight_back(struct correlator *c)
         if (mark_alert(c, c->aflight[i].m) < 0)
             oom = 1;
     c->naflight = 0;
+    c->ngflight = 0;            /* the deletions stay pending */
     /* A round still being sent stops here (on_pump). */
     c->sending = 0;
     ev_timer_stop(c->loop, &c->pump);
@@ -713,6 +750,10 @@ static void on_persist_reply(enum redis_ev_result res,
     }
     c->nflight = 0;
     c->naflight = 0;
+    memmove(c->gone, c->gone + c->ngflight,
+            (c->ngone - c->ngflight) * sizeof *c->gone);
+    c->ngone -= c->ngflight;
+    c->ngflight = 0;
     c->hist_flight = 0;
     c->st.persisted_alerts += c->round_alerts;
     dead_done(c);
@@ -1084,7 +1125,8 @@ static void persist_then_ack(struct correlator *c)
         chain_fail(c, "persisting incidents", "out of memory");
         return;
     }
-    if (c->ndirty == 0 && c->nadirty == 0 && c->ndead == 0 && !c->hist_dirty) {
+    if (c->ndirty == 0 && c->nadirty == 0 && c->ndead == 0 && c->ngone == 0 &&
+        !c->hist_dirty) {
         send_acks(c);
         return;
     }
@@ -1097,6 +1139,7 @@ static void persist_then_ack(struct correlator *c)
      * of the slots in this flight and before. */
     c->hist_flight = c->hist_dirty;
     c->hist_dirty = 0;
+    c->ngflight = c->ngone;
 
     c->phase = PH_PERSIST;
     c->group_left = 0;
@@ -1118,6 +1161,19 @@ static void persist_then_ack(struct correlator *c)
         } else {
             c->group_left++;
         }
+    /* Deletions first: should the alert have come back to the incident
+     * it left within this round, its new record is written after. */
+    for (size_t i = 0; i < c->ngflight && !c->group_failed; i++) {
+        char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
+        char field[sizeof CORRELATOR_ALERT_FIELD + 16];
+        char fp[17];
+        const char *hdel[] = {"HDEL", key, field};
+
+        snprintf(key, sizeof key, "%s%s", CORRELATOR_INCIDENT_PREFIX, c->gone[i].from);
+        alert_fingerprint_format(c->gone[i].fp, fp);
+        snprintf(field, sizeof field, CORRELATOR_ALERT_FIELD "%s", fp);
+        (void)round_send(c, 3, hdel);
+    }
     round_pump(c);
 }
 
@@ -2253,6 +2309,7 @@ void correlator_free(struct correlator *c)
     free(c->aflag);
     free(c->alist);
     free(c->aflight);
+    free(c->gone);
     free(c->dlist);
     free(c->flist);
     free(c->aliases);

@@ -448,9 +448,11 @@ static int apply_delta(struct engine *e, int outcome, uint64_t fp)
         }
         if (mark_dirty(e, slot) < 0)
             rc = -1;        /* the hook misses this update; the rank stays whole */
-        if (outcome == CORRELATE_MERGED_INTO || unfed) {
+        if (outcome == CORRELATE_MERGED_INTO || unfed || d->nmoved > 0) {
             /* Rebuilt from all its alerts when next needed: a burst of
-             * merges then costs one rebuild, not one per merge. */
+             * merges then costs one rebuild, not one per merge. Alerts
+             * that moved (weak members placed by the graph at last) left
+             * one of these and joined another: rank has no remove. */
             rank_free(s->rank);
             s->rank = NULL;
         } else if (s->rank != NULL && m >= 0 &&

@@ -14,7 +14,8 @@
 #include "webhook.h"
 
 /* A webhook body with one alert per "alertname:service:status:startsAt";
- * "service/pod" in the second field adds a pod label. */
+ * "service/pod" in the second field adds a pod label, "service/pod@node"
+ * a node label too, and "@node" alone makes a node's alert (no service). */
 static inline struct webhook *spec_webhook(struct engine *e, const char *group, const char *specs)
 {
     char body[8192], spec[512], *save = NULL, *tok;
@@ -30,23 +31,30 @@ static inline struct webhook *spec_webhook(struct engine *e, const char *group, 
                             group);
     snprintf(spec, sizeof spec, "%s", specs);
     for (tok = strtok_r(spec, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char name[64], svc[64], st[16], at[64], pod[80] = "";
-        char *slash;
+        char name[64], svc[64], st[16], at[64], pod[80] = "", node[80] = "";
+        char svcl[96] = "";
+        char *slash, *atsign;
         if (sscanf(tok, "%63[^:]:%63[^:]:%15[^:]:%63s", name, svc, st, at) != 4)
             fail_msg("bad spec %s", tok);
+        if ((atsign = strchr(svc, '@')) != NULL) {
+            *atsign = '\0';
+            snprintf(node, sizeof node, "\"node\":\"%s\",", atsign + 1);
+        }
         if ((slash = strchr(svc, '/')) != NULL) {
             *slash = '\0';
             snprintf(pod, sizeof pod, "\"pod\":\"%s\",", slash + 1);
         }
+        if (svc[0] != '\0')
+            snprintf(svcl, sizeof svcl, "\"service\":\"%s\",", svc);
         for (char *p = at; *p; p++)
             if (*p == '_')
                 *p = ':';
         len += (size_t)snprintf(body + len, sizeof body - len,
                                 "%s{\"status\":\"%s\",\"labels\":{\"alertname\":\"%s\","
-                                "%s\"service\":\"%s\",\"severity\":\"critical\"},"
+                                "%s%s%s\"severity\":\"critical\"},"
                                 "\"annotations\":{},\"startsAt\":\"%s\",\"endsAt\":\"%s\","
                                 "\"generatorURL\":\"\"}",
-                                first ? "" : ",", st, name, pod, svc, at,
+                                first ? "" : ",", st, name, pod, node, svcl, at,
                                 strcmp(st, "resolved") == 0 ? at : "0001-01-01T00:00:00Z");
         first = 0;
     }

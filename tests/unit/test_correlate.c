@@ -162,13 +162,15 @@ static const struct gcase cases[] = {
         { 10, "alertname=B,node=n9", 'f', 5, NULL, 'J' } },
       "A B C|D", "oo" },
     /* found by review: moving the incident to shop indexed n2, which only
-     * joined as a weak member (a guess), and pulled b-0 in through it */
+     * joined as a weak member (a guess), and pulled b-0 in through it.
+     * Since weak members are replaced by evidence (find_guesses), N2 goes
+     * where b-0's alert goes, which opens its own incident: no merge */
     { "a weak member stays weak when its incident moves namespace", NULL,
       { { 0, "alertname=N1,node=n1", 'f', 0, NULL, 'O' },
         { 5, "alertname=N2,node=n2", 'f', 5, NULL, 'J' },
         { 10, "alertname=P1,pod=a-0,service=far4,node=n1,namespace=shop", 'f', 10, NULL, 'J' },
         { 15, "alertname=P2,pod=b-0,service=far1,node=n2,namespace=shop", 'f', 15, NULL, 'O' } },
-      "N1 N2 P1|P2", "oo" },
+      "N1 P1|N2 P2", "oo" },
     { "no scope: scopes never split", "scope: []\n",
       { { 0, "alertname=A,service=cart,namespace=x", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,service=cart,namespace=y", 'f', 5, NULL, 'J' } },
@@ -282,11 +284,30 @@ static const struct gcase cases[] = {
       { { 0, "alertname=A,service=cart,namespace=x", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,node=n9,namespace=y", 'f', 0, NULL, 'O' } },
       "A|B", "oo" },
-    { "a weak member does not bridge later alerts", NULL,
+    { "both weak alerts of a node follow its pod's alert", NULL,
+      { { 0, "alertname=A,service=far1", 'f', 0, NULL, 'O' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' },
+        { 6, "alertname=M,node=n9", 'r', 6, NULL, 'J' },
+        { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'O' } },
+      "A|M N P", "oo" },
+    /* the window holds for a guess too: N was last active 700 s before */
+    { "a weak member older than the window stays", NULL,
+      { { 0, "alertname=A,service=far1", 'f', 0, NULL, 'O' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' },
+        { 705, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 705, NULL, 'O' } },
+      "A N|P", "oo" },
+    { "a weak member guessed right stays", NULL,
+      { { 0, "alertname=A,service=far4", 'f', 0, NULL, 'O' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' },
+        { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'J' } },
+      "A N P", "o" },
+    /* n9 joined A's incident on a guess; C's pod runs on n9, so the guess
+     * is replaced: B goes where C goes, and C is not pulled into A's */
+    { "a weak member does not bridge later alerts: it follows them", NULL,
       { { 0, "alertname=A,service=far1", 'f', 0, NULL, 'O' },
         { 10, "alertname=B,node=n9", 'f', 0, NULL, 'J' },
         { 20, "alertname=C,pod=far4-0,service=far4,node=n9", 'f', 0, NULL, 'O' } },
-      "A B|C", "oo" },
+      "A|B C", "oo" },
     { "a weak member never merges", NULL,
       { { 0, "alertname=A,service=far1", 'f', 0, "g1", 'O' },
         { 10, "alertname=B,service=far4", 'f', 0, "g1", 'O' },
@@ -1252,6 +1273,12 @@ static char *state_text(const struct correlate *c)
     fprintf(f, "changes lost %d:", lost);
     for (size_t i = 0; i < n; i++)
         fprintf(f, " %u", ch[i]);
+    {
+        const struct correlate_move *mv = correlate_moves(c, &n);
+        fprintf(f, " moves:");
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, " %u<%s", mv[i].alert, mv[i].from);
+    }
     assert_int_equal(correlate_dump(c, &d), 0);
     dump = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
     fprintf(f, "\n%s\n", dump);
@@ -1278,8 +1305,109 @@ static char *delta_text(const struct correlate *c)
     fprintf(f, " c");
     for (size_t i = 0; i < d->nclosed; i++)
         fprintf(f, " %u", d->closed[i]);
+    fprintf(f, " v");
+    for (size_t i = 0; i < d->nmoved; i++)
+        fprintf(f, " %u", d->moved[i]);
     fclose(f);
     return buf;
+}
+
+/* Name of the incident holding the alert of SPEC. */
+static const char *incident_of(struct fixture *f, const char *spec)
+{
+    int64_t m = slot_of(f, spec);
+    struct correlate_alert ca;
+    struct correlate_incident ci;
+
+    assert_true(m >= 0);
+    assert_int_equal(correlate_alert(f->c, (uint32_t)m, &ca), 0);
+    assert_int_equal(correlate_incident(f->c, ca.incident, &ci), 0);
+    return ci.id;
+}
+
+/* A weak member leaves its guessed incident for the one the graph places
+ * its entity in: positions stay dense where it left, the move is logged
+ * for the store (correlate_moves) and in the delta, it is no longer weak
+ * (its record says so, and its entity is indexed: a later alert of the
+ * node joins through it), and a restore of the dump gives the same. */
+static void test_weak_member_follows_the_graph(void **state)
+{
+    (void)state;
+    static const char *N = "alertname=N,node=n9", *P = "alertname=P,pod=x-0,service=far4,node=n9";
+    struct fixture f, g;
+    struct correlate_alert ca;
+    struct correlate_incident ci;
+    const struct correlate_delta *d;
+    const struct correlate_move *mv;
+    char from[CORRELATE_ID_SIZE], got[512], states[16], *ta, *tb;
+    json_t *dump = NULL, *dg = NULL, *rec;
+    struct qerr err;
+    size_t n;
+    int64_t mn;
+
+    fixture_init(&f, NULL);
+    assert_int_equal(ingest(&f, "alertname=A,service=far1", 'f', 0, NULL, 0), CORRELATE_OPENED);
+    assert_int_equal(ingest(&f, N, 'f', 5, NULL, 5), CORRELATE_JOINED);
+    assert_int_equal(ingest(&f, "alertname=B,service=far1", 'f', 7, NULL, 7), CORRELATE_JOINED);
+    snprintf(from, sizeof from, "%s", incident_of(&f, N));
+    mn = slot_of(&f, N);
+    rec = correlate_alert_dump(f.c, (uint32_t)mn);
+    assert_true(json_is_true(json_object_get(rec, "weak")));
+    json_decref(rec);
+    correlate_track_changes(f.c, 1);
+
+    assert_int_equal(ingest(&f, P, 'f', 10, NULL, 10), CORRELATE_OPENED);
+    check_consistent(f.c, "after the move", 0);
+    render(f.c, got, sizeof got, states, sizeof states);
+    assert_string_equal(got, "A B|N P");
+    assert_string_not_equal(incident_of(&f, N), from);
+    /* B took N's place in A's incident */
+    assert_int_equal(correlate_alert(f.c, (uint32_t)slot_of(&f, "alertname=B,service=far1"), &ca), 0);
+    assert_int_equal(ca.position, 1);
+    assert_true(logged(f.c, (uint32_t)slot_of(&f, "alertname=B,service=far1")));
+    assert_true(logged(f.c, (uint32_t)mn));
+    mv = correlate_moves(f.c, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(mv[0].alert, (uint32_t)mn);
+    assert_string_equal(mv[0].from, from);
+    d = correlate_delta(f.c);
+    assert_int_equal(d->nmoved, 1);
+    assert_int_equal(d->moved[0], (uint32_t)mn);
+    assert_int_equal(d->nupdated, 2);
+    rec = correlate_alert_dump(f.c, (uint32_t)mn);
+    assert_null(json_object_get(rec, "weak"));
+    json_decref(rec);
+    /* n9 is gone from A's incident's entities, and indexed in N's */
+    assert_int_equal(correlate_alert(f.c, (uint32_t)slot_of(&f, "alertname=A,service=far1"), &ca), 0);
+    assert_int_equal(correlate_incident(f.c, ca.incident, &ci), 0);
+    assert_int_equal(ci.nentities, 1);
+    correlate_changes_clear(f.c);
+    assert_int_equal(correlate_moves(f.c, &n), correlate_moves(f.c, &n));
+    assert_int_equal(n, 0);
+
+    /* restored, it is the same, and goes on the same */
+    assert_int_equal(correlate_dump(f.c, &dump), 0);
+    fixture_init(&g, NULL);
+    if (correlate_restore(g.c, dump, &err) != 0)
+        fail_msg("restore: %s: %s", err.source, err.msg);
+    check_consistent(g.c, "restored", 0);
+    assert_int_equal(ingest(&f, "alertname=C,node=n9", 'f', 20, NULL, 20), CORRELATE_JOINED);
+    assert_int_equal(ingest(&g, "alertname=C,node=n9", 'f', 20, NULL, 20), CORRELATE_JOINED);
+    render(f.c, got, sizeof got, states, sizeof states);
+    assert_string_equal(got, "A B|C N P");
+    /* the same incidents and alerts (slots and entity ids may differ) */
+    json_decref(dump);
+    assert_int_equal(correlate_dump(f.c, &dump), 0);
+    assert_int_equal(correlate_dump(g.c, &dg), 0);
+    ta = json_dumps(dump, JSON_COMPACT | JSON_SORT_KEYS);
+    tb = json_dumps(dg, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(ta, tb);
+    free(ta);
+    free(tb);
+    json_decref(dg);
+    json_decref(dump);
+    fixture_cleanup(&g);
+    fixture_cleanup(&f);
 }
 
 struct oom_case {
@@ -1496,6 +1624,20 @@ static const struct oom_case oom_cases[] = {
         { 5, "alertname=N2,node=n2", 'f', 5, NULL, 'J' } },
       { 10, "alertname=P1,pod=a-0,service=far4,node=n1,namespace=shop", 'f', 10, NULL, 'J' },
       { { 15, "alertname=P2,pod=b-0,service=far1,node=n2,namespace=shop", 'f', 15, NULL, 'O' } } },
+    /* the guess replaced (find_guesses): N leaves A's incident for P's */
+    { "a pod's alert takes its node's weak member along", NULL, 1,
+      { { 0, "alertname=A,service=far1", 'f', 0, NULL, 'O' },
+        { 3, "alertname=B,service=far1", 'f', 3, NULL, 'J' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' },
+        { 6, "alertname=M,node=n9", 'r', 6, NULL, 'J' } },
+      { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'O' },
+      { { 20, "alertname=Q,pod=x-1,service=far4,node=n9", 'f', 15, NULL, 'J' },
+        TICK(1000) } },
+    { "a weak member guessed right stops being weak", NULL, 2,
+      { { 0, "alertname=A,service=far4", 'f', 0, NULL, 'O' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' } },
+      { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'J' },
+      { { 20, "alertname=Q,pod=y-0,service=far4,node=n9", 'f', 15, NULL, 'J' } } },
     { "a node no known pod runs on joins any namespace", NULL, 0,
       { { 0, "alertname=A,pod=cart-0,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
         { 8, "alertname=D,pod=pay-0,service=payment,namespace=billing", 'f', 0, NULL, 'O' } },
@@ -1732,6 +1874,7 @@ int main(void)
         cmocka_unit_test(test_flapping),
         cmocka_unit_test(test_ids_deterministic),
         cmocka_unit_test(test_marks_entities_seen),
+        cmocka_unit_test(test_weak_member_follows_the_graph),
         cmocka_unit_test(test_dump_restore),
         cmocka_unit_test(test_rescoped_incident_restores),
         cmocka_unit_test(test_weak_member_restores_weak),

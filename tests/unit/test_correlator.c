@@ -1185,6 +1185,116 @@ static void test_merge_moves_alert_fields(void **state)
     }
 }
 
+/* One firing alert per entry of LABELS (JSON objects of labels), with
+ * fingerprints FP0, FP0 + 1, ... */
+static char *body_labels(const char *const *labels, int n, unsigned long long fp0)
+{
+    json_t *alerts = json_array(), *o;
+    char fp[17], *text;
+
+    for (int i = 0; i < n; i++) {
+        json_t *l = json_loads(labels[i], 0, NULL);
+
+        assert_non_null(l);
+        snprintf(fp, sizeof fp, "%016llx", fp0 + (unsigned long long)i);
+        assert_int_equal(json_array_append_new(alerts, json_pack(
+            "{s:s, s:o, s:{}, s:s, s:s, s:s, s:s}", "status", "firing", "labels", l,
+            "annotations", "startsAt", "2024-01-01T00:00:00Z",
+            "endsAt", "0001-01-01T00:00:00Z", "generatorURL", "", "fingerprint", fp)), 0);
+    }
+    o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:{}, s:{}, s:{}, s:s, s:o}",
+                  "version", "4", "groupKey", "{}:{}", "truncatedAlerts", 0,
+                  "status", "firing", "receiver", "q", "groupLabels", "commonLabels",
+                  "commonAnnotations", "externalURL", "", "alerts", alerts);
+    assert_non_null(o);
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    assert_non_null(text);
+    return text;
+}
+
+/* A node alert that joined an incident on a guess (no pod known on the
+ * node) moves to the incident of the first pod alert naming that node
+ * (correlate's find_guesses): its record leaves the first incident's hash
+ * in the same round as it is written into the second's, and a restart
+ * restores both incidents as they were. */
+static void test_moved_alert_leaves_its_record(void **state)
+{
+    struct fx *f = *state;
+    static const char *const first[] = {
+        "{\"alertname\":\"CpuHigh\",\"service\":\"a\",\"namespace\":\"shop\"}",
+        "{\"alertname\":\"MemHigh\",\"service\":\"a\",\"namespace\":\"shop\"}",
+        "{\"alertname\":\"NodeDiskFull\",\"node\":\"n9\"}",
+        "{\"alertname\":\"ThreadsHigh\",\"service\":\"a\",\"namespace\":\"shop\"}",
+    };
+    static const char *const pod[] = {
+        "{\"alertname\":\"PodEvicted\",\"pod\":\"x-0\",\"service\":\"b\","
+        "\"node\":\"n9\",\"namespace\":\"shop\"}",
+    };
+    char ida[CORRELATE_ID_SIZE] = "", idb[CORRELATE_ID_SIZE] = "", *b, *da, *db, *d;
+    uint32_t *slots;
+    size_t n;
+    json_t *x;
+    int64_t t0 = wall_ms();
+
+    NEED_REDIS(f);
+    b = body_labels(first, 4, 0x7000);
+    xadd(f, b, t0, NULL, 0);
+    free(b);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    only_id(f, ida);
+    assert_int_equal(hlen(f, ida), 1 + 4);
+    x = stored_field(f, ida, "a:0000000000007002");
+    assert_true(json_is_true(json_object_get(x, "weak")));
+    json_decref(x);
+
+    b = body_labels(pod, 1, 0x7100);
+    xadd(f, b, t0 + 1000, NULL, 0);
+    free(b);
+    assert_true(run_until(f, settled, 5000));
+    assert_int_equal(n_incidents(f), 2);
+    assert_int_equal(engine_list(f->e, &slots, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        struct correlate_incident ci;
+
+        assert_int_equal(correlate_incident(engine_correlate(f->e), slots[i], &ci), 0);
+        if (strcmp(ci.id, ida) != 0)
+            snprintf(idb, sizeof idb, "%s", ci.id);
+    }
+    free(slots);
+    /* the node's record left: three alerts, positions 0..2 */
+    assert_int_equal(hlen(f, ida), 1 + 3);
+    assert_null(stored_field(f, ida, "a:0000000000007002"));
+    x = stored_field(f, ida, "state");
+    assert_int_equal(json_integer_value(json_object_get(x, "nalerts")), 3);
+    json_decref(x);
+    x = stored_field(f, ida, "a:0000000000007003");    /* took its place */
+    assert_int_equal(json_integer_value(json_object_get(x, "seq")), 2);
+    json_decref(x);
+    /* and is written under the pod's incident, no longer weak */
+    assert_int_equal(hlen(f, idb), 1 + 2);
+    x = stored_field(f, idb, "a:0000000000007002");
+    assert_int_equal(json_integer_value(json_object_get(x, "seq")), 1);
+    assert_null(json_object_get(x, "weak"));
+    json_decref(x);
+    da = dump_of(f, ida);
+    db = dump_of(f, idb);
+
+    drop_engine(f);
+    start(f, 0, NULL);
+    assert_true(run_until(f, settled, 5000));
+    assert_int_equal(n_incidents(f), 2);
+    d = dump_of(f, ida);
+    assert_string_equal(d, da);
+    free(d);
+    d = dump_of(f, idb);
+    assert_string_equal(d, db);
+    free(d);
+    free(da);
+    free(db);
+}
+
 static int persist_failed_twice(struct fx *f)
 {
     struct correlator_status st;
@@ -1296,6 +1406,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restore_old_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_moves_alert_fields, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_moved_alert_leaves_its_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_round_keeps_alerts_dirty,
                                         setup, teardown),

@@ -615,6 +615,87 @@ static void test_history_eager_equals_lazy(void **state)
     topology_free(t2);
 }
 
+/* The text of the incident holding the alert named NAME. */
+static char *incident_with(struct engine *e, const char *name)
+{
+    uint32_t *slots;
+    size_t n;
+    char *text = NULL;
+
+    assert_int_equal(engine_list(e, &slots, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        struct correlate_incident ci;
+
+        assert_int_equal(correlate_incident(engine_correlate(e), slots[i], &ci), 0);
+        for (size_t k = 0; k < ci.nalerts; k++) {
+            struct correlate_alert ca;
+
+            assert_int_equal(correlate_alert(engine_correlate(e), ci.alerts[k], &ca), 0);
+            if (strcmp(alert_label(ca.alert, "alertname"), name) == 0)
+                text = incident_text(e, ci.id);
+        }
+    }
+    free(slots);
+    assert_non_null(text);
+    return text;
+}
+
+/* A node alert that joined an incident on a guess moves to its pod's
+ * incident (correlate's find_guesses): rank state built incrementally
+ * (eager ranking) must drop it from the one and take it into the other,
+ * as a ranking built at read time does. */
+static void test_moved_alert_reranks(void **state)
+{
+    (void)state;
+    struct topology *t1 = NULL, *t2 = NULL;
+    struct rules *r = NULL;
+    struct engine *eager = NULL, *lazy = NULL;
+    struct events ev = { 0, 0, 0, "" };
+    struct qerr err;
+    char at[40], specs[256];
+    struct engine *both[2];
+
+    assert_int_equal(topology_load_buf(&t1, graph, strlen(graph), "g", NULL, &err), 0);
+    assert_int_equal(topology_load_buf(&t2, graph, strlen(graph), "g", NULL, &err), 0);
+    assert_int_equal(rules_new_default(&r), 0);
+    assert_int_equal(engine_new(&eager, t1, r), 0);
+    assert_int_equal(engine_new(&lazy, t2, r), 0);
+    engine_set_hook(eager, hook, &ev);
+    engine_set_eager_ranking(eager, 1);
+    both[0] = eager;
+    both[1] = lazy;
+    for (int k = 0; k < 2; k++) {
+        spec_time(T0, at, sizeof at);
+        snprintf(specs, sizeof specs, "CpuHigh:payment:firing:%s", at);
+        spec_ingest(both[k], "g1", specs, T0 + 1000);
+        spec_time(T0 + 5000, at, sizeof at);
+        snprintf(specs, sizeof specs, "NodeDiskFull:@n9:firing:%s", at);
+        spec_ingest(both[k], "g2", specs, T0 + 6000);
+        spec_time(T0 + 10000, at, sizeof at);
+        snprintf(specs, sizeof specs, "PodEvicted:far/far-0@n9:firing:%s", at);
+        spec_ingest(both[k], "g3", specs, T0 + 11000);
+    }
+    assert_int_equal(n_listed(eager), 2);
+    {
+        char *a = incident_with(eager, "CpuHigh"), *b = incident_with(lazy, "CpuHigh");
+        assert_string_equal(a, b);
+        assert_null(strstr(a, "n9"));
+        free(a);
+        free(b);
+        a = incident_with(eager, "PodEvicted");
+        b = incident_with(lazy, "PodEvicted");
+        assert_string_equal(a, b);
+        assert_non_null(strstr(a, "NodeDiskFull"));
+        free(a);
+        free(b);
+    }
+    engine_free(eager);
+    engine_free(lazy);
+    rules_free(r);
+    topology_free(t1);
+    topology_free(t2);
+}
+
 /* An ingest that fails (out of memory) after closing what was due still
  * closed it: the engine must hear of those closes then - the hook's
  * ENGINE_INCIDENT_CLOSED and the history record - and not never, since
@@ -688,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_history_across_incidents),
         cmocka_unit_test(test_history_survives_pod_renames),
         cmocka_unit_test(test_history_eager_equals_lazy),
+        cmocka_unit_test(test_moved_alert_reranks),
         cmocka_unit_test(test_closed_ranking_as_of_close),
         cmocka_unit_test(test_failed_ingest_reports_closes),
     };
