@@ -402,9 +402,9 @@ struct correlate {
     struct correlate_move *moves;  /* correlate_moves */
     uint32_t nmoves, moves_cap;
 
-    /* Entity -> the open incident it most recently joined as a weak
-     * member (place_member), while that incident holds one of it. */
-    struct u64map weakmap;
+    /* Entity -> list of the open incidents holding a weak member of it
+     * (place_member); keys are bare entity ids. */
+    struct u64map wmap;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -928,11 +928,8 @@ static void unindex(struct correlate *c, uint32_t slot)
     if (inc->in_scope_list)
         index_remove(c, &c->gmap, ekey(inc->scope, ANY_GROUP), slot);
     inc->in_scope_list = 0;
-    for (uint32_t i = 0; i < inc->weak.n; i++) {
-        int32_t e = c->members[inc->weak.v[i]].entity;
-        if (e >= 0 && map_get(&c->weakmap, (uint64_t)e) == (int64_t)slot)
-            map_del(&c->weakmap, (uint64_t)e);
-    }
+    for (uint32_t i = 0; i < inc->weak.n; i++)
+        index_remove(c, &c->wmap, (uint64_t)c->members[inc->weak.v[i]].entity, slot);
 }
 
 /* ---- deadlines ---------------------------------------------------------- */
@@ -1116,7 +1113,7 @@ void correlate_free(struct correlate *c)
     vec_free(&c->d_moved);
     vec_free(&c->changes);
     free(c->moves);
-    map_free(&c->weakmap);
+    map_free(&c->wmap);
     intern_free(c->pool);
     free(c);
 }
@@ -1361,7 +1358,7 @@ static int incident_index(struct correlate *c, uint32_t s, int32_t e,
  * with the total: vec_reserve makes room for N more than now, so two
  * reservations on one vector give the larger N, not the sum. */
 struct plan {
-    uint32_t keys[3];              /* index_add calls: emap, pmap, gmap */
+    uint32_t keys[4];              /* index_add calls: emap, pmap, gmap, wmap */
     uint32_t members, entities, groups, weak;   /* pushes onto the incident's */
     uint32_t merged;               /* incidents merged: d_merged,
                                     * merged_slots */
@@ -1399,7 +1396,7 @@ static int plan_key(struct correlate *c, struct plan *p,
      * repeats. */
     if (l >= 0 && vec_reserve(&c->lists[l], 1) < 0)
         return -1;
-    p->keys[m == &c->emap ? 0 : m == &c->pmap ? 1 : 2]++;
+    p->keys[m == &c->emap ? 0 : m == &c->pmap ? 1 : m == &c->gmap ? 2 : 3]++;
     return 0;
 }
 
@@ -1467,7 +1464,8 @@ static int plan_reserve(struct correlate *c, const struct plan *p,
     if (map_reserve(&c->emap, p->keys[0]) < 0 ||
         map_reserve(&c->pmap, p->keys[1]) < 0 ||
         map_reserve(&c->gmap, p->keys[2]) < 0 ||
-        lists_reserve(c, p->keys[0] + p->keys[1] + p->keys[2]) < 0 ||
+        map_reserve(&c->wmap, p->keys[3]) < 0 ||
+        lists_reserve(c, p->keys[0] + p->keys[1] + p->keys[2] + p->keys[3]) < 0 ||
         vec_reserve(&inc->members, p->members) < 0 ||
         vec_reserve(&inc->entities, p->entities) < 0 ||
         vec_reserve(&inc->groups, p->groups) < 0 ||
@@ -1494,10 +1492,9 @@ static void merge(struct correlate *c, uint32_t into, uint32_t from,
     for (uint32_t i = 0; i < b->entities.n; i++)
         weak[i] = !indexed(c, from, b->entities.v[i]);
     for (uint32_t i = 0; i < b->weak.n; i++) {
-        int32_t e = c->members[b->weak.v[i]].entity;
         RESERVED(vec_push(&a->weak, b->weak.v[i]));
-        if (e >= 0 && map_get(&c->weakmap, (uint64_t)e) == (int64_t)from)
-            RESERVED(map_put(&c->weakmap, (uint64_t)e, into));
+        RESERVED(index_add(c, &c->wmap,
+                           (uint64_t)c->members[b->weak.v[i]].entity, into));
     }
     unindex(c, from);
     for (uint32_t i = 0; i < b->members.n; i++) {
@@ -2015,44 +2012,63 @@ static int weak_holds(const struct correlate *c, const struct incident *inc,
     return 0;
 }
 
+/* Order of guesses: by what a dump keeps (join time, fingerprint), so
+ * that a restored correlator moves them in the same order. */
+static int guess_less(const struct correlate *c, uint32_t x, uint32_t y)
+{
+    const struct member *a = &c->members[x], *b = &c->members[y];
+
+    if (a->joined_at != b->joined_at)
+        return a->joined_at < b->joined_at;
+    return a->a.fingerprint < b->a.fingerprint;
+}
+
 /* Into c->guess: the weak members of ENTITY and of its neighbours (nbuf,
  * as find_candidates left it) that an alert placed through the graph in
  * SCOPE replaces: active within the window of BEGAN, of a scope SCOPE
  * covers (a node's, without a namespace, goes into a namespaced incident;
- * not the other way). Looked up in weakmap, so the cost is the few weak
- * members of those entities. 0 or -1 OOM; only scratch changes. */
+ * not the other way), in every open incident holding them (wmap). The
+ * cost is the few weak members of those entities. 0 or -1 OOM; only
+ * scratch changes. */
 static int find_guesses(struct correlate *c, int32_t entity, uint32_t scope,
                         int64_t began)
 {
     c->guess.n = 0;
-    if (entity < 0 || c->cand_weak || c->weakmap.n == 0 ||
-        isolated(c->t, entity))
+    if (entity < 0 || c->cand_weak || c->wmap.n == 0 || isolated(c->t, entity))
         return 0;
     for (uint32_t i = 0; i <= c->nbuf_n; i++) {
         uint32_t x = i < c->nbuf_n ? c->nbuf[i] : (uint32_t)entity;
-        int64_t s = map_get(&c->weakmap, x);
-        const struct incident *inc;
+        const struct u32vec *l = index_get(c, &c->wmap, x);
 
-        if (s < 0)
-            continue;
-        inc = inc_at(c, (uint32_t)s);
-        for (uint32_t j = 0; j < inc->weak.n; j++) {
-            uint32_t m = inc->weak.v[j];
-            const struct member *mb = &c->members[m];
-            int64_t sc;
+        for (uint32_t k = 0; l != NULL && k < l->n; k++) {
+            const struct incident *inc = inc_at(c, l->v[k]);
 
-            if (mb->entity != (int32_t)x ||
-                began - mb->changed_at > c->r->window_ms ||
-                vec_has(&c->guess, m))
-                continue;
-            sc = alert_scope(c, &mb->a, rules_exporter_of(c->r, &mb->a));
-            if (sc < 0)
-                return -1;
-            if (!scope_covers(c, scope, (uint32_t)sc))
-                continue;
-            if (vec_push(&c->guess, m) < 0)
-                return -1;
+            for (uint32_t j = 0; j < inc->weak.n; j++) {
+                uint32_t m = inc->weak.v[j];
+                const struct member *mb = &c->members[m];
+                int64_t sc;
+
+                if (mb->entity != (int32_t)x ||
+                    began - mb->changed_at > c->r->window_ms ||
+                    vec_has(&c->guess, m))
+                    continue;
+                sc = alert_scope(c, &mb->a, rules_exporter_of(c->r, &mb->a));
+                if (sc < 0)
+                    return -1;
+                if (!scope_covers(c, scope, (uint32_t)sc))
+                    continue;
+                if (vec_push(&c->guess, m) < 0)
+                    return -1;
+            }
         }
+    }
+    for (uint32_t i = 1; i < c->guess.n; i++) {
+        uint32_t m = c->guess.v[i], j = i;
+        while (j > 0 && guess_less(c, m, c->guess.v[j - 1])) {
+            c->guess.v[j] = c->guess.v[j - 1];
+            j--;
+        }
+        c->guess.v[j] = m;
     }
     return 0;
 }
@@ -2070,6 +2086,8 @@ static int plan_guesses(struct correlate *c, struct plan *p, uint32_t s,
     p->changes += 2 * k;      /* the member, and the one taking its place */
     p->updated += k;          /* the incidents they leave */
     p->deadlines += k;        /* which may have nothing firing left */
+    p->keys[3] += k;          /* wmap lists they may leave (a free-list
+                               * push each; lists_reserve) */
     for (uint32_t i = 0; i < k; i++)
         if (plan_index(c, p, s, scope, c->members[c->guess.v[i]].entity,
                        NONE) < 0)
@@ -2088,7 +2106,7 @@ static int plan_guesses(struct correlate *c, struct plan *p, uint32_t s,
  * rewritten, not every later one) and the store is told to delete its
  * record there (correlate_moves). Its entity is indexed in T either way.
  * Cannot fail: place_reserve made room. */
-static void settle_guesses(struct correlate *c, uint32_t t)
+static void settle_guesses(struct correlate *c, uint32_t t, int64_t now)
 {
     struct incident *to = inc_at(c, t);
 
@@ -2111,22 +2129,26 @@ static void settle_guesses(struct correlate *c, uint32_t t)
                 vec_remove(&from->entities, x);
             if (mb->a.status == ALERT_FIRING) {
                 to->nfiring++;
-                if (--from->nfiring == 0)
+                if (--from->nfiring == 0) {
+                    /* its last firing alert left now: quiet from now */
+                    from->last_resolved = now;
                     RESERVED(schedule_close(c, s));
+                }
             }
             RESERVED(vec_push(&to->members, m));
             mb->incident = t;
             mb->pos = to->members.n - 1;
             if (c->track) {
                 c->moves[c->nmoves].alert = m;
+                c->moves[c->nmoves].fingerprint = mb->a.fingerprint;
                 memcpy(c->moves[c->nmoves].from, from->id, CORRELATE_ID_SIZE);
                 c->nmoves++;
             }
             RESERVED(vec_push(&c->d_moved, m));
             RESERVED(delta_updated(c, s));
         }
-        if (map_get(&c->weakmap, x) == (int64_t)s && !weak_holds(c, from, x))
-            map_del(&c->weakmap, x);
+        if (!weak_holds(c, from, x))
+            index_remove(c, &c->wmap, x, s);
         mb->weak = 0;
         log_change(c, m);
         RESERVED(incident_index(c, t, (int32_t)x, NONE));
@@ -2247,6 +2269,10 @@ static int place_reserve(struct correlate *c, uint32_t scope,
         p.groups += b->groups.n;
         p.changes += b->members.n;          /* each moved member is logged */
         p.weak += b->weak.n;
+        for (uint32_t j = 0; j < b->weak.n; j++)
+            if (plan_key(c, &p, &c->wmap,
+                         (uint64_t)c->members[b->weak.v[j]].entity) < 0)
+                return -1;
         if (b->entities.n > wmax)
             wmax = b->entities.n;
         if (plan_keys_of(c, &p, inc->scope, b) < 0 ||
@@ -2258,12 +2284,10 @@ static int place_reserve(struct correlate *c, uint32_t scope,
     if (c->cand_weak) {             /* listed, not indexed: place_member */
         p.entities++;
         p.weak++;
+        if (plan_key(c, &p, &c->wmap, (uint64_t)e) < 0)
+            return -1;
         e = -1;
     }
-    /* weakmap: the weak member's entry, or merge moving entries (no new
-     * key: one more is all any number of overwrites needs) */
-    if ((c->cand_weak || c->cand.n > 1) && map_reserve(&c->weakmap, 1) < 0)
-        return -1;
     if (plan_index(c, &p, s, into_scope, e, g) < 0 ||
         plan_guesses(c, &p, s, into_scope) < 0 ||
         plan_reserve(c, &p, inc) < 0)
@@ -2320,8 +2344,7 @@ static int place_member(struct correlate *c, uint32_t m, uint32_t scope,
             RESERVED(vec_push(&inc->entities, (uint32_t)mb->entity));
         RESERVED(incident_index(c, s, -1, g));
         RESERVED(vec_push(&inc->weak, m));
-        if (mb->entity >= 0)
-            RESERVED(map_put(&c->weakmap, (uint64_t)mb->entity, s));
+        RESERVED(index_add(c, &c->wmap, (uint64_t)mb->entity, s));
     } else {
         RESERVED(incident_index(c, s, mb->entity, g));
     }
@@ -2481,7 +2504,7 @@ static int add_member(struct correlate *c, const struct alert *a,
         note_refire(c, mb, now);
     }
     rc = place_member(c, m, scope, into_scope, g, now, &fresh, weak);
-    settle_guesses(c, c->members[m].incident);
+    settle_guesses(c, c->members[m].incident, now);
     RESERVED(map_put(&c->fpmap, a->fingerprint, m));
     spare_trim(c);
     free(weak);
@@ -2688,8 +2711,8 @@ size_t correlate_bytes(const struct correlate *c)
     b += (size_t)c->incs_cap * sizeof *c->incs;
     for (uint32_t i = 0; i < c->nincs; i++) {
         const struct incident *inc = &c->incs[i];
-        b += (inc->members.cap + inc->entities.cap + inc->groups.cap) *
-             sizeof(uint32_t);
+        b += (inc->members.cap + inc->entities.cap + inc->groups.cap +
+              inc->weak.cap) * sizeof(uint32_t);
     }
     for (uint32_t i = 0; i < c->nlists; i++)
         b += c->lists[i].cap * sizeof(uint32_t);
@@ -2699,9 +2722,11 @@ size_t correlate_bytes(const struct correlate *c)
     b += (size_t)c->scopes_cap * (c->r->scope.n ? c->r->scope.n : 1) *
              sizeof *c->scopes +
          ((size_t)c->wild.cap + c->live.cap + c->live_pos_cap) * sizeof(uint32_t);
-    b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) + map_bytes(&c->pmap) + map_bytes(&c->weakmap) +
-         map_bytes(&c->gmap) + map_bytes(&c->scopemap) +
-         map_bytes(&c->groupmap);
+    b += map_bytes(&c->fpmap) + map_bytes(&c->idmap) + map_bytes(&c->emap) +
+         map_bytes(&c->pmap) + map_bytes(&c->gmap) + map_bytes(&c->wmap) +
+         map_bytes(&c->scopemap) + map_bytes(&c->groupmap);
+    b += ((size_t)c->guess.cap + c->d_moved.cap) * sizeof(uint32_t) +
+         (size_t)c->moves_cap * sizeof *c->moves;
     b += c->dense_bytes + (size_t)c->dense_cap * sizeof *c->dense;
     b += c->heap_cap * sizeof *c->heap;
     b += (size_t)c->stamp_cap * sizeof *c->stamp;
@@ -3092,7 +3117,8 @@ static int plan_restore(struct correlate *c, struct plan *p, uint32_t scope,
     if (ng > 0)
         memcpy(grps, g, ng * sizeof *g);
     ne = uniq_u32(ents, ne);
-    nw = uniq_u32(ents + n - nw, nw);
+    size_t w0 = n - nw;                 /* the weak ones, deduplicated */
+    nw = uniq_u32(ents + w0, nw);
     ns = uniq_u32(svcs, ns);
     ng = uniq_u32(grps, ng);
     /* an entity both weak and not is pushed twice (incident_index asks
@@ -3100,8 +3126,9 @@ static int plan_restore(struct correlate *c, struct plan *p, uint32_t scope,
     p->entities += (uint32_t)(ne + nw);
     for (i = 0; i < n; i++)
         p->weak += ld[i].weak && ld[i].re.entity >= 0;
-    if (open && map_reserve(&c->weakmap, nw) < 0)
-        goto out;
+    for (i = 0; open && i < nw; i++)
+        if (plan_key(c, p, &c->wmap, ents[w0 + i]) < 0)
+            goto out;
     p->groups += (uint32_t)ng;
     if (open) {
         for (i = 0; i < ne; i++)
@@ -3158,7 +3185,7 @@ static void restore_member(struct correlate *c, uint32_t s, struct loaded *l)
     if (mb->weak && mb->entity >= 0) {
         RESERVED(vec_push(&inc->weak, m));
         if (inc->state == CORRELATE_OPEN)
-            RESERVED(map_put(&c->weakmap, (uint64_t)mb->entity, s));
+            RESERVED(index_add(c, &c->wmap, (uint64_t)mb->entity, s));
     }
     mb->pos = inc->members.n - 1;
     log_change(c, m);
@@ -3378,6 +3405,11 @@ void correlate_changes_clear(struct correlate *c)
     c->changes.n = 0;
     c->nmoves = 0;
     c->changes_lost = 0;
+    if (c->moves_cap > 4096) {
+        free(c->moves);
+        c->moves = NULL;
+        c->moves_cap = 0;
+    }
     /* A burst's log is not kept for ever: the capacity shrinks back once
      * it is far above what the rounds need. */
     if (c->changes.cap > 65536) {
@@ -3497,6 +3529,9 @@ static int check_incident(const struct correlate *c, uint32_t s, struct qerr *er
               "incident %u: member %u points elsewhere", s, m);
         CHECK(!mb->weak || mb->entity < 0 || vec_has(&inc->weak, m),
               "incident %u: weak member %u not listed", s, m);
+        if (inc->state == CORRELATE_OPEN && mb->weak && mb->entity >= 0)
+            CHECK(index_holds(c, &c->wmap, (uint64_t)mb->entity, s),
+                  "incident %u: weak member %u not in wmap", s, m);
         firing += mb->a.status == ALERT_FIRING;
         if (mb->entity >= 0)
             CHECK(vec_has(&inc->entities, (uint32_t)mb->entity),
@@ -3600,15 +3635,21 @@ int correlate_check(const struct correlate *c, struct qerr *err)
         }
     }
     CHECK(nlive == c->live.n, "live lists %u scopes, %u open", c->live.n, nlive);
-    /* weakmap: an open incident that holds a weak member of the entity */
-    for (size_t i = 0; i < c->weakmap.cap; i++) {
-        uint32_t s, e = (uint32_t)c->weakmap.keys[i];
-        if (c->weakmap.vals[i] == 0)
+    /* wmap lists exactly the open incidents holding a weak member of its
+     * entity */
+    for (size_t i = 0; i < c->wmap.cap; i++) {
+        const struct u32vec *l;
+        uint32_t e = (uint32_t)c->wmap.keys[i];
+        if (c->wmap.vals[i] == 0)
             continue;
-        s = c->weakmap.vals[i] - 1;
-        CHECK(s < c->nincs && c->incs[s].used && c->incs[s].state == CORRELATE_OPEN &&
-              weak_holds(c, &c->incs[s], e),
-              "weakmap: entity %u -> incident %u, which holds no weak member of it", e, s);
+        l = &c->lists[c->wmap.vals[i] - 1];
+        CHECK(l->n > 0, "wmap: entity %u: empty list", e);
+        for (uint32_t k = 0; k < l->n; k++)
+            CHECK(l->v[k] < c->nincs && c->incs[l->v[k]].used &&
+                  c->incs[l->v[k]].state == CORRELATE_OPEN &&
+                  weak_holds(c, &c->incs[l->v[k]], e),
+                  "wmap: entity %u -> incident %u, which holds no weak member of it",
+                  e, l->v[k]);
     }
     owner = calloc(c->nlists ? c->nlists : 1, 1);
     CHECK(owner != NULL, "out of memory");

@@ -201,6 +201,7 @@ const uint32_t *correlate_changes(const struct correlate *c, size_t *n,
  * correlate_changes. Borrowed like the changes. */
 struct correlate_move {
     uint32_t alert;                /* its alert slot now */
+    uint64_t fingerprint;          /* its record's key there */
     char from[CORRELATE_ID_SIZE];  /* the incident it left */
 };
 const struct correlate_move *correlate_moves(const struct correlate *c,

@@ -516,12 +516,8 @@ static int pull_changes(struct correlator *c)
         c->gone_cap = cap;
     }
     for (size_t i = 0; i < nmv; i++) {
-        struct correlate_alert ca;
-
-        if (correlate_alert(cr, mv[i].alert, &ca) < 0)
-            continue;   /* released since: nothing of it is written */
         memcpy(c->gone[c->ngone].from, mv[i].from, CORRELATE_ID_SIZE);
-        c->gone[c->ngone].fp = ca.alert->fingerprint;
+        c->gone[c->ngone].fp = mv[i].fingerprint;
         c->ngone++;
     }
     if (lost)
@@ -750,10 +746,12 @@ static void on_persist_reply(enum redis_ev_result res,
     }
     c->nflight = 0;
     c->naflight = 0;
-    memmove(c->gone, c->gone + c->ngflight,
-            (c->ngone - c->ngflight) * sizeof *c->gone);
-    c->ngone -= c->ngflight;
-    c->ngflight = 0;
+    if (c->ngflight > 0) {
+        memmove(c->gone, c->gone + c->ngflight,
+                (c->ngone - c->ngflight) * sizeof *c->gone);
+        c->ngone -= c->ngflight;
+        c->ngflight = 0;
+    }
     c->hist_flight = 0;
     c->st.persisted_alerts += c->round_alerts;
     dead_done(c);
@@ -2210,7 +2208,7 @@ static void on_housekeeping(struct ev_loop *loop, ev_timer *w, int revents)
      * merged_into was written would leave its id unresolvable after a
      * restart. Those wait for Redis; the prune waits for them. */
     if (c->restored && c->ndirty == 0 && c->nflight == 0 && c->nadirty == 0 &&
-        c->naflight == 0)
+        c->naflight == 0 && c->ngone == 0)
         prune(c, c->clock_ms());
 }
 

@@ -1410,6 +1410,111 @@ static void test_weak_member_follows_the_graph(void **state)
     fixture_cleanup(&f);
 }
 
+/* Run STEPS on F (outcomes checked, correlate_check after each). */
+static void run_checked(struct fixture *f, const struct step *st, size_t n,
+                        const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        char oc;
+        if (st[i].labels == NULL) {
+            correlate_tick(f->c, (int64_t)st[i].at * 1000);
+            continue;
+        }
+        oc = outcome_char(ingest(f, st[i].labels, st[i].status, st[i].starts,
+                                 st[i].group, st[i].at));
+        if (oc != st[i].want)
+            fail_msg("%s: step %zu (%s): outcome %c, want %c", what, i, st[i].labels,
+                     oc, st[i].want);
+        check_consistent(f->c, what, 0);
+    }
+}
+
+/* PREFIX, then a dump restored into a second correlator; AFTER on both:
+ * the dumps agree, and the incidents are WANT. */
+static void restore_agrees(const char *what, const struct step *prefix, size_t np,
+                           const struct step *after, size_t na, const char *want)
+{
+    struct fixture f, g;
+    json_t *d = NULL, *dg = NULL;
+    struct qerr err;
+    char got[512], states[16], *ta, *tb;
+
+    fixture_init(&f, NULL);
+    run_checked(&f, prefix, np, what);
+    assert_int_equal(correlate_dump(f.c, &d), 0);
+    fixture_init(&g, NULL);
+    if (correlate_restore(g.c, d, &err) != 0)
+        fail_msg("%s: restore: %s", what, err.msg);
+    json_decref(d);
+    check_consistent(g.c, what, 0);
+    run_checked(&f, after, na, what);
+    run_checked(&g, after, na, what);
+    render(f.c, got, sizeof got, states, sizeof states);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s: got '%s', want '%s'", what, got, want);
+    assert_int_equal(correlate_dump(f.c, &d), 0);
+    assert_int_equal(correlate_dump(g.c, &dg), 0);
+    ta = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    tb = json_dumps(dg, JSON_COMPACT | JSON_SORT_KEYS);
+    if (strcmp(ta, tb) != 0)
+        fail_msg("%s: restored and straight differ", what);
+    free(ta);
+    free(tb);
+    json_decref(d);
+    json_decref(dg);
+    fixture_cleanup(&f);
+    fixture_cleanup(&g);
+}
+
+/* Found by review: a node's weak members in two incidents (the largest
+ * changed between its alerts) both follow its pods' alerts, whichever
+ * incident a restore lists last; and moves happen in an order the dump
+ * keeps (join time), not in an order swap-removals left behind. Also:
+ * an incident whose last firing alert left closes resolve_quiet after
+ * that, not after its older resolves. */
+static void test_guesses_restore_alike(void **state)
+{
+    (void)state;
+    static const struct step two[] = {
+        { 0, "alertname=A,service=far1", 'f', 0, NULL, 'O' },
+        { 5, "alertname=N1,node=n9", 'f', 5, NULL, 'J' },
+        { 6, "alertname=B1,service=cart", 'f', 6, NULL, 'O' },
+        { 7, "alertname=B2,service=cart", 'f', 7, NULL, 'J' },
+        { 8, "alertname=B3,service=cart", 'f', 8, NULL, 'J' },
+        { 9, "alertname=N2,node=n9", 'f', 9, NULL, 'J' },
+        { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'O' },
+    }, two_after[] = {
+        { 20, "alertname=Q,pod=x-1,service=far4,node=n9", 'f', 20, NULL, 'J' },
+    }, order[] = {
+        { 0, "alertname=A,service=far1", 'f', 0, NULL, 'O' },
+        { 2, "alertname=Ny,node=n8", 'f', 2, NULL, 'J' },
+        { 3, "alertname=N1,node=n9", 'f', 3, NULL, 'J' },
+        { 4, "alertname=N2,node=n9", 'f', 4, NULL, 'J' },
+        { 10, "alertname=P,pod=y-0,service=cart,node=n8", 'f', 10, NULL, 'O' },
+    }, order_after[] = {
+        { 20, "alertname=Q,pod=x-1,service=far4,node=n9", 'f', 20, NULL, 'O' },
+    };
+    struct fixture f;
+    struct correlate_alert ca;
+    struct correlate_incident ci;
+
+    restore_agrees("weak members in two incidents", two, 7, two_after, 1,
+                   "A|B1 B2 B3|N1 N2 P Q");
+    restore_agrees("order of moves", order, 5, order_after, 1, "A|Ny P|N1 N2 Q");
+
+    fixture_init(&f, NULL);
+    ingest(&f, "alertname=A,service=far1", 'r', 0, NULL, 0);
+    ingest(&f, "alertname=N,node=n9", 'f', 5, NULL, 5);
+    ingest(&f, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 400, NULL, 400);
+    assert_int_equal(correlate_next_deadline(f.c), (400 + 300) * 1000);
+    correlate_tick(f.c, 700 * 1000);
+    assert_int_equal(correlate_alert(f.c, (uint32_t)slot_of(&f, "alertname=A,service=far1"), &ca), 0);
+    assert_int_equal(correlate_incident(f.c, ca.incident, &ci), 0);
+    assert_int_equal(ci.state, CORRELATE_CLOSED);
+    assert_int_equal(ci.closed_at, 700 * 1000);
+    fixture_cleanup(&f);
+}
+
 struct oom_case {
     const char *name;
     const char *rules;
@@ -1638,6 +1743,72 @@ static const struct oom_case oom_cases[] = {
         { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' } },
       { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'J' },
       { { 20, "alertname=Q,pod=y-0,service=far4,node=n9", 'f', 15, NULL, 'J' } } },
+    /* a review's: guesses from two incidents into a fresh, a joined and a
+     * merged-and-rescoped target, the log on from the start or the op */
+    { "guesses from two incidents into a fresh one", NULL, 1,
+      { { 0, "alertname=A,service=far1", 'f', 0, "g1", 'O' },
+        { 1, "alertname=W,pod=x-0", 'f', 1, "g1", 'J' },
+        { 2, "alertname=B1,service=cart", 'f', 2, NULL, 'O' },
+        { 3, "alertname=B2,service=cart", 'f', 3, NULL, 'J' },
+        { 4, "alertname=B3,service=cart", 'f', 4, NULL, 'J' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' } },
+      { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'O' },
+      { { 20, "alertname=Q,pod=x-1,service=far4,node=n9", 'f', 15, NULL, 'J' },
+        TICK(2000) } },
+    { "guesses from two incidents, the log on from the op", NULL, 2,
+      { { 0, "alertname=A,service=far1", 'f', 0, "g1", 'O' },
+        { 1, "alertname=W,pod=x-0", 'f', 1, "g1", 'J' },
+        { 2, "alertname=B1,service=cart", 'f', 2, NULL, 'O' },
+        { 3, "alertname=B2,service=cart", 'f', 3, NULL, 'J' },
+        { 4, "alertname=B3,service=cart", 'f', 4, NULL, 'J' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' } },
+      { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'O' },
+      { { 20, "alertname=Q,pod=x-1,service=far4,node=n9", 'f', 15, NULL, 'J' },
+        TICK(2000) } },
+    { "guesses from two incidents into a joined one", NULL, 1,
+      { { 0, "alertname=A,service=far1", 'f', 0, "g1", 'O' },
+        { 1, "alertname=W,pod=x-0", 'f', 1, "g1", 'J' },
+        { 2, "alertname=B1,service=cart", 'f', 2, NULL, 'O' },
+        { 3, "alertname=B2,service=cart", 'f', 3, NULL, 'J' },
+        { 4, "alertname=C,service=far4", 'f', 4, NULL, 'O' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' } },
+      { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'J' },
+      { { 20, "alertname=Q,pod=x-1,service=far4,node=n9", 'f', 15, NULL, 'J' },
+        TICK(2000) } },
+    { "a guess in a merged source, rescoped", NULL, 1,
+      { { 0, "alertname=B,service=far4", 'f', 0, NULL, 'O' },
+        { 1, "alertname=A1,service=far1", 'f', 1, NULL, 'O' },
+        { 2, "alertname=A2,service=far1", 'f', 2, NULL, 'J' },
+        { 3, "alertname=N,node=n9", 'f', 3, NULL, 'J' },
+        { 4, "alertname=N2,node=n9", 'r', 4, NULL, 'J' } },
+      { 10, "alertname=P,pod=x-0,service=far3,node=n9,namespace=shop", 'f', 10, NULL, 'M' },
+      { { 20, "alertname=Q,pod=x-1,service=far4,node=n9", 'f', 15, NULL, 'J' },
+        TICK(2000) } },
+    { "a resolved alert's guess leaves nothing firing", NULL, 1,
+      { { 0, "alertname=A,service=far1", 'r', 0, NULL, 'O' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' } },
+      { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'r', 10, NULL, 'O' },
+      { { 20, "alertname=Q,pod=x-1,service=far4,node=n9", 'f', 15, NULL, 'J' },
+        TICK(2000) } },
+    { "merge, rescope and a guess from a third incident", NULL, 2,
+      { { 0, "alertname=B,service=far4", 'f', 0, NULL, 'O' },
+        { 1, "alertname=A1,service=far1", 'f', 1, NULL, 'O' },
+        { 2, "alertname=C1,service=cart", 'f', 2, NULL, 'O' },
+        { 3, "alertname=C2,service=cart", 'f', 3, NULL, 'J' },
+        { 4, "alertname=C3,service=cart", 'f', 4, NULL, 'J' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' } },
+      { 10, "alertname=P,pod=x-0,service=far3,node=n9,namespace=shop", 'f', 10, NULL, 'M' },
+      { { 20, "alertname=Q,pod=x-1,service=far4,node=n9,namespace=shop", 'f', 15, NULL, 'J' },
+        TICK(2000) } },
+    { "a lone pod's guess into a merged, rescoped incident", NULL, 1,
+      { { 0, "alertname=C1,service=cart", 'f', 0, "g1", 'O' },
+        { 1, "alertname=C2,service=cart", 'f', 1, NULL, 'J' },
+        { 2, "alertname=W,pod=lonely-0", 'f', 2, "g1", 'J' },
+        { 3, "alertname=A,service=far1", 'f', 3, NULL, 'O' },
+        { 4, "alertname=B,service=far4", 'f', 4, NULL, 'O' } },
+      { 10, "alertname=P,pod=lonely-0,service=far3,namespace=shop", 'f', 10, NULL, 'M' },
+      { { 20, "alertname=Q,pod=lonely-1,service=far3,namespace=shop", 'f', 15, NULL, 'J' },
+        TICK(2000) } },
     { "a node no known pod runs on joins any namespace", NULL, 0,
       { { 0, "alertname=A,pod=cart-0,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
         { 8, "alertname=D,pod=pay-0,service=payment,namespace=billing", 'f', 0, NULL, 'O' } },
@@ -1875,6 +2046,7 @@ int main(void)
         cmocka_unit_test(test_ids_deterministic),
         cmocka_unit_test(test_marks_entities_seen),
         cmocka_unit_test(test_weak_member_follows_the_graph),
+        cmocka_unit_test(test_guesses_restore_alike),
         cmocka_unit_test(test_dump_restore),
         cmocka_unit_test(test_rescoped_incident_restores),
         cmocka_unit_test(test_weak_member_restores_weak),
