@@ -3331,8 +3331,8 @@ int correlate_incident_restore(struct correlate *c, const json_t *state,
     RESERVED(delta_updated(c, s));
     /* its alerts may have taught T a pod's service that an incident
      * restored before indexed without (a repair; out of memory it waits
-     * for the pod's next alert) */
-    for (uint32_t i = 0; open && i < inc->entities.n; i++)
+     * for the pod's next alert). A closed incident teaches T too. */
+    for (uint32_t i = 0; i < inc->entities.n; i++)
         (void)late_services(c, (int32_t)inc->entities.v[i]);
     rc = 0;
     goto out;
