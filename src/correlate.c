@@ -1530,6 +1530,21 @@ static void merge(struct correlate *c, uint32_t into, uint32_t from,
     RESERVED(vec_push(&c->d_merged, from));
 }
 
+/* Insertion sort of V by LESS: the sets sorted here (candidates,
+ * guesses) are a few entries. */
+static void sort_small(const struct correlate *c, struct u32vec *v,
+                       int (*less)(const struct correlate *, uint32_t, uint32_t))
+{
+    for (uint32_t i = 1; i < v->n; i++) {
+        uint32_t x = v->v[i], j = i;
+        while (j > 0 && less(c, x, v->v[j - 1])) {
+            v->v[j] = v->v[j - 1];
+            j--;
+        }
+        v->v[j] = x;
+    }
+}
+
 static int cand_cmp_ctx_less(const struct correlate *c, uint32_t x, uint32_t y)
 {
     const struct incident *a = inc_at(c, x), *b = inc_at(c, y);
@@ -1938,15 +1953,7 @@ static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
         c->cand.v[0] = best;
         c->cand.n = 1;
     }
-    /* Insertion sort: candidate sets are tiny. */
-    for (uint32_t i = 1; i < c->cand.n; i++) {
-        uint32_t x = c->cand.v[i], j = i;
-        while (j > 0 && cand_cmp_ctx_less(c, x, c->cand.v[j - 1])) {
-            c->cand.v[j] = c->cand.v[j - 1];
-            j--;
-        }
-        c->cand.v[j] = x;
-    }
+    sort_small(c, &c->cand, cand_cmp_ctx_less);
     return 0;
 }
 
@@ -2062,14 +2069,7 @@ static int find_guesses(struct correlate *c, int32_t entity, uint32_t scope,
             }
         }
     }
-    for (uint32_t i = 1; i < c->guess.n; i++) {
-        uint32_t m = c->guess.v[i], j = i;
-        while (j > 0 && guess_less(c, m, c->guess.v[j - 1])) {
-            c->guess.v[j] = c->guess.v[j - 1];
-            j--;
-        }
-        c->guess.v[j] = m;
-    }
+    sort_small(c, &c->guess, guess_less);
     return 0;
 }
 

@@ -860,8 +860,8 @@ static int64_t slot_of(struct fixture *f, const char *spec)
     return m;
 }
 
-/* opened_at of the incident holding the alert of SPEC. */
-static int64_t opened_of(struct fixture *f, const char *spec)
+/* The view of the incident holding the alert of SPEC. */
+static struct correlate_incident incident_holding(struct fixture *f, const char *spec)
 {
     int64_t m = slot_of(f, spec);
     struct correlate_alert ca;
@@ -870,7 +870,13 @@ static int64_t opened_of(struct fixture *f, const char *spec)
     assert_true(m >= 0);
     assert_int_equal(correlate_alert(f->c, (uint32_t)m, &ca), 0);
     assert_int_equal(correlate_incident(f->c, ca.incident, &ci), 0);
-    return ci.opened_at;
+    return ci;
+}
+
+/* opened_at of the incident holding the alert of SPEC. */
+static int64_t opened_of(struct fixture *f, const char *spec)
+{
+    return incident_holding(f, spec).opened_at;
 }
 
 static void test_change_log_and_parts(void **state)
@@ -1444,14 +1450,7 @@ static char *delta_text(const struct correlate *c)
 /* Name of the incident holding the alert of SPEC. */
 static const char *incident_of(struct fixture *f, const char *spec)
 {
-    int64_t m = slot_of(f, spec);
-    struct correlate_alert ca;
-    struct correlate_incident ci;
-
-    assert_true(m >= 0);
-    assert_int_equal(correlate_alert(f->c, (uint32_t)m, &ca), 0);
-    assert_int_equal(correlate_incident(f->c, ca.incident, &ci), 0);
-    return ci.id;
+    return incident_holding(f, spec).id;
 }
 
 /* A weak member leaves its guessed incident for the one the graph places

@@ -577,23 +577,52 @@ static void test_closed_ranking_as_of_close(void **state)
  * ranks once at the end, when the history holds incidents that closed
  * after the early ones were ranked. Both must render every incident the
  * same, because recurrence is read at each incident's opened_at. */
+/* Two engines on the same graph and rules (RULES_YAML, NULL: the
+ * defaults): [0] ranks eagerly after every change, its hook counting into
+ * EV; [1] ranks when read. */
+struct twins {
+    struct topology *t[2];
+    struct rules *r;
+    struct engine *e[2];
+};
+
+static void twins_init(struct twins *w, const char *rules_yaml, struct events *ev)
+{
+    struct qerr err;
+
+    memset(w, 0, sizeof *w);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(topology_load_buf(&w->t[k], graph, strlen(graph), "g", NULL, &err), 0);
+    if (rules_yaml != NULL)
+        assert_int_equal(rules_load_buf(&w->r, rules_yaml, strlen(rules_yaml), "c", &err), 0);
+    else
+        assert_int_equal(rules_new_default(&w->r), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(engine_new(&w->e[k], w->t[k], w->r), 0);
+    engine_set_hook(w->e[0], hook, ev);
+    engine_set_eager_ranking(w->e[0], 1);
+}
+
+static void twins_free(struct twins *w)
+{
+    for (int k = 0; k < 2; k++) {
+        engine_free(w->e[k]);
+        topology_free(w->t[k]);
+    }
+    rules_free(w->r);
+}
+
 static void test_history_eager_equals_lazy(void **state)
 {
     (void)state;
-    struct topology *t1 = NULL, *t2 = NULL;
-    struct rules *r = NULL;
-    struct engine *eager = NULL, *lazy = NULL;
+    struct twins w;
+    struct engine *eager, *lazy;
     struct events ev = { 0, 0, 0, "" };
-    struct qerr err;
     int damped = 0;
 
-    assert_int_equal(topology_load_buf(&t1, graph, strlen(graph), "g", NULL, &err), 0);
-    assert_int_equal(topology_load_buf(&t2, graph, strlen(graph), "g", NULL, &err), 0);
-    assert_int_equal(rules_load_buf(&r, hist_rules, strlen(hist_rules), "c", &err), 0);
-    assert_int_equal(engine_new(&eager, t1, r), 0);
-    assert_int_equal(engine_new(&lazy, t2, r), 0);
-    engine_set_hook(eager, hook, &ev);
-    engine_set_eager_ranking(eager, 1);
+    twins_init(&w, hist_rules, &ev);
+    eager = w.e[0];
+    lazy = w.e[1];
     for (int k = 0; k < 4; k++) {
         hist_episode(eager, k, 1);
         hist_episode(lazy, k, 1);
@@ -608,11 +637,7 @@ static void test_history_eager_equals_lazy(void **state)
         free(b);
     }
     assert_int_equal(damped, 2);   /* incidents 3 and 4: history in play */
-    engine_free(eager);
-    engine_free(lazy);
-    rules_free(r);
-    topology_free(t1);
-    topology_free(t2);
+    twins_free(&w);
 }
 
 /* The text of the incident holding the alert named NAME. */
@@ -647,23 +672,14 @@ static char *incident_with(struct engine *e, const char *name)
 static void test_moved_alert_reranks(void **state)
 {
     (void)state;
-    struct topology *t1 = NULL, *t2 = NULL;
-    struct rules *r = NULL;
-    struct engine *eager = NULL, *lazy = NULL;
+    struct twins w;
+    struct engine *eager, *lazy, **both = w.e;
     struct events ev = { 0, 0, 0, "" };
-    struct qerr err;
     char at[40], specs[256];
-    struct engine *both[2];
 
-    assert_int_equal(topology_load_buf(&t1, graph, strlen(graph), "g", NULL, &err), 0);
-    assert_int_equal(topology_load_buf(&t2, graph, strlen(graph), "g", NULL, &err), 0);
-    assert_int_equal(rules_new_default(&r), 0);
-    assert_int_equal(engine_new(&eager, t1, r), 0);
-    assert_int_equal(engine_new(&lazy, t2, r), 0);
-    engine_set_hook(eager, hook, &ev);
-    engine_set_eager_ranking(eager, 1);
-    both[0] = eager;
-    both[1] = lazy;
+    twins_init(&w, NULL, &ev);
+    eager = w.e[0];
+    lazy = w.e[1];
     for (int k = 0; k < 2; k++) {
         spec_time(T0, at, sizeof at);
         snprintf(specs, sizeof specs, "CpuHigh:payment:firing:%s", at);
@@ -689,11 +705,7 @@ static void test_moved_alert_reranks(void **state)
         free(a);
         free(b);
     }
-    engine_free(eager);
-    engine_free(lazy);
-    rules_free(r);
-    topology_free(t1);
-    topology_free(t2);
+    twins_free(&w);
 }
 
 /* An ingest that fails (out of memory) after closing what was due still
