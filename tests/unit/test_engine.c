@@ -391,8 +391,11 @@ static void hist_episode(struct engine *e, int k, int close)
     assert_int_equal(engine_tick(e, t + 60000 + 300000), 1);
 }
 
-/* Rendered incident opened in episode K. */
-static char *hist_incident(struct engine *e, int k)
+/* The text of the one listed incident PICK accepts (with ARG). */
+static char *incident_text_where(struct engine *e,
+                                 int (*pick)(struct engine *, const struct correlate_incident *,
+                                             const void *),
+                                 const void *arg)
 {
     uint32_t *slots;
     size_t n;
@@ -403,12 +406,29 @@ static char *hist_incident(struct engine *e, int k)
         struct correlate_incident ci;
 
         assert_int_equal(correlate_incident(engine_correlate(e), slots[i], &ci), 0);
-        if (ci.opened_at == T0 + k * HOUR + 1000)
+        if (pick(e, &ci, arg)) {
+            assert_null(text);
             text = incident_text(e, ci.id);
+        }
     }
     free(slots);
     assert_non_null(text);
     return text;
+}
+
+static int opened_at_is(struct engine *e, const struct correlate_incident *ci,
+                        const void *at)
+{
+    (void)e;
+    return ci->opened_at == *(const int64_t *)at;
+}
+
+/* Rendered incident opened in episode K. */
+static char *hist_incident(struct engine *e, int k)
+{
+    int64_t at = T0 + k * HOUR + 1000;
+
+    return incident_text_where(e, opened_at_is, &at);
 }
 
 /* Incident 1 with X and Y closes; incident 2 with the same pairs opens:
@@ -640,29 +660,23 @@ static void test_history_eager_equals_lazy(void **state)
     twins_free(&w);
 }
 
+static int holds_alertname(struct engine *e, const struct correlate_incident *ci,
+                           const void *name)
+{
+    for (size_t k = 0; k < ci->nalerts; k++) {
+        struct correlate_alert ca;
+
+        assert_int_equal(correlate_alert(engine_correlate(e), ci->alerts[k], &ca), 0);
+        if (strcmp(alert_label(ca.alert, "alertname"), name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* The text of the incident holding the alert named NAME. */
 static char *incident_with(struct engine *e, const char *name)
 {
-    uint32_t *slots;
-    size_t n;
-    char *text = NULL;
-
-    assert_int_equal(engine_list(e, &slots, &n), 0);
-    for (size_t i = 0; i < n; i++) {
-        struct correlate_incident ci;
-
-        assert_int_equal(correlate_incident(engine_correlate(e), slots[i], &ci), 0);
-        for (size_t k = 0; k < ci.nalerts; k++) {
-            struct correlate_alert ca;
-
-            assert_int_equal(correlate_alert(engine_correlate(e), ci.alerts[k], &ca), 0);
-            if (strcmp(alert_label(ca.alert, "alertname"), name) == 0)
-                text = incident_text(e, ci.id);
-        }
-    }
-    free(slots);
-    assert_non_null(text);
-    return text;
+    return incident_text_where(e, holds_alertname, name);
 }
 
 /* A node alert that joined an incident on a guess moves to its pod's
