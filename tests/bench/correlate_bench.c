@@ -1,8 +1,11 @@
 /* correlate_bench.c - speed and memory of correlation on a synthetic
  * 10k-service graph (100k edges). Reported, not asserted.
  *
- *   correlate_bench active [N]        N active alerts (default 100000): bytes
- *                                     per alert, ingest latency p50/p99/max
+ *   correlate_bench active [N] [weak] N active alerts (default 100000): bytes
+ *                                     per alert, ingest latency p50/p99/max;
+ *                                     weak: every 100th alert is about one of
+ *                                     50 nodes no pod runs on (a weak member:
+ *                                     what the guesses' look-ups cost)
  *   correlate_bench gen DIR [N]       write DIR/services.yaml and
  *                                     DIR/alerts.jsonl (N alerts, default 1M,
  *                                     10 per webhook) for `quench replay`
@@ -103,7 +106,7 @@ static struct gen pick(unsigned i)
     return g;
 }
 
-static int active(unsigned n)
+static int active(unsigned n, int weak)
 {
     size_t ylen;
     char *yaml = services_yaml(&ylen);
@@ -136,17 +139,24 @@ static int active(unsigned n)
         snprintf(v[5], 32, "a%u", i);     /* unique: every alert distinct */
         const char *names[] = { "alertname", "namespace", "node", "pod", "service",
                                 "instance_id" };
+        int nl = 0;
         for (int k = 0; k < 6; k++) {
-            l[k].name = intern_str(pool, names[k], strlen(names[k]));
-            l[k].value = intern_str(pool, v[k], strlen(v[k]));
+            if (weak && i % 100 == 0 && (k == 1 || k == 3 || k == 4))
+                continue;                 /* a node's own alert */
+            if (weak && i % 100 == 0 && k == 2)
+                snprintf(v[2], 32, "lone%u", (i / 100) % 50);
+            l[nl].name = intern_str(pool, names[k], strlen(names[k]));
+            l[nl].value = intern_str(pool, v[k], strlen(v[k]));
+            nl++;
         }
-        l[6].name = intern_str(pool, "severity", 8);
-        l[6].value = intern_str(pool, "warning", 7);
+        l[nl].name = intern_str(pool, "severity", 8);
+        l[nl].value = intern_str(pool, "warning", 7);
+        nl++;
         memset(&a, 0, sizeof a);
         a.labels = l;
-        a.nlabels = 7;
-        alert_labels_sort(l, 7);
-        a.fingerprint = alert_fingerprint(l, 7);
+        a.nlabels = (uint16_t)nl;
+        alert_labels_sort(l, (size_t)nl);
+        a.fingerprint = alert_fingerprint(l, (size_t)nl);
         a.starts_at = (int64_t)i * 20;          /* 50 alerts/s */
         a.ends_at = ALERT_NO_END;
         a.generator_url = "";
@@ -247,9 +257,10 @@ static int gen(const char *dir, unsigned n)
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "active") == 0)
-        return active(argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 100000u);
+        return active(argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 100000u,
+                      argc > 3 && strcmp(argv[3], "weak") == 0);
     if (argc >= 3 && strcmp(argv[1], "gen") == 0)
         return gen(argv[2], argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 1000000u);
-    fprintf(stderr, "usage: correlate_bench active [N] | gen DIR [N]\n");
+    fprintf(stderr, "usage: correlate_bench active [N] [weak] | gen DIR [N]\n");
     return 2;
 }
