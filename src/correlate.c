@@ -1315,13 +1315,18 @@ static int indexed(const struct correlate *c, uint32_t s, uint32_t e)
 
 /* Add entity E and group G (NONE for none) of a member to incident S.
  * 0, or -1 OOM part-way; never fails for what a plan made room for. */
+static int weak_holds(const struct correlate *c, const struct incident *inc,
+                      uint32_t x);
 static int incident_index(struct correlate *c, uint32_t s, int32_t e,
                           uint32_t g)
 {
     struct incident *inc = inc_at(c, s);
 
     if (e >= 0 && !incident_has(c, s, &c->emap, &inc->entities, (uint32_t)e)) {
-        if (vec_push(&inc->entities, (uint32_t)e) < 0)
+        /* listed already, unindexed, for a weak member of it */
+        if (!(inc->state == CORRELATE_OPEN && weak_holds(c, inc, (uint32_t)e) &&
+              vec_has(&inc->entities, (uint32_t)e)) &&
+            vec_push(&inc->entities, (uint32_t)e) < 0)
             return -1;
         if (inc->state == CORRELATE_OPEN &&
             (index_add(c, &c->emap, ekey(inc->scope, (uint32_t)e), s) < 0 ||
@@ -2086,8 +2091,6 @@ static int plan_guesses(struct correlate *c, struct plan *p, uint32_t s,
     p->changes += 2 * k;      /* the member, and the one taking its place */
     p->updated += k;          /* the incidents they leave */
     p->deadlines += k;        /* which may have nothing firing left */
-    p->keys[3] += k;          /* wmap lists they may leave (a free-list
-                               * push each; lists_reserve) */
     for (uint32_t i = 0; i < k; i++)
         if (plan_index(c, p, s, scope, c->members[c->guess.v[i]].entity,
                        NONE) < 0)
@@ -2116,6 +2119,8 @@ static void settle_guesses(struct correlate *c, uint32_t t, int64_t now)
         uint32_t s = mb->incident, x = (uint32_t)mb->entity;
         struct incident *from = inc_at(c, s);
 
+        /* first: while M is weak in S, T == S lists X already */
+        RESERVED(incident_index(c, t, (int32_t)x, NONE));
         vec_remove(&from->weak, m);
         if (s != t) {
             uint32_t last = from->members.v[from->members.n - 1];
@@ -2151,7 +2156,6 @@ static void settle_guesses(struct correlate *c, uint32_t t, int64_t now)
             index_remove(c, &c->wmap, x, s);
         mb->weak = 0;
         log_change(c, m);
-        RESERVED(incident_index(c, t, (int32_t)x, NONE));
     }
     c->guess.n = 0;
 }
@@ -3503,6 +3507,35 @@ static int check_dense(const struct correlate *c, struct qerr *err)
     return 0;
 }
 
+/* wmap lists exactly the open incidents holding a weak member of its
+ * entity, in lists of its own (OWNER as check_index marks them). */
+static int check_wmap(const struct correlate *c, uint8_t *owner, struct qerr *err)
+{
+    for (size_t i = 0; i < c->wmap.cap; i++) {
+        const struct u32vec *l;
+        uint32_t e = (uint32_t)c->wmap.keys[i], li;
+        if (c->wmap.vals[i] == 0)
+            continue;
+        li = c->wmap.vals[i] - 1;
+        CHECK(li < c->nlists && !owner[li], "wmap: entity %u: list %u out of range or shared",
+              e, li);
+        owner[li] = 1;
+        l = &c->lists[li];
+        CHECK(l->n > 0, "wmap: entity %u: empty list", e);
+        for (uint32_t k = 0; k < l->n; k++) {
+            CHECK(l->v[k] < c->nincs && c->incs[l->v[k]].used &&
+                  c->incs[l->v[k]].state == CORRELATE_OPEN &&
+                  weak_holds(c, &c->incs[l->v[k]], e),
+                  "wmap: entity %u -> incident %u, which holds no weak member of it",
+                  e, l->v[k]);
+            for (uint32_t j = 0; j < k; j++)
+                CHECK(l->v[j] != l->v[k], "wmap: entity %u lists incident %u twice", e,
+                      l->v[k]);
+        }
+    }
+    return 0;
+}
+
 static int check_incident(const struct correlate *c, uint32_t s, struct qerr *err)
 {
     const struct incident *inc = &c->incs[s];
@@ -3516,6 +3549,17 @@ static int check_incident(const struct correlate *c, uint32_t s, struct qerr *er
         return 0;
     }
     CHECK(inc->members.n > 0, "incident %u: no members", s);
+    if (inc->entities.n > 1) {
+        uint32_t *v = malloc(inc->entities.n * sizeof *v);
+        int dup = 0;
+        CHECK(v != NULL, "out of memory");
+        memcpy(v, inc->entities.v, inc->entities.n * sizeof *v);
+        qsort(v, inc->entities.n, sizeof *v, cmp_u32);
+        for (uint32_t i = 1; i < inc->entities.n && !dup; i++)
+            dup = v[i] == v[i - 1];
+        free(v);
+        CHECK(!dup, "incident %u: an entity listed twice", s);
+    }
     for (uint32_t i = 0; i < inc->weak.n; i++) {
         const struct member *mb = &c->members[inc->weak.v[i]];
         CHECK(inc->weak.v[i] < c->nmembers && mb->incident == s && mb->weak &&
@@ -3635,27 +3679,12 @@ int correlate_check(const struct correlate *c, struct qerr *err)
         }
     }
     CHECK(nlive == c->live.n, "live lists %u scopes, %u open", c->live.n, nlive);
-    /* wmap lists exactly the open incidents holding a weak member of its
-     * entity */
-    for (size_t i = 0; i < c->wmap.cap; i++) {
-        const struct u32vec *l;
-        uint32_t e = (uint32_t)c->wmap.keys[i];
-        if (c->wmap.vals[i] == 0)
-            continue;
-        l = &c->lists[c->wmap.vals[i] - 1];
-        CHECK(l->n > 0, "wmap: entity %u: empty list", e);
-        for (uint32_t k = 0; k < l->n; k++)
-            CHECK(l->v[k] < c->nincs && c->incs[l->v[k]].used &&
-                  c->incs[l->v[k]].state == CORRELATE_OPEN &&
-                  weak_holds(c, &c->incs[l->v[k]], e),
-                  "wmap: entity %u -> incident %u, which holds no weak member of it",
-                  e, l->v[k]);
-    }
     owner = calloc(c->nlists ? c->nlists : 1, 1);
     CHECK(owner != NULL, "out of memory");
     if (check_index(c, &c->emap, "emap", owner, err) < 0 ||
         check_index(c, &c->pmap, "pmap", owner, err) < 0 ||
-        check_index(c, &c->gmap, "gmap", owner, err) < 0 || check_dense(c, err) < 0)
+        check_index(c, &c->gmap, "gmap", owner, err) < 0 || check_dense(c, err) < 0 ||
+        check_wmap(c, owner, err) < 0)
         rc = -1;
     for (uint32_t i = 0; rc == 0 && i < c->free_lists.n; i++)
         if (c->free_lists.v[i] >= c->nlists || owner[c->free_lists.v[i]] ||
