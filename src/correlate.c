@@ -2048,9 +2048,19 @@ static int find_guesses(struct correlate *c, int32_t entity, uint32_t scope,
     c->guess.n = 0;
     if (entity < 0 || c->cand_weak || c->wmap.n == 0 || isolated(c->t, entity))
         return 0;
-    for (uint32_t i = 0; i <= c->nbuf_n; i++) {
-        uint32_t x = i < c->nbuf_n ? c->nbuf[i] : (uint32_t)entity;
-        const struct u32vec *l = index_get(c, &c->wmap, x);
+    /* the neighbourhood, the entity itself, and a pod's nodes: with
+     * topology_hops 1 those are not in the neighbourhood, yet the alert
+     * names them */
+    const uint32_t *deps;
+    size_t ndeps = topology_out(c->t, (uint32_t)entity, &deps);
+    for (size_t i = 0; i <= c->nbuf_n + ndeps; i++) {
+        uint32_t x = i < c->nbuf_n ? c->nbuf[i]
+                   : i == c->nbuf_n ? (uint32_t)entity : deps[i - c->nbuf_n - 1];
+        const struct u32vec *l;
+
+        if (i > c->nbuf_n && topology_entity(c->t, x)->kind != ENTITY_NODE)
+            continue;
+        l = index_get(c, &c->wmap, x);
 
         for (uint32_t k = 0; l != NULL && k < l->n; k++) {
             const struct incident *inc = inc_at(c, l->v[k]);

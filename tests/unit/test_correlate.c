@@ -290,6 +290,11 @@ static const struct gcase cases[] = {
         { 6, "alertname=M,node=n9", 'r', 6, NULL, 'J' },
         { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'O' } },
       "A|M N P", "oo" },
+    { "with one hop a pod's node still takes its weak alert along", "topology_hops: 1\n",
+      { { 0, "alertname=A,service=far1", 'f', 0, NULL, 'O' },
+        { 5, "alertname=N,node=n9", 'f', 5, NULL, 'J' },
+        { 10, "alertname=P,pod=x-0,service=far4,node=n9", 'f', 10, NULL, 'O' } },
+      "A|N P", "oo" },
     /* the window holds for a guess too: N was last active 700 s before */
     { "a weak member older than the window stays", NULL,
       { { 0, "alertname=A,service=far1", 'f', 0, NULL, 'O' },
