@@ -15,6 +15,12 @@ rollout that crash-loops the new cart pods (cart must come first, not the
 errors its callers see nor a throttled pod nearby), and a node running out
 of disk whose pods cannot start (the node must come first).
 
+Then the full disk again, while an unrelated incident (search) is open
+and larger: the node alert comes first, no pod is known to run on the
+node, so it joins search's incident on a guess; when its pods' alerts
+come, the guess must be replaced and the node must be first in their
+incident, gone from search's.
+
 Last, the bad rollout as Prometheus times it: startsAt is when an alert
 fires, its rule's `for` after the condition began, so the crash loops
 (for: 15m) come twelve minutes after the callers' errors (for: 2m), when
@@ -155,6 +161,12 @@ RANKED = {
 }
 
 
+# the full disk while search, which nothing here calls, has an incident open
+BUSY = [record(at("00:0%dZ" % (2 + i)), [(app(a, "search"), at("00:0%dZ" % i))])
+        for i, a in enumerate(["SearchLatencyHigh", "SearchErrorRateHigh",
+                               "SearchQueueBacklog"])] + RANKED["worker-2"]
+
+
 # the same rollout, begun at 11:00:00, as Prometheus times it: each alert
 # fires its rule's `for` later (kube-prometheus-stack's 15m; the callers' 2m)
 AS_TIMED = rollout("15:00", "15:10", "02:10", "15:20")
@@ -230,6 +242,19 @@ def main():
             check(len(incs) == 1 and causes[:1] == [want],
                   f"{want}: {len(incs)} incidents, causes {causes[:3]}")
             check(not EXPORTERS & set(causes), f"{want}: an exporter among {causes}")
+
+        # a guess replaced: the node follows its pods out of search's incident
+        with open(archive, "w") as f:
+            for r in BUSY:
+                f.write(json.dumps(r) + "\n")
+        incs = replay(rules, archive)["incidents"]
+        ents = [{e["name"] for e in i["entities"]} for i in incs]
+        shop = [i for i, e in zip(incs, ents) if "checkout" in e]
+        search = [e for e in ents if "search" in e]
+        top = [c["entity"]["name"] for c in shop[0]["root_causes"][:1]] if shop else []
+        check(len(incs) == 2 and top == ["worker-2"] and search and
+              "worker-2" not in search[0],
+              f"busy: {len(incs)} incidents {[sorted(e) for e in ents]}, first cause {top}")
 
         # as Prometheus times it: the rule's `for` moves the onset back
         ev = []
