@@ -197,6 +197,14 @@ static const struct gcase cases[] = {
       { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
         { 720, "alertname=Crash,service=cart", 'f', 700, NULL, 'O' } },
       "A|Crash", "oo" },
+    /* a long-firing (chronic) alert, re-sent by Alertmanager every
+     * repeat_interval unchanged, does not hold its incident open to new
+     * alerts: that is what keeps it out of a fresh fault's incident */
+    { "a re-sent long-firing alert is no activity", NULL,
+      { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
+        { 3600, "alertname=A,service=cart", 'f', 0, NULL, 'I' },
+        { 3700, "alertname=B,service=cart", 'f', 3690, NULL, 'O' } },
+      "A|B", "oo" },
     { "window counts from the last activity", NULL,
       { { 0, "alertname=A,service=cart", 'f', 0, NULL, 'O' },
         { 500, "alertname=B,service=cart", 'f', 500, NULL, 'J' },
