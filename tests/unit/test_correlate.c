@@ -1242,6 +1242,33 @@ static char *entities_text(struct fixture *f)
     return buf;
 }
 
+/* NULL when A and B hold the same incidents: the same dump and the same
+ * entities in each (the dump does not list those); else what differs. */
+static const char *alike(struct fixture *a, struct fixture *b)
+{
+    json_t *da = NULL, *db = NULL;
+    char *ta, *tb;
+    const char *why = NULL;
+
+    assert_int_equal(correlate_dump(a->c, &da), 0);
+    assert_int_equal(correlate_dump(b->c, &db), 0);
+    ta = json_dumps(da, JSON_COMPACT | JSON_SORT_KEYS);
+    tb = json_dumps(db, JSON_COMPACT | JSON_SORT_KEYS);
+    if (strcmp(ta, tb) != 0)
+        why = "the dumps differ";
+    free(ta);
+    free(tb);
+    json_decref(da);
+    json_decref(db);
+    ta = entities_text(a);
+    tb = entities_text(b);
+    if (why == NULL && strcmp(ta, tb) != 0)
+        why = "the entities differ";
+    free(ta);
+    free(tb);
+    return why;
+}
+
 static void test_random_restores_agree(void **state)
 {
     (void)state;
@@ -1322,28 +1349,9 @@ static void test_random_restores_agree(void **state)
             }
         }
         if (live == 2) {
-            json_t *d0 = NULL, *d1 = NULL;
-            char *t0, *t1;
-            assert_int_equal(correlate_dump(f[0].c, &d0), 0);
-            assert_int_equal(correlate_dump(f[1].c, &d1), 0);
-            t0 = json_dumps(d0, JSON_COMPACT | JSON_SORT_KEYS);
-            t1 = json_dumps(d1, JSON_COMPACT | JSON_SORT_KEYS);
-            if (strcmp(t0, t1) != 0)
-                fail_msg("seed %d: restored at step %d of %d, the dumps differ", seed,
-                         cut, nsteps);
-            /* and the views: entities are not in the dump */
-            {
-                char *e0 = entities_text(&f[0]), *e1 = entities_text(&f[1]);
-                if (strcmp(e0, e1) != 0)
-                    fail_msg("seed %d: restored at step %d of %d, the entities differ",
-                             seed, cut, nsteps);
-                free(e0);
-                free(e1);
-            }
-            free(t0);
-            free(t1);
-            json_decref(d0);
-            json_decref(d1);
+            const char *why = alike(&f[0], &f[1]);
+            if (why != NULL)
+                fail_msg("seed %d: restored at step %d of %d: %s", seed, cut, nsteps, why);
             fixture_cleanup_shared(&f[1]);
         }
         fixture_cleanup_shared(&f[0]);
@@ -1537,8 +1545,8 @@ static void test_weak_member_follows_the_graph(void **state)
     struct correlate_incident ci;
     const struct correlate_delta *d;
     const struct correlate_move *mv;
-    char from[CORRELATE_ID_SIZE], got[512], states[16], *ta, *tb;
-    json_t *dump = NULL, *dg = NULL, *rec;
+    char from[CORRELATE_ID_SIZE], got[512], states[16];
+    json_t *dump = NULL, *rec;
     struct qerr err;
     size_t n;
     int64_t mn;
@@ -1595,15 +1603,7 @@ static void test_weak_member_follows_the_graph(void **state)
     assert_string_equal(got, "A B|C N P");
     /* the same incidents and alerts (slots and entity ids may differ) */
     json_decref(dump);
-    assert_int_equal(correlate_dump(f.c, &dump), 0);
-    assert_int_equal(correlate_dump(g.c, &dg), 0);
-    ta = json_dumps(dump, JSON_COMPACT | JSON_SORT_KEYS);
-    tb = json_dumps(dg, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_string_equal(ta, tb);
-    free(ta);
-    free(tb);
-    json_decref(dg);
-    json_decref(dump);
+    assert_null(alike(&f, &g));
     fixture_cleanup(&g);
     fixture_cleanup(&f);
 }
@@ -1633,9 +1633,10 @@ static void restore_agrees(const char *what, const struct step *prefix, size_t n
                            const struct step *after, size_t na, const char *want)
 {
     struct fixture f, g;
-    json_t *d = NULL, *dg = NULL;
+    json_t *d = NULL;
     struct qerr err;
-    char got[512], states[16], *ta, *tb;
+    char got[512], states[16];
+    const char *why;
 
     fixture_init(&f, NULL);
     run_checked(&f, prefix, np, what);
@@ -1650,22 +1651,8 @@ static void restore_agrees(const char *what, const struct step *prefix, size_t n
     render(f.c, got, sizeof got, states, sizeof states);
     if (strcmp(got, want) != 0)
         fail_msg("%s: got '%s', want '%s'", what, got, want);
-    assert_int_equal(correlate_dump(f.c, &d), 0);
-    assert_int_equal(correlate_dump(g.c, &dg), 0);
-    ta = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-    tb = json_dumps(dg, JSON_COMPACT | JSON_SORT_KEYS);
-    if (strcmp(ta, tb) != 0)
-        fail_msg("%s: restored and straight differ", what);
-    free(ta);
-    free(tb);
-    ta = entities_text(&f);
-    tb = entities_text(&g);
-    if (strcmp(ta, tb) != 0)
-        fail_msg("%s: restored and straight list other entities:\n%s---\n%s", what, ta, tb);
-    free(ta);
-    free(tb);
-    json_decref(d);
-    json_decref(dg);
+    if ((why = alike(&f, &g)) != NULL)
+        fail_msg("%s: restored and straight: %s", what, why);
     fixture_cleanup(&f);
     fixture_cleanup(&g);
 }
