@@ -1313,10 +1313,19 @@ static int indexed(const struct correlate *c, uint32_t s, uint32_t e)
     return index_holds(c, &c->emap, ekey(inc_at(c, s)->scope, e), s);
 }
 
+/* Whether incident INC holds a weak member of entity X (place_member):
+ * its entity listed, not indexed. */
+static int weak_holds(const struct correlate *c, const struct incident *inc,
+                      uint32_t x)
+{
+    for (uint32_t i = 0; i < inc->weak.n; i++)
+        if (c->members[inc->weak.v[i]].entity == (int32_t)x)
+            return 1;
+    return 0;
+}
+
 /* Add entity E and group G (NONE for none) of a member to incident S.
  * 0, or -1 OOM part-way; never fails for what a plan made room for. */
-static int weak_holds(const struct correlate *c, const struct incident *inc,
-                      uint32_t x);
 static int incident_index(struct correlate *c, uint32_t s, int32_t e,
                           uint32_t g)
 {
@@ -2014,16 +2023,6 @@ static int keep_agreeing(struct correlate *c, uint32_t *scope)
  * order: the cause first) stayed in whatever incident was largest then,
  * and its pods' alerts, which the graph ties to the node, formed another. */
 
-/* Whether incident INC still holds a weak member of entity X. */
-static int weak_holds(const struct correlate *c, const struct incident *inc,
-                      uint32_t x)
-{
-    for (uint32_t i = 0; i < inc->weak.n; i++)
-        if (c->members[inc->weak.v[i]].entity == (int32_t)x)
-            return 1;
-    return 0;
-}
-
 /* Order of guesses: by what a dump keeps (join time, fingerprint), so
  * that a restored correlator moves them in the same order. */
 static int guess_less(const struct correlate *c, uint32_t x, uint32_t y)
@@ -2035,55 +2034,61 @@ static int guess_less(const struct correlate *c, uint32_t x, uint32_t y)
     return a->a.fingerprint < b->a.fingerprint;
 }
 
-/* Into c->guess: the weak members of ENTITY and of its neighbours (nbuf,
- * as find_candidates left it) that an alert placed through the graph in
- * SCOPE replaces: active within the window of BEGAN, of a scope SCOPE
- * covers (a node's, without a namespace, goes into a namespaced incident;
- * not the other way), in every open incident holding them (wmap). The
- * cost is the few weak members of those entities. 0 or -1 OOM; only
- * scratch changes. */
+/* Into c->guess, once each: the weak members of entity X, in every open
+ * incident holding one (wmap), active within the window of BEGAN and of
+ * a scope SCOPE covers (a node's, without a namespace, goes into a
+ * namespaced incident; not the other way). 0 or -1 OOM. */
+static int guesses_of(struct correlate *c, uint32_t x, uint32_t scope,
+                      int64_t began)
+{
+    const struct u32vec *l = index_get(c, &c->wmap, x);
+
+    for (uint32_t k = 0; l != NULL && k < l->n; k++) {
+        const struct incident *inc = inc_at(c, l->v[k]);
+
+        for (uint32_t j = 0; j < inc->weak.n; j++) {
+            uint32_t m = inc->weak.v[j];
+            const struct member *mb = &c->members[m];
+            int64_t sc;
+
+            if (mb->entity != (int32_t)x ||
+                began - mb->changed_at > c->r->window_ms || vec_has(&c->guess, m))
+                continue;
+            sc = alert_scope(c, &mb->a, rules_exporter_of(c->r, &mb->a));
+            if (sc < 0)
+                return -1;
+            if (scope_covers(c, scope, (uint32_t)sc) && vec_push(&c->guess, m) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Into c->guess: the weak members an alert on ENTITY, placed through the
+ * graph in SCOPE, replaces: those of its neighbours (nbuf, as
+ * find_candidates left it), of ENTITY itself and, for a pod, of its
+ * nodes (with topology_hops 1 they are not in the neighbourhood, yet the
+ * alert names them). The cost is the few weak members of those
+ * entities. 0 or -1 OOM; only scratch changes. */
 static int find_guesses(struct correlate *c, int32_t entity, uint32_t scope,
                         int64_t began)
 {
+    const uint32_t *deps;
+    size_t ndeps;
+
     c->guess.n = 0;
     if (entity < 0 || c->cand_weak || c->wmap.n == 0 || isolated(c->t, entity))
         return 0;
-    /* the neighbourhood, the entity itself, and a pod's nodes: with
-     * topology_hops 1 those are not in the neighbourhood, yet the alert
-     * names them */
-    const uint32_t *deps;
-    size_t ndeps = topology_out(c->t, (uint32_t)entity, &deps);
-    for (size_t i = 0; i <= c->nbuf_n + ndeps; i++) {
-        uint32_t x = i < c->nbuf_n ? c->nbuf[i]
-                   : i == c->nbuf_n ? (uint32_t)entity : deps[i - c->nbuf_n - 1];
-        const struct u32vec *l;
-
-        if (i > c->nbuf_n && topology_entity(c->t, x)->kind != ENTITY_NODE)
-            continue;
-        l = index_get(c, &c->wmap, x);
-
-        for (uint32_t k = 0; l != NULL && k < l->n; k++) {
-            const struct incident *inc = inc_at(c, l->v[k]);
-
-            for (uint32_t j = 0; j < inc->weak.n; j++) {
-                uint32_t m = inc->weak.v[j];
-                const struct member *mb = &c->members[m];
-                int64_t sc;
-
-                if (mb->entity != (int32_t)x ||
-                    began - mb->changed_at > c->r->window_ms ||
-                    vec_has(&c->guess, m))
-                    continue;
-                sc = alert_scope(c, &mb->a, rules_exporter_of(c->r, &mb->a));
-                if (sc < 0)
-                    return -1;
-                if (!scope_covers(c, scope, (uint32_t)sc))
-                    continue;
-                if (vec_push(&c->guess, m) < 0)
-                    return -1;
-            }
-        }
-    }
+    for (uint32_t i = 0; i < c->nbuf_n; i++)
+        if (guesses_of(c, c->nbuf[i], scope, began) < 0)
+            return -1;
+    if (guesses_of(c, (uint32_t)entity, scope, began) < 0)
+        return -1;
+    ndeps = topology_out(c->t, (uint32_t)entity, &deps);
+    for (size_t i = 0; i < ndeps; i++)
+        if (topology_entity(c->t, deps[i])->kind == ENTITY_NODE &&
+            guesses_of(c, deps[i], scope, began) < 0)
+            return -1;
     sort_small(c, &c->guess, guess_less);
     return 0;
 }

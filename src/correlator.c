@@ -769,6 +769,17 @@ static int round_send(struct correlator *c, int argc, const char *const *argv)
     return 0;
 }
 
+/* The hash field of the alert with fingerprint FP: "a:" and 16 hex
+ * digits. */
+#define FIELD_SIZE (sizeof CORRELATOR_ALERT_FIELD + 16)
+static void field_name(char out[FIELD_SIZE], uint64_t fp)
+{
+    char hex[17];
+
+    alert_fingerprint_format(fp, hex);
+    snprintf(out, FIELD_SIZE, CORRELATOR_ALERT_FIELD "%s", hex);
+}
+
 /* One HSET KEY of the records of those alert slots M[0..n) that are
  * members of incident CI: at most QUENCH_PERSIST_FIELDS_PER_CMD of them,
  * and fewer once ev_time() passes DEADLINE, so neither one command nor
@@ -781,7 +792,7 @@ static long send_fields(struct correlator *c, const char *key,
     const struct correlate *cr = engine_correlate(c->e);
     const char **argv = malloc((2 + 2 * (size_t)QUENCH_PERSIST_FIELDS_PER_CMD) *
                                sizeof *argv);
-    char (*names)[24] = malloc(QUENCH_PERSIST_FIELDS_PER_CMD * sizeof *names);
+    char (*names)[FIELD_SIZE] = malloc(QUENCH_PERSIST_FIELDS_PER_CMD * sizeof *names);
     char **texts = calloc(QUENCH_PERSIST_FIELDS_PER_CMD, sizeof *texts);
     size_t i = 0, k = 0;
     int argc = 2;
@@ -794,7 +805,6 @@ static long send_fields(struct correlator *c, const char *key,
     for (; i < n && k < QUENCH_PERSIST_FIELDS_PER_CMD; i++) {
         struct correlate_alert ca;
         json_t *x;
-        char fp[17];
 
         if (k > 0 && k % 16 == 0 && ev_time() > deadline)
             break;
@@ -815,8 +825,7 @@ static long send_fields(struct correlator *c, const char *key,
         json_decref(x);
         if (texts[k] == NULL)
             goto out;
-        alert_fingerprint_format(ca.alert->fingerprint, fp);
-        snprintf(names[k], sizeof names[k], CORRELATOR_ALERT_FIELD "%s", fp);
+        field_name(names[k], ca.alert->fingerprint);
         argv[argc++] = names[k];
         argv[argc++] = texts[k];
         k++;
@@ -1163,13 +1172,11 @@ static void persist_then_ack(struct correlator *c)
      * it left within this round, its new record is written after. */
     for (size_t i = 0; i < c->ngflight && !c->group_failed; i++) {
         char key[sizeof CORRELATOR_INCIDENT_PREFIX + CORRELATE_ID_SIZE];
-        char field[sizeof CORRELATOR_ALERT_FIELD + 16];
-        char fp[17];
+        char field[FIELD_SIZE];
         const char *hdel[] = {"HDEL", key, field};
 
         snprintf(key, sizeof key, "%s%s", CORRELATOR_INCIDENT_PREFIX, c->gone[i].from);
-        alert_fingerprint_format(c->gone[i].fp, fp);
-        snprintf(field, sizeof field, CORRELATOR_ALERT_FIELD "%s", fp);
+        field_name(field, c->gone[i].fp);
         (void)round_send(c, 3, hdel);
     }
     round_pump(c);
