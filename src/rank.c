@@ -90,6 +90,9 @@
 #ifndef HUB
 #define HUB 1.0             /* walk: a node hosting share h of the pods passes on 1 - h */
 #endif
+#ifndef ONE_REPLICA
+#define ONE_REPLICA 1       /* a lone replica's symptoms are its service's */
+#endif
 #ifndef FAR
 #define FAR 2.0             /* ONE_POD: only a pod this many times the next */
 #endif
@@ -131,6 +134,7 @@
 #endif
 
 #define EV_LEN 240
+#define NONE_ID UINT32_MAX  /* no entity */
 
 struct ralert {
     uint64_t key;
@@ -466,6 +470,8 @@ struct group {
     int firing;
     double recur;           /* the largest of its alerts' */
     uint32_t seen, of;      /* of the alert with that recurrence */
+    uint32_t via;           /* the lone replica it fired on (evidence_owner),
+                             * else NONE_ID */
 };
 
 /* Per candidate. */
@@ -492,6 +498,9 @@ struct cand {
     int32_t excess_of;      /* the service that gave most (if excess > 0) */
     int frontier;
     uint32_t shared;        /* alerting dependents of a silent entity */
+    double lent;            /* lone replica: its symptoms' evidence, counted
+                             * on its service but seen by its node */
+    int64_t lonset;         /* their first onset, INT64_MAX if none */
 };
 
 struct work {
@@ -675,11 +684,49 @@ static int burst_start(const struct rank *r, struct work *w)
     return 0;
 }
 
+/* The entity alert A is evidence about: its own, except that a symptom
+ * on the only live replica of a service is the service's. With one
+ * replica "the pod is slow" and "the service is slow" are one fact, and
+ * which of the two an alert names is an accident of its source (a
+ * span-metrics alert carries the pod, a probe only the service). On the
+ * service it explains its callers' symptoms and covers them as the
+ * service's own symptoms do; on the pod it was only part of a contrast
+ * among pods, where a silent database's latency was lost beside
+ * unrelated pods' resource alerts (ranking.md, "One replica's
+ * symptoms"). Causes stay on the pod: a replica's CPU is that replica's.
+ * With several replicas one pod's latency may be that pod's own fault,
+ * so it stays too. LONE memoises per service whether it has one live
+ * pod (allocated on first use). Id, or -1 on OOM. */
+static int64_t evidence_owner(const struct rank *r, const struct work *w,
+                              struct idmap *lone, const struct ralert *a)
+{
+    const struct topology *t = r->t;
+    int32_t sv;
+    int64_t one;
+
+    if (!ONE_REPLICA || a->cls != RANK_SYMPTOM || !is_pod(t, a->entity) ||
+        (sv = topology_pod_service(t, a->entity)) < 0)
+        return a->entity;
+    if (lone->slot == NULL && idmap_init(lone, topology_count(t)) < 0)
+        return -1;
+    one = idmap_get(lone, (uint32_t)sv);
+    if (one < 0) {
+        const uint32_t *ids;
+        size_t m = topology_out(t, (uint32_t)sv, &ids), live = 0, k;
+        for (k = 0; k < m && live < 2; k++)
+            live += is_pod(t, ids[k]) && pod_live(t, w, ids[k]);
+        one = live == 1;
+        idmap_put(lone, (uint32_t)sv, (uint32_t)one);
+    }
+    return one ? sv : (int64_t)a->entity;
+}
+
 /* Group the alerts and compute each group's surprise. */
 static int build_groups(struct rank *r, struct work *w)
 {
     size_t i;
     uint32_t *cname = canonical_names(r);
+    struct idmap lone = {0};
 
     if (cname == NULL)
         return -1;
@@ -696,8 +743,6 @@ static int build_groups(struct rank *r, struct work *w)
     w->tmax = INT64_MIN;
     for (i = 0; i < r->n; i++) {
         const struct ralert *a = &r->a[i];
-        w->s[i] = (struct sorted){a->entity, cname[a->name], a->name,
-                                  a->starts_at, a->key, (uint32_t)i};
         if (a->starts_at < w->t0)
             w->t0 = a->starts_at;
         if (a->starts_at > w->tmax)
@@ -705,6 +750,19 @@ static int build_groups(struct rank *r, struct work *w)
         if (a->cls == RANK_SYMPTOM && a->starts_at < w->tsym)
             w->tsym = a->starts_at;
     }
+    /* owners after t0 and tmax: which pods are live depends on them */
+    for (i = 0; i < r->n; i++) {
+        const struct ralert *a = &r->a[i];
+        int64_t owner = evidence_owner(r, w, &lone, a);
+        if (owner < 0) {
+            idmap_cleanup(&lone);
+            free(cname);
+            return -1;
+        }
+        w->s[i] = (struct sorted){(uint32_t)owner, cname[a->name], a->name,
+                                  a->starts_at, a->key, (uint32_t)i};
+    }
+    idmap_cleanup(&lone);
     free(cname);
     if (w->tsym == INT64_MAX)
         w->tsym = w->t0;
@@ -715,10 +773,12 @@ static int build_groups(struct rank *r, struct work *w)
     for (i = 0; i < r->n; i++) {
         const struct ralert *a = &r->a[w->s[i].i];
         struct group *g;
-        if (w->ng > 0 && w->g[w->ng - 1].entity == a->entity &&
+        if (w->ng > 0 && w->g[w->ng - 1].entity == w->s[i].entity &&
             w->g[w->ng - 1].name == a->name) {
             g = &w->g[w->ng - 1];
             g->count++;
+            if (w->s[i].entity != a->entity)
+                g->via = a->entity;
             g->firing |= a->firing;
             /* alerts of one pair normally share a recurrence; if they
              * were looked up at different times, the largest counts, so
@@ -735,9 +795,10 @@ static int build_groups(struct rank *r, struct work *w)
             continue;
         }
         g = &w->g[w->ng++];
-        *g = (struct group){a->entity, a->name, 1, a->starts_at, a->for_ms,
+        *g = (struct group){w->s[i].entity, a->name, 1, a->starts_at, a->for_ms,
                             a->weight * sev_factor(a->sev), a->cls,
-                            a->firing, a->recur, a->seen, a->of};
+                            a->firing, a->recur, a->seen, a->of,
+                            w->s[i].entity != a->entity ? a->entity : NONE_ID};
     }
     if (count_owners(r, w) < 0)
         return -1;
@@ -934,6 +995,7 @@ static int build_candidates(struct rank *r, struct work *w)
         w->c[i].explained_by = -1;
         w->c[i].cover_via = -1;
         w->c[i].moved_to = -1;
+        w->c[i].lonset = INT64_MAX;
         idmap_put(&w->map, w->ids[i], (uint32_t)i);
     }
     for (i = 0; i < w->ng; i++) {
@@ -949,6 +1011,15 @@ static int build_candidates(struct rank *r, struct work *w)
         }
         if (w->g[i].onset < c->onset)
             c->onset = w->g[i].onset;
+        if (w->g[i].via != NONE_ID) {
+            /* what fires on a pod is still its node's to see */
+            struct cand *p = cand_of(w, w->g[i].via);
+            if (p != NULL) {
+                p->lent += w->g[i].surprise;
+                if (w->g[i].onset < p->lonset)
+                    p->lonset = w->g[i].onset;
+            }
+        }
     }
     return explain_symptoms(r->t, w);
 }
@@ -961,14 +1032,17 @@ static double ent_e(struct work *w, uint32_t id)
 }
 
 /* Pods of the incident's neighbourhood: pod candidates plus the pods of
- * candidate services and nodes. Counted with a scratch map. */
+ * candidate services and nodes. Counted with a scratch map. A node sees
+ * all that fires on the pods it hosts, a lone replica's symptoms too
+ * (lent): its aggregates and SUM_LENT include them, a service's do not
+ * (they are its own evidence already). */
 static int pod_universe(struct rank *r, struct work *w, size_t *npods,
-                        double *sum_e)
+                        double *sum_e, double *sum_lent)
 {
     const struct topology *t = r->t;
     struct idmap seen = {0};
     size_t i, n = 0;
-    double s = 0;
+    double s = 0, sl = 0;
 
     if (idmap_init(&seen, topology_count(t)) < 0)
         return -1;
@@ -982,14 +1056,15 @@ static int pod_universe(struct rank *r, struct work *w, size_t *npods,
             if (idmap_put(&seen, id, 0)) {
                 n++;
                 s += w->c[i].e;
+                sl += w->c[i].lent;
             }
             continue;
         }
         /* a node's pods link to it, a service links to its pods; one
          * scan keeps the candidate's pod aggregates (count, alerting,
          * sum of E, first onset) for local_evidence and the frontier */
-        m = te->kind == ENTITY_NODE ? topology_in(t, id, &ids)
-                                    : topology_out(t, id, &ids);
+        int node = te->kind == ENTITY_NODE;
+        m = node ? topology_in(t, id, &ids) : topology_out(t, id, &ids);
         w->c[i].aonset = w->c[i].onset;
         for (k = 0; k < m; k++) {
             const struct cand *p;
@@ -997,28 +1072,33 @@ static int pod_universe(struct rank *r, struct work *w, size_t *npods,
                 continue;
             p = cand_of(w, ids[k]);
             w->c[i].npods++;
-            if (p != NULL && p->ng > 0) {
+            if (p != NULL && (p->ng > 0 || (node && p->lent > 0))) {
+                double pe = p->e + (node ? p->lent : 0);
                 w->c[i].nalerting_pods++;
-                w->c[i].pods_sum += p->e;
-                if (p->e > w->c[i].pods_max) {
+                w->c[i].pods_sum += pe;
+                if (pe > w->c[i].pods_max) {
                     w->c[i].pods_second = w->c[i].pods_max;
-                    w->c[i].pods_max = p->e;
+                    w->c[i].pods_max = pe;
                     w->c[i].pods_top = (int32_t)(p - w->c);
-                } else if (p->e > w->c[i].pods_second) {
-                    w->c[i].pods_second = p->e;
+                } else if (pe > w->c[i].pods_second) {
+                    w->c[i].pods_second = pe;
                 }
                 if (p->onset < w->c[i].aonset)
                     w->c[i].aonset = p->onset;
+                if (node && p->lonset < w->c[i].aonset)
+                    w->c[i].aonset = p->lonset;
             }
             if (idmap_put(&seen, ids[k], 0)) {
                 n++;
                 s += p != NULL ? p->e : 0;
+                sl += p != NULL ? p->lent : 0;
             }
         }
     }
     idmap_cleanup(&seen);
     *npods = n;
     *sum_e = s;
+    *sum_lent = sl;
     return 0;
 }
 
@@ -1165,9 +1245,9 @@ static int local_evidence(struct rank *r, struct work *w)
 {
     const struct topology *t = r->t;
     size_t nu, i;
-    double su;
+    double su, sl;
 
-    if (pod_universe(r, w, &nu, &su) < 0)
+    if (pod_universe(r, w, &nu, &su, &sl) < 0)
         return -1;
     w->npods_universe = nu;
     for (i = 0; i < w->nc; i++) {
@@ -1185,7 +1265,8 @@ static int local_evidence(struct rank *r, struct work *w)
             gsum = c->pods_sum;
             if (np > 0) {
                 double mean = gsum / np;
-                double rest = nu > np ? (su - gsum) / (double)(nu - np) : 0;
+                double all = te->kind == ENTITY_NODE ? su + sl : su;
+                double rest = nu > np ? (all - gsum) / (double)(nu - np) : 0;
                 double agg = te->kind == ENTITY_NODE ? NODE_AGG : POD_AGG;
                 /* The strongest pod counted only as much as the next:
                  * one alerting pod is explained by itself as well. For
@@ -1539,11 +1620,18 @@ static void explain(struct rank *r, struct work *w, size_t k,
         fired_note(g->for_ms, fired, sizeof fired);
         if (g->count > 1)
             snprintf(times, sizeof times, " (x%u)", (unsigned)g->count);
-        snprintf(r->ev[k][ne++], EV_LEN, "%s%s on %s at %s%s, %s%s",
-                 r->names[g->name], times, te->name, when, fired, rel,
-                 g->cls == RANK_CAUSE     ? " (cause-type alert)"
-                 : g->cls == RANK_SYMPTOM ? " (symptom-type alert)"
-                                          : "");
+        if (g->via != NONE_ID)     /* a lone replica's (evidence_owner) */
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "%s%s on %s, the only replica of %s, at %s%s, %s "
+                     "(symptom-type alert)",
+                     r->names[g->name], times, ename(t, g->via), te->name,
+                     when, fired, rel);
+        else
+            snprintf(r->ev[k][ne++], EV_LEN, "%s%s on %s at %s%s, %s%s",
+                     r->names[g->name], times, te->name, when, fired, rel,
+                     g->cls == RANK_CAUSE     ? " (cause-type alert)"
+                     : g->cls == RANK_SYMPTOM ? " (symptom-type alert)"
+                                              : "");
     }
     /* A service or node whose evidence is its pods': name the pods' most
      * telling alerts, so a person sees what actually fired. */

@@ -743,6 +743,95 @@ static void test_one_replica_fault(void **state)
         assert_false(has_evidence(rank_cause(f->r, i), "this replica"));
 }
 
+/* A database with one replica and no exporter: its callers see it slow
+ * (span-metrics alerts on its pod) while an unrelated pod has a resource
+ * alert. The lone replica's symptoms are the database's own, so it
+ * explains its callers and ranks first; on the pod they were lost in the
+ * contrast among pods and the unrelated pod led (ranking.md, "One
+ * replica's symptoms"). With a second live replica they stay on the pod;
+ * a replica gone long ago does not count as one. */
+static void lone_db(struct fx *f, uint32_t *api, uint32_t *db, uint32_t *db0,
+                    int64_t now)
+{
+    uint32_t batch = ent(f, ENTITY_SERVICE, "batch");
+    uint32_t b0 = ent(f, ENTITY_POD, "batch-0"), a0 = ent(f, ENTITY_POD, "api-0");
+
+    *api = ent(f, ENTITY_SERVICE, "api");
+    *db = ent(f, ENTITY_DATABASE, "orders-db");
+    *db0 = ent(f, ENTITY_POD, "orders-db-0");
+    link(f, *api, *db);
+    link(f, *api, a0);
+    link(f, *db, *db0);
+    link(f, batch, b0);
+    fire(f, b0, "ContainerCpuThrottlingHigh", RANK_CAUSE, 1.0, now);
+    for (int i = 0; i < 4; i++)
+        fire(f, *db0, "TraceLatencyHigh", RANK_SYMPTOM, 0.2, now + 20000);
+    fire(f, a0, "TraceLatencyHigh", RANK_SYMPTOM, 0.2, now + 50000);
+    fire(f, *api, "HttpLatencyP99High", RANK_SYMPTOM, 0.4, now + 60000);
+}
+
+static void test_lone_replica_symptoms_are_its_service(void **state)
+{
+    struct fx *f = *state;
+    const int64_t now = 200LL * 86400000;
+    uint32_t api, db, db0, db1, old;
+    const struct rank_cause *c;
+    int seen_pod = 0;
+
+    lone_db(f, &api, &db, &db0, now);
+    assert_string_equal(top(f), "orders-db");
+    c = rank_cause(f->r, 0);
+    assert_true(has_evidence(c, "TraceLatencyHigh (x4) on orders-db-0, the "
+                                "only replica of orders-db, at"));
+    assert_true(has_evidence(c, "explains the symptom alerts of 1 dependent (most: api)"));
+
+    /* a replica that was renamed away two days ago is not a second one */
+    old = ent(f, ENTITY_POD, "orders-db-old");
+    link(f, db, old);
+    topology_seen(f->t, old, now - 2 * 86400000LL, now - 2 * 86400000LL + 60000);
+    assert_string_equal(top(f), "orders-db");
+
+    /* a second live replica: one pod's latency may be that pod's own */
+    db1 = ent(f, ENTITY_POD, "orders-db-1");
+    link(f, db, db1);
+    topology_seen(f->t, db1, now, now + 30000);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    assert_string_not_equal(rank_cause(f->r, 0)->name, "orders-db");
+    for (size_t i = 0; i < rank_count(f->r); i++) {
+        c = rank_cause(f->r, i);
+        assert_false(has_evidence(c, "the only replica of orders-db"));
+        if (c->entity == db0) {
+            assert_true(has_evidence(c, "TraceLatencyHigh (x4) on orders-db-0 at"));
+            seen_pod = 1;
+        }
+    }
+    assert_true(seen_pod);
+}
+
+/* A node sees what fires on the pods it hosts: a lone replica's symptoms
+ * count on its service, and still make the pod one of the node's
+ * alerting pods. */
+static void test_node_sees_lone_replica(void **state)
+{
+    struct fx *f = *state;
+    const int64_t now = 200LL * 86400000;
+    uint32_t api, db, db0, n1 = ent(f, ENTITY_NODE, "n1");
+    uint32_t x = ent(f, ENTITY_SERVICE, "x"), x0 = ent(f, ENTITY_POD, "x-0");
+    const struct rank_cause *c = NULL;
+
+    lone_db(f, &api, &db, &db0, now);
+    link(f, x, x0);
+    link(f, db0, n1);
+    link(f, x0, n1);
+    fire(f, n1, "NodeMemoryPressure", RANK_CAUSE, 1.0, now + 10000);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    for (size_t i = 0; i < rank_count(f->r); i++)
+        if (rank_cause(f->r, i)->entity == n1)
+            c = rank_cause(f->r, i);
+    assert_non_null(c);
+    assert_true(has_evidence(c, "1 of 2 pods on n1 alert"));
+}
+
 /* A service whose pod is the only alerting pod: the pod-contrast sentence
  * must not print a ratio against nothing (it once said "99.9x"). */
 static void test_contrast_without_other_pods(void **state)
@@ -1068,6 +1157,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_symptom_starts_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_replica_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contrast_without_other_pods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lone_replica_symptoms_are_its_service, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_sees_lone_replica, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ties_deterministic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confidence_never_rises_down_the_list, setup, teardown),
