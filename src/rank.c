@@ -472,6 +472,9 @@ struct group {
     uint32_t seen, of;      /* of the alert with that recurrence */
     uint32_t via;           /* the lone replica it fired on (evidence_owner),
                              * else NONE_ID */
+    uint32_t vcount;        /* how many of its alerts fired there (the rest
+                             * named the service itself) */
+    int64_t vonset;         /* the first of those, INT64_MAX if none */
 };
 
 /* Per candidate. */
@@ -501,6 +504,9 @@ struct cand {
     double lent;            /* lone replica: its symptoms' evidence, counted
                              * on its service but seen by its node */
     int64_t lonset;         /* their first onset, INT64_MAX if none */
+    uint32_t nlent;         /* groups lent to it */
+    int32_t lent_top;       /* the strongest of them (evidence), or -1 */
+    double pods_lent;       /* service: what its pods lent (pod_universe) */
 };
 
 struct work {
@@ -638,7 +644,10 @@ static int cmp_onset_ent(const void *x, const void *y)
  * symptoms come as a burst over its callers. When no burst is that large
  * (a small system), the first symptom stays the start. One pass of a
  * window over the symptoms in time order, counting alerts per entity, so
- * a storm of one entity's symptoms costs O(n), not O(n * window). */
+ * a storm of one entity's symptoms costs O(n), not O(n * window). The
+ * entities are the ones the alerts name (a lone replica and its service
+ * count as two): the burst is about how far the symptoms spread over
+ * what alerted, which evidence_owner does not change. */
 static int burst_start(const struct rank *r, struct work *w)
 {
     int64_t (*on)[2] = malloc((r->n ? r->n : 1) * sizeof *on);
@@ -705,6 +714,7 @@ static int64_t evidence_owner(const struct rank *r, const struct work *w,
     int64_t one;
 
     if (!ONE_REPLICA || a->cls != RANK_SYMPTOM || !is_pod(t, a->entity) ||
+        !pod_live(t, w, a->entity) ||
         (sv = topology_pod_service(t, a->entity)) < 0)
         return a->entity;
     if (lone->slot == NULL && idmap_init(lone, topology_count(t)) < 0)
@@ -777,8 +787,12 @@ static int build_groups(struct rank *r, struct work *w)
             w->g[w->ng - 1].name == a->name) {
             g = &w->g[w->ng - 1];
             g->count++;
-            if (w->s[i].entity != a->entity)
+            if (w->s[i].entity != a->entity) {
                 g->via = a->entity;
+                g->vcount++;
+                if (a->starts_at < g->vonset)
+                    g->vonset = a->starts_at;
+            }
             g->firing |= a->firing;
             /* alerts of one pair normally share a recurrence; if they
              * were looked up at different times, the largest counts, so
@@ -798,7 +812,9 @@ static int build_groups(struct rank *r, struct work *w)
         *g = (struct group){w->s[i].entity, a->name, 1, a->starts_at, a->for_ms,
                             a->weight * sev_factor(a->sev), a->cls,
                             a->firing, a->recur, a->seen, a->of,
-                            w->s[i].entity != a->entity ? a->entity : NONE_ID};
+                            w->s[i].entity != a->entity ? a->entity : NONE_ID,
+                            w->s[i].entity != a->entity,
+                            w->s[i].entity != a->entity ? a->starts_at : INT64_MAX};
     }
     if (count_owners(r, w) < 0)
         return -1;
@@ -938,31 +954,72 @@ static int explain_symptoms(const struct topology *t, struct work *w)
     return 0;
 }
 
-/* Alerting entities, their dependencies, and the services of pods. */
+/* What fires on a pod is still its node's to see: a lone replica's
+ * symptoms, counted on its service (evidence_owner), are lent back to
+ * the pod for its node's aggregates (pod_universe). Only the share that
+ * fired on the pod (a service's own alert of the same name shares its
+ * group), and after explain_symptoms, so what moved on to a dependency
+ * leaves the node's view as it leaves an ordinary pod's E. */
+static void lend_to_replicas(struct work *w)
+{
+    for (size_t i = 0; i < w->ng; i++) {
+        const struct group *g = &w->g[i];
+        const struct cand *c;
+        struct cand *p;
+        double part;
+        if (g->via == NONE_ID || (p = cand_of(w, g->via)) == NULL)
+            continue;
+        c = cand_of(w, g->entity);
+        part = g->surprise * g->vcount / g->count;
+        if (c->moved_to >= 0)
+            part *= 1.0 - EXPLAIN;
+        p->lent += part;
+        p->nlent++;
+        if (g->vonset < p->lonset)
+            p->lonset = g->vonset;
+        if (p->lent_top < 0 || g->surprise > w->g[p->lent_top].surprise)
+            p->lent_top = (int32_t)i;
+    }
+}
+
+/* Alerting entities, their dependencies, and the services of pods. The
+ * lone replicas whose symptoms count on their service (evidence_owner)
+ * are looked around too: a replica's node is a candidate whether or not
+ * it alerts, as it was when the symptoms were the pod's. */
 static int build_candidates(struct rank *r, struct work *w)
 {
     const struct topology *t = r->t;
-    size_t cap = 0, n = 0, i;
+    size_t cap = 0, n = 0, no = 0, i;
     struct idmap seen = {0};
+    uint32_t *orig = malloc((2 * w->ng + 1) * sizeof *orig);
 
+    if (orig == NULL)
+        return -1;
     for (i = 0; i < w->ng; i++) {
+        orig[no++] = w->g[i].entity;
+        if (w->g[i].via != NONE_ID)
+            orig[no++] = w->g[i].via;
+    }
+    qsort(orig, no, sizeof *orig, cmp_u32);
+    for (i = 0, n = 0; i < no; i++)
+        if (n == 0 || orig[i] != orig[n - 1])
+            orig[n++] = orig[i];
+    no = n;
+    n = 0;
+    for (i = 0; i < no; i++) {
         const uint32_t *ids;
-        if (i > 0 && w->g[i].entity == w->g[i - 1].entity)
-            continue;
-        cap += 1 + topology_out(t, w->g[i].entity, &ids) +
-               topology_in(t, w->g[i].entity, &ids);
+        cap += 1 + topology_out(t, orig[i], &ids) + topology_in(t, orig[i], &ids);
     }
     w->ids = malloc((cap ? cap : 1) * sizeof *w->ids);
     if (w->ids == NULL || idmap_init(&seen, topology_count(t)) < 0) {
         idmap_cleanup(&seen);
+        free(orig);
         return -1;
     }
-    for (i = 0; i < w->ng; i++) {
-        uint32_t e = w->g[i].entity;
+    for (i = 0; i < no; i++) {
+        uint32_t e = orig[i];
         const uint32_t *ids;
         size_t k, m;
-        if (i > 0 && e == w->g[i - 1].entity)
-            continue;
         if (idmap_put(&seen, e, 0))
             w->ids[n++] = e;
         m = topology_out(t, e, &ids);
@@ -981,6 +1038,7 @@ static int build_candidates(struct rank *r, struct work *w)
         }
     }
     idmap_cleanup(&seen);
+    free(orig);
     qsort(w->ids, n, sizeof *w->ids, cmp_u32);
     w->nc = n;
     w->c = calloc(n ? n : 1, sizeof *w->c);
@@ -996,6 +1054,7 @@ static int build_candidates(struct rank *r, struct work *w)
         w->c[i].cover_via = -1;
         w->c[i].moved_to = -1;
         w->c[i].lonset = INT64_MAX;
+        w->c[i].lent_top = -1;
         idmap_put(&w->map, w->ids[i], (uint32_t)i);
     }
     for (i = 0; i < w->ng; i++) {
@@ -1011,17 +1070,11 @@ static int build_candidates(struct rank *r, struct work *w)
         }
         if (w->g[i].onset < c->onset)
             c->onset = w->g[i].onset;
-        if (w->g[i].via != NONE_ID) {
-            /* what fires on a pod is still its node's to see */
-            struct cand *p = cand_of(w, w->g[i].via);
-            if (p != NULL) {
-                p->lent += w->g[i].surprise;
-                if (w->g[i].onset < p->lonset)
-                    p->lonset = w->g[i].onset;
-            }
-        }
     }
-    return explain_symptoms(r->t, w);
+    if (explain_symptoms(r->t, w) < 0)
+        return -1;
+    lend_to_replicas(w);
+    return 0;
 }
 
 /* E of entity ID (0 if silent or not a candidate). */
@@ -1034,8 +1087,10 @@ static double ent_e(struct work *w, uint32_t id)
 /* Pods of the incident's neighbourhood: pod candidates plus the pods of
  * candidate services and nodes. Counted with a scratch map. A node sees
  * all that fires on the pods it hosts, a lone replica's symptoms too
- * (lent): its aggregates and SUM_LENT include them, a service's do not
- * (they are its own evidence already). */
+ * (lent): its aggregates include them, a service's do not (they are its
+ * own evidence already, pods_lent says how much). SUM_LENT is the lent
+ * evidence over all the pods, so every contrast's "rest of the incident"
+ * sees what fires on the other pods however it is counted. */
 static int pod_universe(struct rank *r, struct work *w, size_t *npods,
                         double *sum_e, double *sum_lent)
 {
@@ -1072,7 +1127,9 @@ static int pod_universe(struct rank *r, struct work *w, size_t *npods,
                 continue;
             p = cand_of(w, ids[k]);
             w->c[i].npods++;
-            if (p != NULL && (p->ng > 0 || (node && p->lent > 0))) {
+            if (p != NULL && !node)
+                w->c[i].pods_lent += p->lent;
+            if (p != NULL && (p->ng > 0 || (node && p->nlent > 0))) {
                 double pe = p->e + (node ? p->lent : 0);
                 w->c[i].nalerting_pods++;
                 w->c[i].pods_sum += pe;
@@ -1265,8 +1322,12 @@ static int local_evidence(struct rank *r, struct work *w)
             gsum = c->pods_sum;
             if (np > 0) {
                 double mean = gsum / np;
-                double all = te->kind == ENTITY_NODE ? su + sl : su;
-                double rest = nu > np ? (all - gsum) / (double)(nu - np) : 0;
+                /* the rest of the incident as a node sees pods: what
+                 * fires on them, lent included; a service's own pods'
+                 * lent evidence is its own E already */
+                double rest = nu > np ? (su + sl - gsum - c->pods_lent) /
+                                            (double)(nu - np)
+                                      : 0;
                 double agg = te->kind == ENTITY_NODE ? NODE_AGG : POD_AGG;
                 /* The strongest pod counted only as much as the next:
                  * one alerting pod is explained by itself as well. For
@@ -1620,18 +1681,24 @@ static void explain(struct rank *r, struct work *w, size_t k,
         fired_note(g->for_ms, fired, sizeof fired);
         if (g->count > 1)
             snprintf(times, sizeof times, " (x%u)", (unsigned)g->count);
-        if (g->via != NONE_ID)     /* a lone replica's (evidence_owner) */
+        const char *cls = g->cls == RANK_CAUSE     ? " (cause-type alert)"
+                          : g->cls == RANK_SYMPTOM ? " (symptom-type alert)"
+                                                   : "";
+        if (g->via != NONE_ID && g->vcount == g->count)
+            /* a lone replica's (evidence_owner) */
             snprintf(r->ev[k][ne++], EV_LEN,
-                     "%s%s on %s, the only replica of %s, at %s%s, %s "
-                     "(symptom-type alert)",
+                     "%s%s on %s, the only replica of %s, at %s%s, %s%s",
                      r->names[g->name], times, ename(t, g->via), te->name,
-                     when, fired, rel);
+                     when, fired, rel, cls);
+        else if (g->via != NONE_ID)
+            snprintf(r->ev[k][ne++], EV_LEN,
+                     "%s%s on %s and its only replica %s, at %s%s, %s%s",
+                     r->names[g->name], times, te->name, ename(t, g->via),
+                     when, fired, rel, cls);
         else
             snprintf(r->ev[k][ne++], EV_LEN, "%s%s on %s at %s%s, %s%s",
                      r->names[g->name], times, te->name, when, fired, rel,
-                     g->cls == RANK_CAUSE     ? " (cause-type alert)"
-                     : g->cls == RANK_SYMPTOM ? " (symptom-type alert)"
-                                              : "");
+                     cls);
     }
     /* A service or node whose evidence is its pods': name the pods' most
      * telling alerts, so a person sees what actually fired. */
@@ -1643,8 +1710,12 @@ static void explain(struct rank *r, struct work *w, size_t k,
         size_t npb = 0;
         for (i = 0; i < m; i++) {
             const struct cand *pc = is_pod(t, ids[i]) ? cand_of(w, ids[i]) : NULL;
-            for (uint32_t q = 0; pc != NULL && q < pc->ng; q++) {
-                uint32_t gi = pc->g0 + q;
+            /* its own groups, and for a node the strongest one a lone
+             * replica lent it (counted on the replica's service) */
+            uint32_t ng = pc == NULL ? 0
+                          : pc->ng + (te->kind == ENTITY_NODE && pc->lent_top >= 0);
+            for (uint32_t q = 0; q < ng; q++) {
+                uint32_t gi = q < pc->ng ? pc->g0 + q : (uint32_t)pc->lent_top;
                 size_t j = npb < 2 ? npb++ : 2;
                 if (j == 2) {
                     if (w->g[gi].surprise <= w->g[pbest[1]].surprise)
@@ -1660,12 +1731,14 @@ static void explain(struct rank *r, struct work *w, size_t k,
         }
         for (i = 0; i < npb && ne < QUENCH_RANK_MAX_EVIDENCE; i++) {
             const struct group *g = &w->g[pbest[i]];
+            int64_t on = g->via != NONE_ID ? g->vonset : g->onset;
             char fired[64];
-            clock_of(g->onset, when);
-            relative(w, g->onset, rel, sizeof rel);
+            clock_of(on, when);
+            relative(w, on, rel, sizeof rel);
             fired_note(g->for_ms, fired, sizeof fired);
             snprintf(r->ev[k][ne++], EV_LEN, "%s on %s %s (%s %s) at %s%s, %s",
-                     r->names[g->name], "pod", ename(t, g->entity),
+                     r->names[g->name], "pod",
+                     ename(t, g->via != NONE_ID ? g->via : g->entity),
                      te->kind == ENTITY_NODE ? "on" : "of", te->name, when, fired, rel);
         }
     }

@@ -808,26 +808,107 @@ static void test_lone_replica_symptoms_are_its_service(void **state)
     assert_true(seen_pod);
 }
 
+static const struct rank_cause *cause_of(struct fx *f, uint32_t id)
+{
+    for (size_t i = 0; i < rank_count(f->r); i++)
+        if (rank_cause(f->r, i)->entity == id)
+            return rank_cause(f->r, i);
+    return NULL;
+}
+
+/* What the evidence says when a service and its lone replica fire the
+ * same alertname (one group: the pod named as well, and the node told
+ * the pod's onset), and that a replica only counts as one while it is
+ * live itself. */
+static void test_lone_replica_evidence(void **state)
+{
+    struct fx *f = *state;
+    const int64_t now = 200LL * 86400000;
+    uint32_t s = ent(f, ENTITY_SERVICE, "x"), p = ent(f, ENTITY_POD, "x-0");
+    uint32_t old = ent(f, ENTITY_POD, "x-old"), n1 = ent(f, ENTITY_NODE, "n1");
+    const struct rank_cause *c;
+
+    link(f, s, p);
+    link(f, p, n1);
+    for (int i = 0; i < 5; i++)
+        fire(f, s, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, now);
+    fire(f, p, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, now + 100000);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    c = cause_of(f, s);
+    assert_non_null(c);
+    assert_true(has_evidence(c, "HttpLatencyHigh (x6) on x and its only replica x-0, at 00:00:00Z"));
+    c = cause_of(f, n1);
+    assert_non_null(c);
+    assert_true(has_evidence(c, "HttpLatencyHigh on pod x-0 (on n1) at 00:01:40Z"));
+
+    /* an alert on a replica that is gone is that pod's, not x's */
+    reset(f);
+    link(f, s, old);
+    topology_seen(f->t, p, now, now + 30000);
+    topology_seen(f->t, old, now - 2 * 86400000LL, now - 2 * 86400000LL + 60000);
+    fire(f, old, "HttpLatencyHigh", RANK_SYMPTOM, 0.4, now);
+    fire(f, p, "ContainerCpuHigh", RANK_CAUSE, 1.0, now);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    for (size_t i = 0; i < rank_count(f->r); i++)
+        assert_false(has_evidence(rank_cause(f->r, i), "only replica"));
+}
+
 /* A node sees what fires on the pods it hosts: a lone replica's symptoms
- * count on its service, and still make the pod one of the node's
- * alerting pods. */
+ * count on its service, and are lent back to the pod in its node's view,
+ * so a silent node hosting the replica is still a candidate, sees it as
+ * an alerting pod, names its alert, and weighs it as it did when the
+ * symptoms were the pod's (the same local evidence as with
+ * -DONE_REPLICA=0). What a dependency explains leaves the node's view,
+ * as it leaves an ordinary pod's. */
+
 static void test_node_sees_lone_replica(void **state)
 {
     struct fx *f = *state;
     const int64_t now = 200LL * 86400000;
-    uint32_t api, db, db0, n1 = ent(f, ENTITY_NODE, "n1");
+    uint32_t n1 = ent(f, ENTITY_NODE, "n1"), db = ent(f, ENTITY_DATABASE, "orders-db");
+    uint32_t db0 = ent(f, ENTITY_POD, "orders-db-0"), disk = ent(f, ENTITY_SERVICE, "disk");
     uint32_t x = ent(f, ENTITY_SERVICE, "x"), x0 = ent(f, ENTITY_POD, "x-0");
-    const struct rank_cause *c = NULL;
+    uint32_t batch = ent(f, ENTITY_SERVICE, "batch"), b0 = ent(f, ENTITY_POD, "batch-0");
+    const struct rank_cause *c;
 
-    lone_db(f, &api, &db, &db0, now);
+    link(f, db, db0);
     link(f, x, x0);
+    link(f, batch, b0);
     link(f, db0, n1);
     link(f, x0, n1);
-    fire(f, n1, "NodeMemoryPressure", RANK_CAUSE, 1.0, now + 10000);
+    fire(f, b0, "LogPatternBurst", RANK_NEUTRAL, 0.1, now);
+    fire(f, x0, "ContainerMemoryHigh", RANK_CAUSE, 1.0, now + 10000);
+    for (int i = 0; i < 4; i++)
+        fire(f, db0, "TraceLatencyHigh", RANK_SYMPTOM, 0.2, now + 20000);
+    fire(f, db0, "GrpcServerErrorsHigh", RANK_SYMPTOM, 0.4, now + 20000);
     assert_int_equal(rank_compute(f->r, NULL), 0);
-    for (size_t i = 0; i < rank_count(f->r); i++)
-        if (rank_cause(f->r, i)->entity == n1)
-            c = rank_cause(f->r, i);
+    c = cause_of(f, n1);                 /* silent, and still a candidate */
+    assert_non_null(c);
+    assert_true(has_evidence(c, "2 of 2 pods on n1 alert"));
+    assert_true(has_evidence(c, "TraceLatencyHigh on pod orders-db-0 (on n1) at 00:00:20Z"));
+    /* as when the symptoms were the pod's (-DONE_REPLICA=0 prints the same) */
+    assert_true(has_evidence(c, "local evidence 1.416,"));
+    c = cause_of(f, db);
+    assert_non_null(c);
+    assert_true(has_evidence(c, "the only replica of orders-db"));
+
+    /* explained by a dependency that alerted first: gone from n1's view,
+     * as an ordinary pod's explained symptoms leave its E */
+    link(f, db, disk);
+    fire(f, disk, "DiskLatencyHigh", RANK_CAUSE, 1.0, now);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    c = cause_of(f, n1);
+    assert_non_null(c);
+    assert_true(has_evidence(c, "only x-0 stands out"));
+    assert_true(has_evidence(c, "local evidence 0.000,"));
+
+    /* a node nothing else on which alerts: only the lone replica's
+     * symptoms bring it in */
+    reset(f);
+    for (int i = 0; i < 4; i++)
+        fire(f, db0, "TraceLatencyHigh", RANK_SYMPTOM, 0.2, now + 20000);
+    assert_int_equal(rank_compute(f->r, NULL), 0);
+    c = cause_of(f, n1);
     assert_non_null(c);
     assert_true(has_evidence(c, "1 of 2 pods on n1 alert"));
 }
@@ -1158,6 +1239,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_replica_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contrast_without_other_pods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lone_replica_symptoms_are_its_service, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lone_replica_evidence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_sees_lone_replica, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_equals_batch_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ties_deterministic, setup, teardown),
