@@ -989,7 +989,7 @@ static void lend_to_replicas(struct work *w)
 static int build_candidates(struct rank *r, struct work *w)
 {
     const struct topology *t = r->t;
-    size_t cap = 0, n = 0, no = 0, i;
+    size_t cap = 0, n = 0, no = 0, u, i;
     struct idmap seen = {0};
     uint32_t *orig = malloc((2 * w->ng + 1) * sizeof *orig);
 
@@ -1001,11 +1001,10 @@ static int build_candidates(struct rank *r, struct work *w)
             orig[no++] = w->g[i].via;
     }
     qsort(orig, no, sizeof *orig, cmp_u32);
-    for (i = 0, n = 0; i < no; i++)
-        if (n == 0 || orig[i] != orig[n - 1])
-            orig[n++] = orig[i];
-    no = n;
-    n = 0;
+    for (i = 0, u = 0; i < no; i++)
+        if (u == 0 || orig[i] != orig[u - 1])
+            orig[u++] = orig[i];
+    no = u;
     for (i = 0; i < no; i++) {
         const uint32_t *ids;
         cap += 1 + topology_out(t, orig[i], &ids) + topology_in(t, orig[i], &ids);
