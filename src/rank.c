@@ -127,10 +127,10 @@
 #define LIVE_MS ((double)QUENCH_RANK_LIVE_MS)   /* pod_live */
 #endif
 #ifndef CONF_A
-#define CONF_A (-1.2)       /* confidence = 1 / (1 + exp(-(A + B m))) */
+#define CONF_A (-1.3)       /* confidence = 1 / (1 + exp(-(A + B m))) */
 #endif
 #ifndef CONF_B
-#define CONF_B 5.2          /*   m = (s1 - s2) / s1, fitted: ranking.md */
+#define CONF_B 5.7          /*   m = (s1 - s2) / s1, fitted: ranking.md */
 #endif
 
 #define EV_LEN 240
