@@ -1839,7 +1839,14 @@ static void explain(struct rank *r, struct work *w, size_t k,
         snprintf(r->ev[k][ne++], EV_LEN,
                  "none of what %s depends on alerts: the deepest anomalous "
                  "entity on this path", te->name);
-    if (c->ng == 0 && c->nalerting_pods == 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+    if (c->nlent > 0 && ne < QUENCH_RANK_MAX_EVIDENCE) {
+        /* a lone replica whose symptoms count on its service */
+        int32_t sv = topology_pod_service(t, c->id);
+        snprintf(r->ev[k][ne++], EV_LEN,
+                 "its symptom alerts count on %s, of which it is the only "
+                 "replica", sv >= 0 ? ename(t, (uint32_t)sv) : "its service");
+    } else if (c->ng == 0 && c->nalerting_pods == 0 &&
+               ne < QUENCH_RANK_MAX_EVIDENCE) {
         const uint32_t *in;
         size_t m = topology_in(t, c->id, &in), a = 0, j;
         for (j = 0; j < m; j++) {

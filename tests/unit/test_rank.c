@@ -840,6 +840,9 @@ static void test_lone_replica_evidence(void **state)
     c = cause_of(f, n1);
     assert_non_null(c);
     assert_true(has_evidence(c, "HttpLatencyHigh on pod x-0 (on n1) at 00:01:40Z"));
+    c = cause_of(f, p);     /* not "no alerts of its own" */
+    assert_non_null(c);
+    assert_true(has_evidence(c, "its symptom alerts count on x, of which it is the only replica"));
 
     /* an alert on a replica that is gone is that pod's, not x's */
     reset(f);
