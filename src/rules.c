@@ -25,6 +25,7 @@ static const char default_yaml[] =
     "  service: [service, app, job, deployment]\n"
     "  node: [node, instance, host]\n"
     "  namespace: [namespace]\n"
+    "peer_labels: [peer_service, destination_service_name]\n"
     "window: 10m\n"
     "topology_hops: 2\n"
     "scope: [cluster, namespace]\n"
@@ -129,7 +130,7 @@ static const char default_yaml[] =
 static const char *const top_keys[] = {
     "entity_labels", "window", "topology_hops", "scope", "resolve_quiet",
     "flap", "alert_kinds", "default_namespace", "history", "exporters",
-    "rule_for", NULL
+    "rule_for", "peer_labels", NULL
 };
 static const char *const entity_keys[] = {
     "pod", "service", "node", "namespace", NULL
@@ -196,6 +197,7 @@ void rules_free(struct rules *r)
     labels_clear(&r->service);
     labels_clear(&r->node);
     labels_clear(&r->namespace_);
+    labels_clear(&r->peer);
     labels_clear(&r->scope);
     kinds_free(r->kinds, r->nkinds);
     exporters_free(r->exporters, r->nexporters);
@@ -472,6 +474,9 @@ static int apply_doc(struct rules *r, const struct ytree_doc *d,
     }
     n = ytree_get(root, "scope");
     if (n != NULL && read_labels(d, n, &r->scope, err) < 0)
+        return -1;
+    n = ytree_get(root, "peer_labels");
+    if (n != NULL && read_labels(d, n, &r->peer, err) < 0)
         return -1;
     n = ytree_get(root, "resolve_quiet");
     if (n != NULL && ytree_duration(d, n, &r->resolve_quiet_ms, err) < 0)
@@ -857,11 +862,19 @@ int rules_resolve_as(const struct rules *r, struct topology *t,
     const char *pod = first_label(x, a, &r->pod);
     const char *svc = first_label(x, a, &r->service);
     const char *node = first_label(x, a, &r->node);
+    const char *peer = first_label(x, a, &r->peer);
     char host[QUENCH_MAX_HOST_NAME];
     int rc = 0;
 
     out->entity = out->pod = out->service = out->node = -1;
     out->namespace_ = first_label(x, a, &r->namespace_);
+    if (peer != NULL) {
+        /* measured by a caller: about the peer; the pod, node and
+         * service labels are the reporter's, and linking the caller's
+         * pod to the peer would teach the graph a false owner */
+        out->service = out->entity = topology_intern(t, ENTITY_SERVICE, peer);
+        return out->service < 0 ? -1 : 0;
+    }
     if (svc != NULL) {
         out->service = topology_intern(t, ENTITY_SERVICE, svc);
         if (out->service < 0)

@@ -65,6 +65,8 @@ struct rules_exporter {
 
 struct rules {
     struct rules_labels pod, service, node, namespace_;  /* entity_labels */
+    struct rules_labels peer;   /* peer_labels: the service an alert
+                                 * measured by its caller is about */
     int64_t window_ms;          /* window */
     unsigned hops;              /* topology_hops */
     struct rules_labels scope;  /* scope */
@@ -159,7 +161,10 @@ const char *rules_label(const struct rules_exporter *x, const struct alert *a,
  * T and linking service -> pod and pod -> node (first matching label per
  * entity_labels list; empty values and labels an exporters entry ignores
  * do not count; a node named "host:port", as `instance` is, is named
- * "host"). 0, or -1 when T is full
+ * "host"). An alert with a peer_labels value was measured by a caller (a
+ * client span, a mesh's source-side metric): its entity is that peer
+ * service, and its pod, node and service labels, the reporter's, are
+ * neither read nor linked. 0, or -1 when T is full
  * or out of memory (*out then holds what could be resolved). */
 int rules_resolve(const struct rules *r, struct topology *t,
                   const struct alert *a, struct rules_entity *out);

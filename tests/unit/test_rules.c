@@ -106,6 +106,9 @@ static void test_shipped_file_is_default(void **state)
     assert_int_equal(r->flap_count, d->flap_count);
     assert_int_equal(r->flap_within_ms, d->flap_within_ms);
     assert_int_equal(r->scope.n, d->scope.n);
+    assert_int_equal(r->peer.n, d->peer.n);
+    for (size_t i = 0; i < r->peer.n; i++)
+        assert_string_equal(r->peer.names[i], d->peer.names[i]);
     assert_int_equal(r->nkinds, d->nkinds);
     for (size_t i = 0; i < r->nkinds; i++) {
         assert_string_equal(r->kinds[i].match[0].pattern, d->kinds[i].match[0].pattern);
@@ -133,6 +136,7 @@ static void test_overrides(void **state)
     struct rules *r = load_ok("window: 1h30m\n"
                               "topology_hops: 0\n"
                               "scope: []\n"
+                              "peer_labels: [server]\n"
                               "flap: {count: 2}\n"
                               "entity_labels: {pod: []}\n"
                               "alert_kinds: []\n"
@@ -144,6 +148,8 @@ static void test_overrides(void **state)
     assert_true(r->history.weight == 1.0);
     assert_int_equal(r->hops, 0);
     assert_int_equal(r->scope.n, 0);
+    assert_int_equal(r->peer.n, 1);
+    assert_string_equal(r->peer.names[0], "server");
     assert_int_equal(r->flap_count, 2);
     assert_int_equal(r->flap_within_ms, 1800000);   /* kept */
     assert_int_equal(r->pod.n, 0);
@@ -770,6 +776,7 @@ static void test_errors(void **state)
         { "topology_hops: -1\n", 1, 16, "out of range" },
         { "scope: cluster\n", 1, 8, "list of label names" },
         { "scope: [a, a]\n", 1, 12, "listed twice" },
+        { "peer_labels: peer_service\n", 1, 14, "list of label names" },
         { "entity_labels:\n  pods: [pod]\n", 2, 3, "unknown key 'pods'" },
         { "entity_labels:\n  pod: [\"\"]\n", 2, 9, "must not be empty" },
         { "flap: {count: 0}\n", 1, 15, "out of range" },
@@ -867,6 +874,26 @@ static void test_resolve(void **state)
     assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "web");
     assert_int_equal(re.node, -1);
     assert_int_equal(topology_find(t, ENTITY_NODE, "n2"), -1);
+    alert_cleanup(&a);
+
+    /* Measured by a caller (a client span): about the peer service; the
+     * caller's pod, node and service are the reporter's, and the caller's
+     * pod is not taught to belong to the peer. */
+    a = make_alert(p, "alertname=TraceLatencyHigh,pod=web-7,service=web,"
+                      "node=n9,peer_service=orders-db,namespace=shop");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(re.entity, re.service);
+    assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "orders-db");
+    assert_int_equal(re.pod, -1);
+    assert_int_equal(re.node, -1);
+    assert_string_equal(re.namespace_, "shop");
+    assert_int_equal(topology_find(t, ENTITY_POD, "web-7"), -1);
+    assert_int_equal(topology_find(t, ENTITY_NODE, "n9"), -1);
+    alert_cleanup(&a);
+    /* an empty peer value is no peer */
+    a = make_alert(p, "alertname=X,service=web,peer_service=");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_string_equal(topology_entity(t, (uint32_t)re.entity)->name, "web");
     alert_cleanup(&a);
 
     /* Node only. */

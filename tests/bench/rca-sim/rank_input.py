@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Turn a dataset in the rca_eval layout (labels.json, services.yaml,
 cases/NNN.jsonl) into the text input of tests/bench/rank_bench, resolving
-entities as rules/correlation.yaml's defaults do (pod, else service, else
-node; service -> pod and pod -> node links from the labels) and classing
+entities as rules/correlation.yaml's defaults do (a peer_labels value,
+else pod, else service, else node; service -> pod and pod -> node links
+from the labels) and classing
 alerts with its alert_kinds. Lets rank.c be measured without the engine.
 
   rank_input.py DATASET --rules rules/correlation.yaml > cases.txt
@@ -59,6 +60,9 @@ def convert(dataset, kinds, cid, out, span=None):
     for fp in sorted(seen):
         a = seen[fp]; lab = a["labels"]
         pod, svc, node = lab.get("pod"), lab.get("service"), lab.get("node")
+        peer = lab.get("peer_service") or lab.get("destination_service_name")
+        if peer:    # peer_labels: measured by a caller, about the peer
+            pod, svc, node = None, peer, None
         p = ent("pod", pod) if pod else None
         s = ent(svcs.get(svc, {"kind": "service"})["kind"], svc) if svc else None
         n = ent("node", node) if node else None

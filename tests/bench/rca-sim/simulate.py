@@ -30,6 +30,10 @@ Model (deliberately simple, stated so results can be judged):
  - --churn P: before a case, with probability P, a rollout gives every pod
    a new name (suffix "-rN"), as Deployments do; background pods included,
    so history keyed by pod name forgets at every rollout. Its own stream.
+ - --client-traces: trace alerts are the callers' client spans (span
+   metrics without server-side spans: the callee uninstrumented, or a
+   database): labelled with the caller's service, pod and node, the callee
+   in `peer_service`. Changes no random draw.
  - --fired-at: startsAt is when the alert fires, as Prometheus stamps it:
    the alerts named after kube-prometheus-stack rules fire their rule's
    `for` after the onset (KubePodCrashLooping 15m, NodeDiskIOSaturation
@@ -231,6 +235,8 @@ def main():
     ap.add_argument("--repeat", type=float, default=0, help="probability a case repeats the previous fault")
     ap.add_argument("--churn", type=float, default=0, help="probability of a rollout renaming every pod before a case")
     ap.add_argument("--fired-at", action="store_true", help="startsAt when the alert fires: onset + its rule's for")
+    ap.add_argument("--client-traces", action="store_true",
+                    help="trace alerts as client spans: on the caller's pod, the callee in peer_service")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     graph = topologies.power_law(10000, 2) if a.topology == "powerlaw-10k" else topologies.TOPOLOGIES[a.topology]()
@@ -251,6 +257,14 @@ def main():
         if force is not None: truth = dict(truth, repeat=True)
         prev = truth
         truth = {k: v for k, v in truth.items() if not k.startswith("_")}
+        if a.client_traces:
+            pods_of, node_of = env[2], env[1]
+            svc_of = {p: s for s, ps in pods_of.items() for p in ps}
+            for al in alerts:
+                l = al["labels"]
+                if l["alertname"] == "TraceLatencyHigh":
+                    l["peer_service"] = l["service"]
+                    l["service"], l["pod"], l["node"] = svc_of[l["caller"]], l["caller"], node_of[l["caller"]]
         if a.churn > 0 and crnd.random() < a.churn:
             rollout += 1
         if rollout:
