@@ -26,8 +26,11 @@ fires, its rule's `for` after the condition began, so the crash loops
 (for: 15m) come twelve minutes after the callers' errors (for: 2m), when
 the symptoms' incident has been quiet for longer than `window`. With the
 shipped rule_for they still join it and cart comes first; with
-`rule_for: []` they do not, which is what this part guards. Needs only
-python3 and QUENCH_BIN."""
+`rule_for: []` they do not, which is what this part guards. Then a
+silent cache seen only by its callers' Istio sidecars: the latency alerts
+carry the reporting pod and name the callee in destination_service_name;
+with the shipped peer_labels the cache comes first, with `peer_labels: []`
+it does not. Needs only python3 and QUENCH_BIN."""
 import json, os, shutil, subprocess, sys, tempfile
 
 BIN = os.environ.get("QUENCH_BIN", "build/quench")
@@ -172,6 +175,28 @@ BUSY = [record(at("00:0%dZ" % (2 + i)), [(app(a, "search"), at("00:0%dZ" % i))])
 AS_TIMED = rollout("15:00", "15:10", "02:10", "15:20")
 
 
+# Istio's request latency, alerted per (source pod, destination service) as
+# the sidecars report it: the pod is the caller's, the destination the
+# service waited on. redis (a cache without an exporter) is slow; cart and
+# checkout see it through their calls, and catalog's pod is busy with
+# something unrelated.
+def mesh(pod, workload, dest):
+    return {"alertname": "IstioRequestLatencyHigh", "namespace": "shop", "pod": pod,
+            "source_workload": workload, "destination_service_name": dest,
+            "reporter": "source", "severity": "warning"}
+
+
+MESH = [record(at("00:40Z"), [(mesh("cart-7d9f6c5b4-abcde", "cart", "redis"), at("00:05Z")),
+                              (mesh("cart-7d9f6c5b4-fghij", "cart", "redis"), at("00:06Z"))]),
+        record(at("00:45Z"), [(mesh("checkout-6c9b8d7f5-q1w2e", "checkout", "cart"),
+                               at("00:35Z"))]),
+        record(at("01:10Z"), [(mesh("frontend-5b7c9d8e6-r4t5y", "frontend", "checkout"),
+                               at("01:00Z"))]),
+        record(at("00:40Z"), [(dict(kubelet("catalog-7f8e9d6c5-u7i8o"),
+                                    alertname="CPUThrottlingHigh", container="catalog"),
+                               at("00:00Z"))])]
+
+
 def first_cause(rules, archive, records, evidence=None):
     """The incidents, and the first cause of the one holding checkout (its
     evidence sentences into EVIDENCE, a list, if given)."""
@@ -272,6 +297,21 @@ def main():
         check(len(incs) > 1 or top != "cart",
               "as timed, without rule_for: still one incident with cart first; "
               "the test cannot tell rule_for from its absence")
+
+        # measured by the callers: the silent cache they wait on comes first
+        shutil.copy(os.path.join(SRC, "rules/correlation.yaml"), rules)
+        incs, top = first_cause(rules, archive, MESH)
+        ents = {e["name"] for i in incs for e in i["entities"]}
+        check(len(incs) == 1 and top == "redis" and "cart-7d9f6c5b4-abcde" not in ents,
+              f"mesh: {len(incs)} incidents {sorted(ents)}, first cause {top}")
+        with open(os.path.join(rules, "correlation.yaml"), "w") as f:
+            f.write("peer_labels: []\n")
+        incs, _ = first_cause(rules, archive, MESH)   # on the reporters' pods
+        big = max(incs, key=lambda i: i["alert_count"]) if incs else None
+        top = big["root_causes"][0]["entity"]["name"] if big and big["root_causes"] else None
+        check(top is not None and top != "redis",
+              f"mesh, without peer_labels: first cause {top} ({len(incs)} incidents); "
+              "the test cannot tell peer_labels from its absence")
     finally:
         shutil.rmtree(tmp)
     if failures:
