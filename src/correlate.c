@@ -1971,18 +1971,34 @@ static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
     return 0;
 }
 
+/* Whether scope label NAME is one of entity_labels.namespace. */
+static int names_namespace(const struct rules *r, const char *name)
+{
+    for (size_t i = 0; i < r->namespace_.n; i++)
+        if (strcmp(r->namespace_.names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 /* Scope tuple of A (a missing label, or one its exporter's own, = ""),
- * as an id. -1 OOM. */
+ * as an id. An alert about its peer (peer_labels) carries the caller's
+ * namespace, not the peer's: it counts as missing, and the incidents of
+ * the peer decide (cross_scope_candidates). -1 OOM. */
 static int64_t alert_scope(struct correlate *c, const struct alert *a,
                            const struct rules_exporter *ex)
 {
     const char *v[QUENCH_MAX_RULE_LABELS];
     const char *empty = intern_str(c->pool, "", 0);
+    char buf[QUENCH_MAX_HOST_NAME];
+    int peer = c->r->peer.n > 0 &&
+               rules_peer(c->r, c->t, a, ex, buf, sizeof buf) != NULL;
 
     if (empty == NULL)
         return -1;
     for (size_t i = 0; i < c->r->scope.n; i++) {
-        const char *x = rules_label(ex, a, c->r->scope.names[i]);
+        const char *x = peer && names_namespace(c->r, c->r->scope.names[i])
+                            ? NULL
+                            : rules_label(ex, a, c->r->scope.names[i]);
         v[i] = x ? intern_str(c->pool, x, strlen(x)) : empty;
         if (v[i] == NULL)
             return -1;

@@ -849,6 +849,52 @@ static int32_t owner_by_name(const struct topology *t, const char *pod)
     return -1;
 }
 
+/* Istio's names for "no known destination" (and what a spanmetrics
+ * dimension with a default gets): nothing an alert can be about. */
+static int placeholder_peer(const char *v)
+{
+    static const char *const names[] = {
+        "unknown", "PassthroughCluster", "BlackHoleCluster",
+        "InboundPassthroughCluster", NULL
+    };
+    for (size_t i = 0; names[i] != NULL; i++)
+        if (strncmp(v, names[i], strlen(names[i])) == 0)
+            return 1;
+    return 0;
+}
+
+const char *rules_peer(const struct rules *r, const struct topology *t,
+                       const struct alert *a, const struct rules_exporter *x,
+                       char *buf, size_t cap)
+{
+    const char *v = first_label(x, a, &r->peer), *svc, *pod, *dot;
+    char host[QUENCH_MAX_HOST_NAME];
+    size_t len;
+
+    if (v == NULL || placeholder_peer(v))
+        return NULL;
+    v = host_of(v, host, sizeof host);
+    /* a Kubernetes DNS name, "<service>.<namespace>.svc[.cluster.local]" */
+    dot = strchr(v, '.');
+    len = dot != NULL && strstr(dot, ".svc") != NULL ? (size_t)(dot - v) : strlen(v);
+    if (len == 0 || len >= cap)
+        return NULL;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    /* the callee reporting on itself (Istio's reporter="destination"), or
+     * a self-call: its own labels are the callee's */
+    svc = first_label(x, a, &r->service);
+    if (svc != NULL && strcmp(svc, buf) == 0)
+        return NULL;
+    pod = first_label(x, a, &r->pod);
+    if (pod != NULL) {
+        int32_t own = owner_by_name(t, pod);
+        if (own >= 0 && strcmp(topology_entity(t, (uint32_t)own)->name, buf) == 0)
+            return NULL;
+    }
+    return buf;
+}
+
 int rules_resolve(const struct rules *r, struct topology *t,
                   const struct alert *a, struct rules_entity *out)
 {
@@ -862,8 +908,8 @@ int rules_resolve_as(const struct rules *r, struct topology *t,
     const char *pod = first_label(x, a, &r->pod);
     const char *svc = first_label(x, a, &r->service);
     const char *node = first_label(x, a, &r->node);
-    const char *peer = first_label(x, a, &r->peer);
-    char host[QUENCH_MAX_HOST_NAME];
+    char host[QUENCH_MAX_HOST_NAME], peerbuf[QUENCH_MAX_HOST_NAME];
+    const char *peer = rules_peer(r, t, a, x, peerbuf, sizeof peerbuf);
     int rc = 0;
 
     out->entity = out->pod = out->service = out->node = -1;
@@ -871,9 +917,16 @@ int rules_resolve_as(const struct rules *r, struct topology *t,
     if (peer != NULL) {
         /* measured by a caller: about the peer; the pod, node and
          * service labels are the reporter's, and linking the caller's
-         * pod to the peer would teach the graph a false owner */
-        out->service = out->entity = topology_intern(t, ENTITY_SERVICE, peer);
-        return out->service < 0 ? -1 : 0;
+         * pod to the peer would teach the graph a false owner. A peer
+         * named like a pod (a StatefulSet member's DNS name) is its
+         * declared owner's. */
+        int32_t id = topology_find(t, ENTITY_SERVICE, peer);
+        if (id < 0)
+            id = owner_by_name(t, peer);
+        if (id < 0)
+            id = topology_intern(t, ENTITY_SERVICE, peer);
+        out->service = out->entity = id;
+        return id < 0 ? -1 : 0;
     }
     if (svc != NULL) {
         out->service = topology_intern(t, ENTITY_SERVICE, svc);

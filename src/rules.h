@@ -146,7 +146,8 @@ struct rules_entity {
                                  * else node; -1 when no label names one */
     int32_t pod, service, node; /* each -1 when absent */
     const char *namespace_;     /* first entity_labels.namespace value, or
-                                 * NULL; borrowed from A */
+                                 * NULL; borrowed from A (for an alert
+                                 * about its peer: the caller's) */
 };
 
 /* The exporters entry A matches first, or NULL. */
@@ -156,6 +157,17 @@ const struct rules_exporter *rules_exporter_of(const struct rules *r,
  * lacks it or X (A's rules_exporter_of) ignores it. */
 const char *rules_label(const struct rules_exporter *x, const struct alert *a,
                         const char *name);
+
+/* The service A was measured against (peer_labels), as a caller sees
+ * it: the first peer label with a value, its ":port" and Kubernetes DNS
+ * suffix (".<namespace>.svc...") cut, written to BUF[CAP]. NULL when A
+ * names none, only a placeholder (Istio's "unknown",
+ * "PassthroughCluster"...), or its own service (the callee reporting on
+ * itself, as Istio's reporter="destination" does, or a self-call). X is
+ * A's exporters entry. */
+const char *rules_peer(const struct rules *r, const struct topology *t,
+                       const struct alert *a, const struct rules_exporter *x,
+                       char *buf, size_t cap);
 
 /* Resolve A's entity into *out, adding unknown pods, nodes and services to
  * T and linking service -> pod and pod -> node (first matching label per

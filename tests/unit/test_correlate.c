@@ -116,6 +116,21 @@ static const struct gcase cases[] = {
       { { 0, "alertname=PodOOM,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
         { 10, "alertname=TraceLatencyHigh,service=checkout", 'f', 5, NULL, 'J' } },
       "PodOOM TraceLatencyHigh", "o" },
+    /* an alert about its peer (peer_labels) carries the caller's
+     * namespace, not the peer's: cart's callers in web see cart, whose
+     * own alerts are in shop, and meet them there */
+    { "a caller's view of its peer meets the peer's incident", NULL,
+      { { 0, "alertname=PodOOM,pod=cart-0,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
+        { 10, "alertname=ClientLatencyHigh,pod=ui-0,service=ui,namespace=web,"
+              "peer_service=cart", 'f', 5, NULL, 'J' } },
+      "ClientLatencyHigh PodOOM", "o" },
+    /* the callee reporting on itself (Istio's reporter="destination"):
+     * its own namespace, as any alert's */
+    { "a callee's own view keeps its namespace", NULL,
+      { { 0, "alertname=PodOOM,pod=cart-0,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
+        { 10, "alertname=ServerLatencyHigh,pod=cart-1,service=cart,namespace=staging,"
+              "destination_service_name=cart", 'f', 5, NULL, 'O' } },
+      "PodOOM|ServerLatencyHigh", "oo" },
     /* Exporters (rules.h): node-exporter's pod and namespace are its own;
      * the node joins the incident of the pod it hosts */
     { "a node-exporter alert joins the pods its node hosts", NULL,

@@ -837,6 +837,81 @@ static void test_errors(void **state)
     }
 }
 
+/* peer_labels: an alert measured by its caller is about the peer, named
+ * as the graph names it; one measured by the callee itself, or naming
+ * only a placeholder, is resolved as any other. */
+static void test_resolve_peer(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "services:\n  cart:\n  web:\n    calls: [cart, payments]\n"
+        "  payments:\n  redis-cart:\n    kind: cache\n";
+    static const struct { const char *spec, *want; int pod; } cases[] = {
+        /* a client span from web's pod: cart's */
+        { "pod=web-55d8c9f6b7-k2v4m,service=web,node=n1,peer_service=cart", "cart", 0 },
+        /* the first peer label wins */
+        { "pod=web-55d8c9f6b7-k2v4m,peer_service=cart,destination_service_name=payments",
+          "cart", 0 },
+        /* a Kubernetes DNS name and a port: the service */
+        { "pod=web-55d8c9f6b7-k2v4m,destination_service_name=payments.shop.svc.cluster.local:8080",
+          "payments", 0 },
+        /* a StatefulSet member's name: its declared owner */
+        { "pod=web-55d8c9f6b7-k2v4m,peer_service=redis-cart-0", "redis-cart", 0 },
+        /* Istio's placeholders name nothing: the reporter's pod */
+        { "pod=web-55d8c9f6b7-k2v4m,destination_service_name=PassthroughCluster",
+          "web-55d8c9f6b7-k2v4m", 1 },
+        { "pod=web-55d8c9f6b7-k2v4m,destination_service_name=unknown",
+          "web-55d8c9f6b7-k2v4m", 1 },
+        /* the callee on itself (reporter="destination"), by its service
+         * label or by its pod's name: its own pod */
+        { "pod=cart-7d9f6c5b4-abcde,service=cart,destination_service_name=cart",
+          "cart-7d9f6c5b4-abcde", 1 },
+        { "pod=cart-7d9f6c5b4-abcde,destination_service_name=cart", "cart-7d9f6c5b4-abcde", 1 },
+        { "pod=cart-main,service=cart,destination_service_name=cart", "cart-main", 1 },
+    };
+    struct intern *p = NULL;
+    struct rules *r = NULL;
+    struct topology *t = NULL;
+    struct rules_entity re;
+    struct qerr err;
+    struct alert a;
+    char spec[256], buf[64];
+
+    assert_int_equal(intern_new(&p), 0);
+    assert_int_equal(rules_new_default(&r), 0);
+    if (topology_load_buf(&t, yaml, sizeof yaml - 1, "s.yaml", NULL, &err) != 0)
+        fail_msg("%s", err.msg);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t n = topology_count(t);
+        snprintf(spec, sizeof spec, "alertname=LatencyHigh,%s", cases[i].spec);
+        a = make_alert(p, spec);
+        assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+        if (strcmp(topology_entity(t, (uint32_t)re.entity)->name, cases[i].want) != 0)
+            fail_msg("%s: %s, want %s", cases[i].spec,
+                     topology_entity(t, (uint32_t)re.entity)->name, cases[i].want);
+        assert_int_equal(re.pod >= 0, cases[i].pod);
+        if (!cases[i].pod)      /* nothing of the reporter's was learnt */
+            assert_int_equal(topology_count(t), n);
+        alert_cleanup(&a);
+    }
+    a = make_alert(p, "alertname=X,service=web");
+    assert_null(rules_peer(r, t, &a, NULL, buf, sizeof buf));
+    alert_cleanup(&a);
+    rules_free(r);
+
+    /* an exporters entry may hide a peer label, as any other */
+    r = load_ok("exporters:\n  - match: {reporter: destination}\n"
+                "    ignore: [destination_service_name]\n");
+    a = make_alert(p, "alertname=X,reporter=destination,pod=web-55d8c9f6b7-k2v4m,"
+                      "destination_service_name=cart");
+    assert_int_equal(rules_resolve(r, t, &a, &re), 0);
+    assert_int_equal(re.entity, re.pod);
+    alert_cleanup(&a);
+    rules_free(r);
+    topology_free(t);
+    intern_free(p);
+}
+
 static void test_resolve(void **state)
 {
     struct rfx *f = *state;
@@ -982,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_owner_by_pod_name),
         cmocka_unit_test(test_errors),
         cmocka_unit_test_setup_teardown(test_resolve, rfx_setup, rfx_teardown),
+        cmocka_unit_test(test_resolve_peer),
         cmocka_unit_test(test_load_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,8 +60,11 @@ def convert(dataset, kinds, cid, out, span=None):
     for fp in sorted(seen):
         a = seen[fp]; lab = a["labels"]
         pod, svc, node = lab.get("pod"), lab.get("service"), lab.get("node")
-        peer = lab.get("peer_service") or lab.get("destination_service_name")
-        if peer:    # peer_labels: measured by a caller, about the peer
+        peer = next((lab[k] for k in PEER if lab.get(k)), None)
+        if peer and peer != svc:
+            # peer_labels: measured by a caller, about the peer (rules.c's
+            # rules_peer; its placeholders and DNS names left out: the
+            # simulator writes plain names)
             pod, svc, node = None, peer, None
         p = ent("pod", pod) if pod else None
         s = ent(svcs.get(svc, {"kind": "service"})["kind"], svc) if svc else None
@@ -80,6 +83,18 @@ def convert(dataset, kinds, cid, out, span=None):
     for a in alerts: out.write("A %s %d %d %d %d %g %d %s\n" % a)
     out.write("end\n")
 
+PEER = ["peer_service", "destination_service_name"]
+
+
+def peer_labels(path):
+    """peer_labels of a correlation.yaml (a one-line list), else the default."""
+    for line in open(path):
+        if line.startswith("peer_labels:"):
+            v = line.split(":", 1)[1].split("#")[0].strip()
+            return [x.strip() for x in v.strip("[]").split(",") if x.strip()]
+    return PEER
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dataset")
@@ -88,6 +103,8 @@ def main():
     ap.add_argument("--timeline", help="seconds between consecutive cases, or 'recorded' for the cases' own times")
     a = ap.parse_args()
     kinds = alert_kinds.load(a.rules)
+    global PEER
+    PEER = peer_labels(a.rules)
     labels = json.load(open(os.path.join(a.dataset, "labels.json")))
     cids = sorted(labels)[: a.limit or None]
     spans = timeline.offsets(a.dataset, cids, None if a.timeline == "recorded" else int(float(a.timeline) * 1000)) if a.timeline is not None else {}
