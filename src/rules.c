@@ -850,17 +850,15 @@ static int32_t owner_by_name(const struct topology *t, const char *pod)
 }
 
 /* Istio's names for "no known destination" (and what a spanmetrics
- * dimension with a default gets): nothing an alert can be about. */
+ * dimension with a default gets): nothing an alert can be about.
+ * InboundPassthroughCluster comes with Ipv4/Ipv6 suffixes. */
 static int placeholder_peer(const char *v)
 {
-    static const char *const names[] = {
-        "unknown", "PassthroughCluster", "BlackHoleCluster",
-        "InboundPassthroughCluster", NULL
-    };
-    for (size_t i = 0; names[i] != NULL; i++)
-        if (strncmp(v, names[i], strlen(names[i])) == 0)
-            return 1;
-    return 0;
+    static const char inbound[] = "InboundPassthroughCluster";
+
+    return strcmp(v, "unknown") == 0 || strcmp(v, "PassthroughCluster") == 0 ||
+           strcmp(v, "BlackHoleCluster") == 0 ||
+           strncmp(v, inbound, sizeof inbound - 1) == 0;
 }
 
 const char *rules_peer(const struct rules *r, const struct topology *t,
