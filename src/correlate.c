@@ -1982,22 +1982,23 @@ static int names_namespace(const struct rules *r, const char *name)
 
 /* Scope tuple of A (a missing label, or one its exporter's own, = ""),
  * as an id. An alert about its peer (peer_labels) carries the caller's
- * namespace, not the peer's: it counts as missing, and the incidents of
- * the peer decide (cross_scope_candidates). -1 OOM. */
+ * namespace: the peer's is its DNS name's or the one services.yaml
+ * declares it in when either says, else the caller's (a bare name
+ * resolves in the caller's namespace). -1 OOM. */
 static int64_t alert_scope(struct correlate *c, const struct alert *a,
                            const struct rules_exporter *ex)
 {
     const char *v[QUENCH_MAX_RULE_LABELS];
     const char *empty = intern_str(c->pool, "", 0);
-    char buf[QUENCH_MAX_HOST_NAME];
-    int peer = c->r->peer.n > 0 &&
-               rules_peer(c->r, c->t, a, ex, buf, sizeof buf) != NULL;
+    struct rules_peer peer;
+    int peer_ns = c->r->peer.n > 0 && rules_peer(c->r, c->t, a, ex, &peer) &&
+                  peer.ns[0] != '\0';
 
     if (empty == NULL)
         return -1;
     for (size_t i = 0; i < c->r->scope.n; i++) {
-        const char *x = peer && names_namespace(c->r, c->r->scope.names[i])
-                            ? NULL
+        const char *x = peer_ns && names_namespace(c->r, c->r->scope.names[i])
+                            ? peer.ns
                             : rules_label(ex, a, c->r->scope.names[i]);
         v[i] = x ? intern_str(c->pool, x, strlen(x)) : empty;
         if (v[i] == NULL)

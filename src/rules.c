@@ -861,36 +861,102 @@ static int placeholder_peer(const char *v)
            strncmp(v, inbound, sizeof inbound - 1) == 0;
 }
 
-const char *rules_peer(const struct rules *r, const struct topology *t,
-                       const struct alert *a, const struct rules_exporter *x,
-                       char *buf, size_t cap)
+/* Whether V is an IP address: no service can be told from it. */
+static int ip_literal(const char *v)
 {
-    const char *v = first_label(x, a, &r->peer), *svc, *pod, *dot;
-    char host[QUENCH_MAX_HOST_NAME];
-    size_t len;
+    if (*v == '[' || strchr(v, ':') != NULL)
+        return 1;       /* IPv6 (a port was cut already) */
+    return strspn(v, "0123456789.") == strlen(v);
+}
 
-    if (v == NULL || placeholder_peer(v))
-        return NULL;
+/* The declared service NAME is, by name or as a pod-shaped name's owner
+ * (a StatefulSet member's DNS name), or -1. */
+static int32_t declared_peer(const struct topology *t, const char *name)
+{
+    int32_t id = topology_find(t, ENTITY_SERVICE, name);
+
+    if (id >= 0 && topology_entity(t, (uint32_t)id)->declared)
+        return id;
+    return owner_by_name(t, name);
+}
+
+int rules_peer(const struct rules *r, const struct topology *t,
+               const struct alert *a, const struct rules_exporter *x,
+               struct rules_peer *out)
+{
+    const char *v = NULL, *svc, *pod, *seg;
+    char host[QUENCH_MAX_HOST_NAME];
+    size_t len, nslen = 0;
+    int32_t id;
+
+    out->name[0] = out->ns[0] = '\0';
+    for (size_t i = 0; i < r->peer.n && v == NULL; i++) {
+        v = rules_label(x, a, r->peer.names[i]);
+        if (v != NULL && (*v == '\0' || placeholder_peer(v)))
+            v = NULL;
+    }
+    if (v == NULL)
+        return 0;
     v = host_of(v, host, sizeof host);
-    /* a Kubernetes DNS name, "<service>.<namespace>.svc[.cluster.local]" */
-    dot = strchr(v, '.');
-    len = dot != NULL && strstr(dot, ".svc") != NULL ? (size_t)(dot - v) : strlen(v);
-    if (len == 0 || len >= cap)
-        return NULL;
-    memcpy(buf, v, len);
-    buf[len] = '\0';
+    len = strlen(v);
+    if (len > 0 && v[len - 1] == '.')
+        len--;                          /* a fully qualified name's dot */
+    if (len == 0 || *v == ':' || *v == '.' || len >= sizeof out->name)
+        return 0;
+    memcpy(out->name, v, len);
+    out->name[len] = '\0';
+    if (ip_literal(out->name))
+        return 0;
+    /* a Kubernetes DNS name, "<service>.<namespace>.svc[.cluster.local]"
+     * (a StatefulSet member's: "<pod>.<service>.<namespace>.svc..."), or
+     * "<service>.<namespace>" of a declared service: the first name and
+     * the namespace; other names with dots (api.stripe.com) stay whole */
+    seg = strchr(out->name, '.');
+    if (seg != NULL) {
+        const char *svc_at = NULL, *p = seg;
+        size_t first = (size_t)(seg - out->name);
+        char head[QUENCH_MAX_HOST_NAME];
+        while (p != NULL && svc_at == NULL) {
+            if (strncmp(p, ".svc", 4) == 0 && (p[4] == '.' || p[4] == '\0'))
+                svc_at = p;
+            p = strchr(p + 1, '.');
+        }
+        memcpy(head, out->name, first);
+        head[first] = '\0';
+        if (svc_at != NULL && svc_at > seg) {
+            const char *ns = svc_at - 1;
+            while (*ns != '.')
+                ns--;
+            nslen = (size_t)(svc_at - ns - 1);
+            memmove(out->ns, ns + 1, nslen);
+            out->ns[nslen] = '\0';
+            out->name[first] = '\0';
+        } else if (svc_at == NULL && strchr(seg + 1, '.') == NULL &&
+                   declared_peer(t, head) >= 0) {
+            snprintf(out->ns, sizeof out->ns, "%s", seg + 1);
+            out->name[first] = '\0';
+        }
+    }
+    /* as the graph names it: a declared service, or a pod-shaped name's
+     * declared owner */
+    id = declared_peer(t, out->name);
+    if (id >= 0)
+        snprintf(out->name, sizeof out->name, "%s", topology_entity(t, (uint32_t)id)->name);
     /* the callee reporting on itself (Istio's reporter="destination"), or
      * a self-call: its own labels are the callee's */
     svc = first_label(x, a, &r->service);
-    if (svc != NULL && strcmp(svc, buf) == 0)
-        return NULL;
+    if (svc != NULL && strcmp(svc, out->name) == 0)
+        return 0;
     pod = first_label(x, a, &r->pod);
     if (pod != NULL) {
         int32_t own = owner_by_name(t, pod);
-        if (own >= 0 && strcmp(topology_entity(t, (uint32_t)own)->name, buf) == 0)
-            return NULL;
+        if (own >= 0 && strcmp(topology_entity(t, (uint32_t)own)->name, out->name) == 0)
+            return 0;
     }
-    return buf;
+    /* its namespace: the DNS name's, else the one it is declared in */
+    if (out->ns[0] == '\0' && id >= 0)
+        snprintf(out->ns, sizeof out->ns, "%s", topology_entity(t, (uint32_t)id)->namespace_);
+    return 1;
 }
 
 int rules_resolve(const struct rules *r, struct topology *t,
@@ -906,25 +972,18 @@ int rules_resolve_as(const struct rules *r, struct topology *t,
     const char *pod = first_label(x, a, &r->pod);
     const char *svc = first_label(x, a, &r->service);
     const char *node = first_label(x, a, &r->node);
-    char host[QUENCH_MAX_HOST_NAME], peerbuf[QUENCH_MAX_HOST_NAME];
-    const char *peer = rules_peer(r, t, a, x, peerbuf, sizeof peerbuf);
+    char host[QUENCH_MAX_HOST_NAME];
+    struct rules_peer peer;
     int rc = 0;
 
     out->entity = out->pod = out->service = out->node = -1;
     out->namespace_ = first_label(x, a, &r->namespace_);
-    if (peer != NULL) {
+    if (r->peer.n > 0 && rules_peer(r, t, a, x, &peer)) {
         /* measured by a caller: about the peer; the pod, node and
          * service labels are the reporter's, and linking the caller's
-         * pod to the peer would teach the graph a false owner. A peer
-         * named like a pod (a StatefulSet member's DNS name) is its
-         * declared owner's. */
-        int32_t id = topology_find(t, ENTITY_SERVICE, peer);
-        if (id < 0)
-            id = owner_by_name(t, peer);
-        if (id < 0)
-            id = topology_intern(t, ENTITY_SERVICE, peer);
-        out->service = out->entity = id;
-        return id < 0 ? -1 : 0;
+         * pod to the peer would teach the graph a false owner */
+        out->service = out->entity = topology_intern(t, ENTITY_SERVICE, peer.name);
+        return out->service < 0 ? -1 : 0;
     }
     if (svc != NULL) {
         out->service = topology_intern(t, ENTITY_SERVICE, svc);

@@ -147,7 +147,8 @@ struct rules_entity {
     int32_t pod, service, node; /* each -1 when absent */
     const char *namespace_;     /* first entity_labels.namespace value, or
                                  * NULL; borrowed from A (for an alert
-                                 * about its peer: the caller's) */
+                                 * about its peer: the caller's; the
+                                 * scope takes rules_peer's) */
 };
 
 /* The exporters entry A matches first, or NULL. */
@@ -158,16 +159,24 @@ const struct rules_exporter *rules_exporter_of(const struct rules *r,
 const char *rules_label(const struct rules_exporter *x, const struct alert *a,
                         const char *name);
 
-/* The service A was measured against (peer_labels), as a caller sees
- * it: the first peer label with a value, its ":port" and Kubernetes DNS
- * suffix (".<namespace>.svc...") cut, written to BUF[CAP]. NULL when A
- * names none, only a placeholder (Istio's "unknown",
- * "PassthroughCluster"...), or its own service (the callee reporting on
- * itself, as Istio's reporter="destination" does, or a self-call). X is
- * A's exporters entry. */
-const char *rules_peer(const struct rules *r, const struct topology *t,
-                       const struct alert *a, const struct rules_exporter *x,
-                       char *buf, size_t cap);
+/* The service an alert was measured against (peer_labels), as a caller
+ * sees it, and the namespace it is in. */
+struct rules_peer {
+    char name[QUENCH_MAX_HOST_NAME];  /* as the graph names it */
+    char ns[QUENCH_MAX_HOST_NAME];    /* its DNS name's, else its declared
+                                       * one; "" when neither says */
+};
+/* A's peer into *OUT: the first peer label whose value is not empty nor
+ * a placeholder (Istio's "unknown", "PassthroughCluster"...), its ":port"
+ * and trailing dot cut; a Kubernetes DNS name ("<service>.<namespace>
+ * [.svc...]") gives the service and its namespace; a pod-shaped name
+ * its declared owner. 1 if A is about that peer; 0 when it names none,
+ * an IP address, or its own service (the callee reporting on itself, as
+ * Istio's reporter="destination" does, or a self-call). X is A's
+ * exporters entry. */
+int rules_peer(const struct rules *r, const struct topology *t,
+               const struct alert *a, const struct rules_exporter *x,
+               struct rules_peer *out);
 
 /* Resolve A's entity into *out, adding unknown pods, nodes and services to
  * T and linking service -> pod and pod -> node (first matching label per

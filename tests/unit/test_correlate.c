@@ -117,13 +117,29 @@ static const struct gcase cases[] = {
         { 10, "alertname=TraceLatencyHigh,service=checkout", 'f', 5, NULL, 'J' } },
       "PodOOM TraceLatencyHigh", "o" },
     /* an alert about its peer (peer_labels) carries the caller's
-     * namespace, not the peer's: cart's callers in web see cart, whose
-     * own alerts are in shop, and meet them there */
+     * namespace; the peer's is its DNS name's: a caller in web sees
+     * cart.shop and meets cart's incident in shop */
     { "a caller's view of its peer meets the peer's incident", NULL,
       { { 0, "alertname=PodOOM,pod=cart-0,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
         { 10, "alertname=ClientLatencyHigh,pod=ui-0,service=ui,namespace=web,"
-              "peer_service=cart", 'f', 5, NULL, 'J' } },
+              "peer_service=cart.shop.svc.cluster.local:7070", 'f', 5, NULL, 'J' } },
       "ClientLatencyHigh PodOOM", "o" },
+    /* a bare name resolves in the caller's namespace: prod's view of
+     * cart is not staging's cart, and meets prod's */
+    { "a bare peer name is in the caller's namespace", NULL,
+      { { 0, "alertname=PodOOM,pod=cart-0,service=cart,namespace=staging", 'f', 0, NULL, 'O' },
+        { 10, "alertname=ClientLatencyHigh,pod=ui-0,service=ui,namespace=prod,"
+              "peer_service=cart", 'f', 5, NULL, 'O' },
+        { 20, "alertname=PodOOMProd,pod=cart-1,service=cart,namespace=prod", 'f', 5, NULL, 'J' } },
+      "PodOOM|ClientLatencyHigh PodOOMProd", "oo" },
+    /* only the namespace is the peer's: the cluster stays the caller's */
+    { "a peer's namespace, the caller's cluster", NULL,
+      { { 0, "alertname=PodOOM,pod=cart-0,service=cart,namespace=shop,cluster=eu", 'f', 0, NULL, 'O' },
+        { 10, "alertname=ClientUs,pod=ui-0,service=ui,namespace=web,cluster=us,"
+              "peer_service=cart.shop", 'f', 5, NULL, 'O' },
+        { 20, "alertname=ClientEu,pod=ui-1,service=ui,namespace=web,cluster=eu,"
+              "peer_service=cart.shop", 'f', 5, NULL, 'J' } },
+      "ClientEu PodOOM|ClientUs", "oo" },
     /* the callee reporting on itself (Istio's reporter="destination"):
      * its own namespace, as any alert's */
     { "a callee's own view keeps its namespace", NULL,

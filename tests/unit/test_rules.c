@@ -872,6 +872,22 @@ static void test_resolve_peer(void **state)
           "cart-7d9f6c5b4-abcde", 1 },
         { "pod=cart-7d9f6c5b4-abcde,destination_service_name=cart", "cart-7d9f6c5b4-abcde", 1 },
         { "pod=cart-main,service=cart,destination_service_name=cart", "cart-main", 1 },
+        /* ... or by a StatefulSet member's DNS name */
+        { "pod=redis-cart-1,service=redis-cart,"
+          "peer_service=redis-cart-0.redis-cart.shop.svc.cluster.local", "redis-cart-1", 1 },
+        /* a port alone, or with a name */
+        { "pod=web-55d8c9f6b7-k2v4m,peer_service=cart:8080", "cart", 0 },
+        { "pod=web-55d8c9f6b7-k2v4m,peer_service=:8080", "web-55d8c9f6b7-k2v4m", 1 },
+        { "pod=web-55d8c9f6b7-k2v4m,peer_service=.svc", "web-55d8c9f6b7-k2v4m", 1 },
+        /* an IP address names no service */
+        { "pod=web-55d8c9f6b7-k2v4m,peer_service=10.0.0.3:8080", "web-55d8c9f6b7-k2v4m", 1 },
+        /* <service>.<namespace> of a declared service; other dotted names whole */
+        { "pod=web-55d8c9f6b7-k2v4m,peer_service=payments.shop", "payments", 0 },
+        { "pod=web-55d8c9f6b7-k2v4m,peer_service=api.svcs.example.com.",
+          "api.svcs.example.com", 0 },
+        /* a placeholder in the first label does not hide the second */
+        { "pod=web-55d8c9f6b7-k2v4m,peer_service=unknown,destination_service_name=cart",
+          "cart", 0 },
     };
     struct intern *p = NULL;
     struct rules *r = NULL;
@@ -879,7 +895,8 @@ static void test_resolve_peer(void **state)
     struct rules_entity re;
     struct qerr err;
     struct alert a;
-    char spec[256], buf[64];
+    struct rules_peer peer;
+    char spec[256];
 
     assert_int_equal(intern_new(&p), 0);
     assert_int_equal(rules_new_default(&r), 0);
@@ -900,7 +917,17 @@ static void test_resolve_peer(void **state)
         alert_cleanup(&a);
     }
     a = make_alert(p, "alertname=X,service=web");
-    assert_null(rules_peer(r, t, &a, NULL, buf, sizeof buf));
+    assert_int_equal(rules_peer(r, t, &a, NULL, &peer), 0);
+    alert_cleanup(&a);
+    /* the namespace: the DNS name's, else none (the caller's decides) */
+    a = make_alert(p, "alertname=X,service=web,destination_service_name=payments.shop.svc");
+    assert_int_equal(rules_peer(r, t, &a, NULL, &peer), 1);
+    assert_string_equal(peer.name, "payments");
+    assert_string_equal(peer.ns, "shop");
+    alert_cleanup(&a);
+    a = make_alert(p, "alertname=X,service=web,peer_service=payments");
+    assert_int_equal(rules_peer(r, t, &a, NULL, &peer), 1);
+    assert_string_equal(peer.ns, "");
     alert_cleanup(&a);
     rules_free(r);
 
