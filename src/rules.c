@@ -26,6 +26,7 @@ static const char default_yaml[] =
     "  node: [node, instance, host]\n"
     "  namespace: [namespace]\n"
     "peer_labels: [peer_service, destination_service_name]\n"
+    "peer_namespace_labels: [destination_service_namespace]\n"
     "window: 10m\n"
     "topology_hops: 2\n"
     "scope: [cluster, namespace]\n"
@@ -130,7 +131,7 @@ static const char default_yaml[] =
 static const char *const top_keys[] = {
     "entity_labels", "window", "topology_hops", "scope", "resolve_quiet",
     "flap", "alert_kinds", "default_namespace", "history", "exporters",
-    "rule_for", "peer_labels", NULL
+    "rule_for", "peer_labels", "peer_namespace_labels", NULL
 };
 static const char *const entity_keys[] = {
     "pod", "service", "node", "namespace", NULL
@@ -198,6 +199,7 @@ void rules_free(struct rules *r)
     labels_clear(&r->node);
     labels_clear(&r->namespace_);
     labels_clear(&r->peer);
+    labels_clear(&r->peer_ns);
     labels_clear(&r->scope);
     kinds_free(r->kinds, r->nkinds);
     exporters_free(r->exporters, r->nexporters);
@@ -477,6 +479,9 @@ static int apply_doc(struct rules *r, const struct ytree_doc *d,
         return -1;
     n = ytree_get(root, "peer_labels");
     if (n != NULL && read_labels(d, n, &r->peer, err) < 0)
+        return -1;
+    n = ytree_get(root, "peer_namespace_labels");
+    if (n != NULL && read_labels(d, n, &r->peer_ns, err) < 0)
         return -1;
     n = ytree_get(root, "resolve_quiet");
     if (n != NULL && ytree_duration(d, n, &r->resolve_quiet_ms, err) < 0)
@@ -953,9 +958,16 @@ int rules_peer(const struct rules *r, const struct topology *t,
         if (own >= 0 && strcmp(topology_entity(t, (uint32_t)own)->name, out->name) == 0)
             return 0;
     }
-    /* its namespace: the DNS name's, else the one it is declared in */
-    if (out->ns[0] == '\0' && id >= 0)
-        snprintf(out->ns, sizeof out->ns, "%s", topology_entity(t, (uint32_t)id)->namespace_);
+    /* its namespace: the DNS name's, else the one the alert names for it
+     * (Istio's destination_service_namespace), else the one it is
+     * declared in */
+    if (out->ns[0] == '\0') {
+        const char *ns = first_label(x, a, &r->peer_ns);
+        if (ns != NULL)
+            snprintf(out->ns, sizeof out->ns, "%s", ns);
+        else if (id >= 0)
+            snprintf(out->ns, sizeof out->ns, "%s", topology_entity(t, (uint32_t)id)->namespace_);
+    }
     return 1;
 }
 

@@ -67,6 +67,7 @@ struct rules {
     struct rules_labels pod, service, node, namespace_;  /* entity_labels */
     struct rules_labels peer;   /* peer_labels: the service an alert
                                  * measured by its caller is about */
+    struct rules_labels peer_ns;    /* peer_namespace_labels: its namespace */
     int64_t window_ms;          /* window */
     unsigned hops;              /* topology_hops */
     struct rules_labels scope;  /* scope */
@@ -163,14 +164,17 @@ const char *rules_label(const struct rules_exporter *x, const struct alert *a,
  * sees it, and the namespace it is in. */
 struct rules_peer {
     char name[QUENCH_MAX_HOST_NAME];  /* as the graph names it */
-    char ns[QUENCH_MAX_HOST_NAME];    /* its DNS name's, else its declared
-                                       * one; "" when neither says */
+    char ns[QUENCH_MAX_HOST_NAME];    /* its DNS name's, else a
+                                       * peer_namespace_labels value, else
+                                       * its declared one; "" when none
+                                       * says */
 };
 /* A's peer into *OUT: the first peer label whose value is not empty nor
  * a placeholder (Istio's "unknown", "PassthroughCluster"...), its ":port"
  * and trailing dot cut; a Kubernetes DNS name ("<service>.<namespace>
- * [.svc...]") gives the service and its namespace; a pod-shaped name
- * its declared owner. 1 if A is about that peer; 0 when it names none,
+ * [.svc...]") gives the service and its namespace, else the first
+ * peer_namespace_labels value does; a pod-shaped name its declared
+ * owner. 1 if A is about that peer; 0 when it names none,
  * an IP address, or its own service (the callee reporting on itself, as
  * Istio's reporter="destination" does, or a self-call). X is A's
  * exporters entry. */

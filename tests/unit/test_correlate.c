@@ -132,6 +132,13 @@ static const struct gcase cases[] = {
               "peer_service=cart", 'f', 5, NULL, 'O' },
         { 20, "alertname=PodOOMProd,pod=cart-1,service=cart,namespace=prod", 'f', 5, NULL, 'J' } },
       "PodOOM|ClientLatencyHigh PodOOMProd", "oo" },
+    /* Istio's destination_service_namespace names it too */
+    { "a peer's namespace from its own label", NULL,
+      { { 0, "alertname=PodOOM,pod=cart-0,service=cart,namespace=shop", 'f', 0, NULL, 'O' },
+        { 10, "alertname=IstioLatencyHigh,pod=ui-0,namespace=web,"
+              "destination_service_name=cart,destination_service_namespace=shop",
+              'f', 5, NULL, 'J' } },
+      "IstioLatencyHigh PodOOM", "o" },
     /* only the namespace is the peer's: the cluster stays the caller's */
     { "a peer's namespace, the caller's cluster", NULL,
       { { 0, "alertname=PodOOM,pod=cart-0,service=cart,namespace=shop,cluster=eu", 'f', 0, NULL, 'O' },

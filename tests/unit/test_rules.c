@@ -109,6 +109,9 @@ static void test_shipped_file_is_default(void **state)
     assert_int_equal(r->peer.n, d->peer.n);
     for (size_t i = 0; i < r->peer.n; i++)
         assert_string_equal(r->peer.names[i], d->peer.names[i]);
+    assert_int_equal(r->peer_ns.n, d->peer_ns.n);
+    for (size_t i = 0; i < r->peer_ns.n; i++)
+        assert_string_equal(r->peer_ns.names[i], d->peer_ns.names[i]);
     assert_int_equal(r->nkinds, d->nkinds);
     for (size_t i = 0; i < r->nkinds; i++) {
         assert_string_equal(r->kinds[i].match[0].pattern, d->kinds[i].match[0].pattern);
@@ -777,6 +780,7 @@ static void test_errors(void **state)
         { "scope: cluster\n", 1, 8, "list of label names" },
         { "scope: [a, a]\n", 1, 12, "listed twice" },
         { "peer_labels: peer_service\n", 1, 14, "list of label names" },
+        { "peer_namespace_labels: [a, a]\n", 1, 28, "listed twice" },
         { "entity_labels:\n  pods: [pod]\n", 2, 3, "unknown key 'pods'" },
         { "entity_labels:\n  pod: [\"\"]\n", 2, 9, "must not be empty" },
         { "flap: {count: 0}\n", 1, 15, "out of range" },
@@ -928,6 +932,12 @@ static void test_resolve_peer(void **state)
     a = make_alert(p, "alertname=X,service=web,peer_service=payments");
     assert_int_equal(rules_peer(r, t, &a, NULL, &peer), 1);
     assert_string_equal(peer.ns, "");
+    alert_cleanup(&a);
+    /* Istio names the destination's namespace in a label of its own */
+    a = make_alert(p, "alertname=X,namespace=web,destination_service_name=payments,"
+                      "destination_service_namespace=billing");
+    assert_int_equal(rules_peer(r, t, &a, NULL, &peer), 1);
+    assert_string_equal(peer.ns, "billing");
     alert_cleanup(&a);
     rules_free(r);
 
