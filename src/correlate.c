@@ -1971,15 +1971,6 @@ static int find_candidates(struct correlate *c, uint32_t scope, int32_t entity,
     return 0;
 }
 
-/* Whether scope label NAME is one of entity_labels.namespace. */
-static int names_namespace(const struct rules *r, const char *name)
-{
-    for (size_t i = 0; i < r->namespace_.n; i++)
-        if (strcmp(r->namespace_.names[i], name) == 0)
-            return 1;
-    return 0;
-}
-
 /* Scope tuple of A (a missing label, or one its exporter's own, = ""),
  * as an id. An alert about its peer (peer_labels) carries the caller's
  * namespace: the peer's is its DNS name's or the one services.yaml
@@ -1997,7 +1988,8 @@ static int64_t alert_scope(struct correlate *c, const struct alert *a,
     if (empty == NULL)
         return -1;
     for (size_t i = 0; i < c->r->scope.n; i++) {
-        const char *x = peer_ns && names_namespace(c->r, c->r->scope.names[i])
+        const char *x = peer_ns && rules_labels_has(&c->r->namespace_,
+                                                    c->r->scope.names[i])
                             ? peer.ns
                             : rules_label(ex, a, c->r->scope.names[i]);
         v[i] = x ? intern_str(c->pool, x, strlen(x)) : empty;

@@ -757,13 +757,19 @@ const struct rules_exporter *rules_exporter_of(const struct rules *r,
     return NULL;
 }
 
+int rules_labels_has(const struct rules_labels *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 const char *rules_label(const struct rules_exporter *x, const struct alert *a,
                         const char *name)
 {
-    if (x != NULL)
-        for (size_t i = 0; i < x->ignore.n; i++)
-            if (strcmp(x->ignore.names[i], name) == 0)
-                return NULL;
+    if (x != NULL && rules_labels_has(&x->ignore, name))
+        return NULL;
     return alert_label(a, name);
 }
 

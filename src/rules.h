@@ -49,6 +49,8 @@ struct rules_labels {
     const char *names[QUENCH_MAX_RULE_LABELS];   /* owned */
     size_t n;
 };
+/* Whether L lists NAME. */
+int rules_labels_has(const struct rules_labels *l, const char *name);
 
 /* An exporters entry. Prometheus puts the scraped target's own labels
  * (service, job, instance, pod of the exporter) beside the subject's: a
